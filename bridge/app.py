@@ -1,0 +1,179 @@
+"""The composition root: builds every part from the settings, runs them, and stops them in order.
+
+Start-up: health server first (so probes answer at once), then Kafka (waiting, not ready, until
+it answers), topics, the last-published state, and only then the ICWS session, so the first
+snapshot is reconciled against what consumers already have. Shutdown on ``stop``: stop reading
+ICWS, let the session unsubscribe and log out, flush what was read within the grace period,
+then close Kafka and the health server, saying what, if anything, could not be flushed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Mapping
+
+from prometheus_client import CollectorRegistry
+
+from bridge import errors, health
+from bridge.core.events import Contract
+from bridge.core.messages import Aggregate
+from bridge.core.state import new_states
+from bridge.health import Check
+from bridge.logs import get_logger
+from bridge.metrics import Metrics, create
+from bridge.publisher import Publisher
+from bridge.pump import Pump
+from bridge.restore import restore
+from bridge.session import Session
+from bridge.settings import Settings
+from bridge.topics import ensure_topics
+
+
+def contract_from(settings: Settings) -> Contract:
+    """The event contract's configurable parts, from the settings."""
+    t = settings.topics
+    event_topics: Mapping[Aggregate, str] = {
+        "alerting": t.alerting,
+        "history": t.history,
+        "status_messages": t.status_messages,
+        "assistance": t.assistance,
+    }
+    state_topics: Mapping[Aggregate, str] = {
+        "alerting": t.alerting_state,
+        "history": t.history_state,
+        "status_messages": t.status_messages_state,
+        "assistance": t.assistance_state,
+    }
+    return Contract(
+        type_prefix=settings.events.type_prefix,
+        source=settings.events.source,
+        schema_base=settings.events.schema_base_url,
+        event_topics=event_topics,
+        state_topics=state_topics,
+        lifecycle_topic=t.lifecycle,
+    )
+
+
+class Bridge:
+    """One running bridge: ICWS session, pump, publisher and health server."""
+
+    def __init__(self, settings: Settings, registry: CollectorRegistry | None = None) -> None:
+        self.settings = settings
+        self.metrics: Metrics = create(registry)
+        self.contract = contract_from(settings)
+        self.states = new_states()
+        self.publisher = Publisher(settings.kafka, settings.pipeline, self.metrics)
+        self.pump = Pump(self.contract, self.states, self.publisher, self.metrics)
+        self.session = Session(settings.icws, settings.subscriptions, self.metrics, self.pump)
+        self.health_port: int | None = None
+        self._log = get_logger("bridge.app")
+        self._tasks: list[asyncio.Task[None]] = []
+        self._kafka_problem = "not connected yet"
+        self._stopping = False
+
+    # --- health --------------------------------------------------------------------------
+
+    def checks(self) -> dict[str, Check]:
+        """Readiness, one named check per dependency."""
+        session = self.session.health
+        delivering = self.publisher.delivering(time.time())
+        kafka_detail = (
+            self._kafka_problem if not delivering else f"{self.publisher.depth} records buffered"
+        )
+        return {
+            "icws_session": Check(session.state == "up", session.problem or session.state),
+            "icws_subscriptions": Check(
+                not session.unavailable,
+                "; ".join(session.unavailable.values()) or "all in place",
+            ),
+            "kafka_producer": Check(delivering, kafka_detail),
+        }
+
+    def ready(self) -> bool:
+        return all(check.ok for check in self.checks().values())
+
+    def alive(self) -> bool:
+        return self._stopping or not any(task.done() for task in self._tasks)
+
+    # --- running -------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run until ``stop`` is set, then shut down in order."""
+        app = health.make_app(self.metrics, self.checks, self.alive)
+        runner, self.health_port = await health.serve(
+            app, self.settings.health.host, self.settings.health.port
+        )
+        try:
+            if await self._start_kafka(stop):
+                await self._run_parts(stop)
+        finally:
+            await self.publisher.stop()
+            await runner.cleanup()
+            self._log.info("bridge.stopped")
+
+    async def _start_kafka(self, stop: asyncio.Event) -> bool:
+        """Connect, create topics, restore state; retry until it works or we are stopped."""
+        delay = 0.5
+        while not stop.is_set():
+            try:
+                await self.publisher.start()
+                if self.settings.topics.create:
+                    await ensure_topics(self.settings.kafka, self.settings.topics)
+                restored = await restore(
+                    self.settings.kafka, self.contract.state_topics, self.states
+                )
+            except errors.KafkaError as exc:
+                await self.publisher.stop()
+                if self._kafka_problem != str(exc):
+                    self._log.error("kafka.unavailable", error=str(exc), retry_in_seconds=delay)
+                self._kafka_problem = str(exc)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), delay)
+                delay = min(delay * 2, 10.0)
+                continue
+            self._kafka_problem = ""
+            if any(restored.entities.values()):
+                since = None
+                if restored.last_written is not None:
+                    from datetime import UTC, datetime
+
+                    from bridge.core.events import timestamp
+
+                    since = timestamp(datetime.fromtimestamp(restored.last_written, UTC))
+                await self.pump.gap("restart", since)
+            return True
+        return False
+
+    async def _run_parts(self, stop: asyncio.Event) -> None:
+        sender = asyncio.create_task(self.publisher.run(), name="publisher")
+        reader = asyncio.create_task(self.session.run(), name="session")
+        self._tasks = [sender, reader]
+        self._log.info("bridge.started", health_port=self.health_port)
+        stopper = asyncio.create_task(stop.wait())
+        await asyncio.wait([stopper, *self._tasks], return_when=asyncio.FIRST_COMPLETED)
+        self._stopping = True
+        stopper.cancel()
+        self.session.stop()
+        try:
+            await reader  # stops reading, unsubscribes and logs out (bounded)
+            await self._flush(sender)
+        finally:
+            sender.cancel()
+            await asyncio.gather(sender, return_exceptions=True)
+        for task in self._tasks:
+            failure = task.exception() if task.done() and not task.cancelled() else None
+            if failure is not None:
+                raise failure
+
+    async def _flush(self, sender: asyncio.Task[None]) -> None:
+        grace = self.settings.pipeline.flush_timeout_seconds
+        try:
+            async with asyncio.timeout(grace):
+                await self.publisher.drained()
+            self._log.info("bridge.flushed")
+        except TimeoutError:
+            self._log.error(
+                "bridge.flush.incomplete", records_lost=self.publisher.depth, grace_seconds=grace
+            )

@@ -1,0 +1,1 @@
+"""The functional core: synchronous, deterministic, no I/O, no clock, no logging."""

@@ -1,0 +1,249 @@
+"""The event contract: CloudEvents 1.0 records for Kafka, built from state changes.
+
+Every entity change becomes two records: the *event* (structured-mode CloudEvent JSON as the
+value, its attributes copied into ``ce_*`` headers, key = entity id) on the aggregate's event
+topic, and the *state* record (latest full state and sequence, or a tombstone when the entity
+ended) on the aggregate's compacted state topic. Event ids are derived from aggregate, key,
+sequence, type and state, so an event re-emitted after a crash has the id it had before.
+Types are ``<prefix>.<aggregate>.<event>.v<major>``; a breaking change adds a new major.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from bridge.core.messages import Aggregate, message_key
+from bridge.core.state import Change, ChangeKind, Resync
+
+SPEC_VERSION = "1.0"
+CONTENT_TYPE = "application/cloudevents+json"
+MAJOR = 1
+
+EVENT_NAMES: Mapping[tuple[Aggregate, ChangeKind], str] = {
+    ("alerting", "added"): "interaction.alerting.started",
+    ("alerting", "changed"): "interaction.alerting.changed",
+    ("alerting", "removed"): "interaction.alerting.stopped",
+    ("history", "added"): "interaction.history.recorded",
+    ("history", "changed"): "interaction.history.updated",
+    ("history", "removed"): "interaction.history.removed",
+    ("status_messages", "added"): "status.message.added",
+    ("status_messages", "changed"): "status.message.changed",
+    ("status_messages", "removed"): "status.message.removed",
+    ("assistance", "added"): "assistance.request.opened",
+    ("assistance", "changed"): "assistance.request.updated",
+    ("assistance", "removed"): "assistance.request.closed",
+}
+LIFECYCLE_NAMES = (
+    "bridge.session.up",
+    "bridge.session.down",
+    "bridge.gap.possible",
+    "bridge.resync.completed",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Contract:
+    """The configurable parts of the contract: type prefix, source, schema base, topics."""
+
+    type_prefix: str
+    source: str
+    schema_base: str
+    event_topics: Mapping[Aggregate, str]
+    state_topics: Mapping[Aggregate, str]
+    lifecycle_topic: str
+
+    def type_of(self, name: str) -> str:
+        return f"{self.type_prefix}.{name}.v{MAJOR}"
+
+    def schema_of(self, name: str) -> str:
+        return f"{self.schema_base}/{name}.v{MAJOR}.json"
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One Kafka record to publish; ``label`` names it for metrics (event name or ``state``)."""
+
+    topic: str
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[tuple[str, bytes], ...]
+    label: str
+
+
+# --- how each aggregate shows its state ----------------------------------------------------
+# Internally assistance messages and participants are keyed maps (so deltas merge); consumers
+# get them as lists. ``present`` and ``unpresent`` are exact inverses on what the bridge makes.
+
+
+def _assistance_present(state: Mapping[str, Any]) -> dict[str, Any]:
+    shown = dict(state)
+    messages = state.get("messages") or {}
+    shown["messages"] = sorted(messages.values(), key=lambda m: (m["timeAdded"], m["text"]))
+    shown["participants"] = sorted(
+        (state.get("participants") or {}).values(), key=lambda p: p["userId"]
+    )
+    return shown
+
+
+def _assistance_unpresent(shown: Mapping[str, Any]) -> dict[str, Any]:
+    state = dict(shown)
+    messages = shown.get("messages") or []
+    participants = shown.get("participants") or []
+    if messages:
+        state["messages"] = {message_key(m): m for m in messages}
+    else:
+        state.pop("messages", None)
+    if participants:
+        state["participants"] = {p["userId"]: p for p in participants}
+    else:
+        state.pop("participants", None)
+    return state
+
+
+def _same(state: Mapping[str, Any]) -> dict[str, Any]:
+    return dict(state)
+
+
+PRESENT: Mapping[Aggregate, Callable[[Mapping[str, Any]], dict[str, Any]]] = {
+    "alerting": _same,
+    "history": _same,
+    "status_messages": _same,
+    "assistance": _assistance_present,
+}
+UNPRESENT: Mapping[Aggregate, Callable[[Mapping[str, Any]], dict[str, Any]]] = {
+    "alerting": _same,
+    "history": _same,
+    "status_messages": _same,
+    "assistance": _assistance_unpresent,
+}
+
+
+def _source_time(aggregate: Aggregate, state: Mapping[str, Any]) -> str | None:
+    # When ICWS said it happened, where the data says so.
+    if aggregate == "history":
+        return state.get("terminationTime") or state.get("initiationTime")
+    if aggregate == "assistance":
+        times = [m["timeAdded"] for m in (state.get("messages") or {}).values()]
+        return max(times) if times else None
+    return None
+
+
+# --- encoding ------------------------------------------------------------------------------
+
+
+def timestamp(moment: datetime) -> str:
+    """RFC 3339 UTC with milliseconds."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _json(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def event_id(*parts: Any) -> str:
+    """A UUID derived from the parts: the same parts always give the same id."""
+    digest = hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).digest()
+    return str(uuid.UUID(bytes=digest[:16], version=5))
+
+
+def envelope(
+    contract: Contract,
+    name: str,
+    *,
+    ident: str,
+    subject: str,
+    data: Mapping[str, Any],
+    recorded: datetime,
+    time: str | None = None,
+    sequence: int | None = None,
+) -> dict[str, Any]:
+    """A structured-mode CloudEvent as a dict."""
+    event: dict[str, Any] = {
+        "specversion": SPEC_VERSION,
+        "id": ident,
+        "source": contract.source,
+        "type": contract.type_of(name),
+        "subject": subject,
+        "time": time or timestamp(recorded),
+        "datacontenttype": "application/json",
+        "dataschema": contract.schema_of(name),
+        "recordedtime": timestamp(recorded),
+    }
+    if sequence is not None:
+        event["sequence"] = sequence
+    event["data"] = data
+    return event
+
+
+def _record(topic: str, key: str, event: Mapping[str, Any], label: str) -> Record:
+    # Every attribute but data is copied (§4); datacontenttype describes ``data``, and in the
+    # Kafka binding it would be the content-type header, which here says "structured mode".
+    headers = [("content-type", CONTENT_TYPE.encode())]
+    headers += [
+        (f"ce_{attr}", str(value).encode())
+        for attr, value in event.items()
+        if attr not in ("data", "datacontenttype")
+    ]
+    return Record(topic, key.encode(), _json(event), tuple(headers), label)
+
+
+def change_records(contract: Contract, change: Change, recorded: datetime) -> tuple[Record, Record]:
+    """The event record and the state record for one change."""
+    name = EVENT_NAMES[(change.aggregate, change.kind)]
+    shown = PRESENT[change.aggregate](change.state)
+    data = {"state": shown, "changedFields": list(change.changed), "cause": change.cause}
+    ident = event_id(change.aggregate, change.key, change.sequence, name, shown)
+    event = envelope(
+        contract,
+        name,
+        ident=ident,
+        subject=change.key,
+        data=data,
+        recorded=recorded,
+        time=_source_time(change.aggregate, change.state),
+        sequence=change.sequence,
+    )
+    state_value = (
+        None
+        if change.kind == "removed"
+        else _json({"sequence": change.sequence, "type": event["type"], "state": shown})
+    )
+    state = Record(
+        contract.state_topics[change.aggregate], change.key.encode(), state_value, (), "state"
+    )
+    return _record(contract.event_topics[change.aggregate], change.key, event, name), state
+
+
+def decode_state(aggregate: Aggregate, value: bytes | None) -> tuple[dict[str, Any] | None, int]:
+    """A state-topic record back as (internal state or None for a tombstone, sequence)."""
+    if value is None:
+        return None, 0
+    record = json.loads(value)
+    return UNPRESENT[aggregate](record["state"]), int(record["sequence"])
+
+
+def lifecycle_record(
+    contract: Contract, name: str, subject: str, data: Mapping[str, Any], recorded: datetime
+) -> Record:
+    """A bridge lifecycle event (session up/down, gap possible, resync completed)."""
+    ident = event_id(name, subject, timestamp(recorded), data)
+    event = envelope(contract, name, ident=ident, subject=subject, data=data, recorded=recorded)
+    return _record(contract.lifecycle_topic, subject, event, name)
+
+
+def resync_record(contract: Contract, resync: Resync, recorded: datetime) -> Record:
+    """``resync completed`` for one aggregate, with what reconciliation found."""
+    data = {
+        "aggregate": resync.aggregate,
+        "added": resync.added,
+        "changed": resync.changed,
+        "removed": resync.removed,
+        "unchanged": resync.unchanged,
+    }
+    return lifecycle_record(contract, "bridge.resync.completed", resync.aggregate, data, recorded)

@@ -1,0 +1,425 @@
+"""ICWS messages in, typed values out: dispatch on ``__type`` through a table, never raise.
+
+Each of the four subscribed families (ICWS-PROTOCOL.md §4) becomes an :class:`Update`: the
+aggregate it belongs to, whether it is a snapshot (``isDelta: false``), the entities it adds or
+changes (already *normalized*: enum integers as names, compact dates as RFC 3339) and the keys it
+removes. ``connectionStateChangeMessage`` becomes :class:`ConnectionChange`. Anything else, and
+any message too broken to use, becomes :class:`Ignored` with the reason. A malformed *entry*
+inside a good message is dropped with a problem noted, and the rest of the message is kept.
+
+Normalizing at parse time is safe because it is per property: merging normalized deltas gives
+the same result as merging raw ones and normalizing after.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any, Literal
+
+Aggregate = Literal["alerting", "history", "status_messages", "assistance"]
+AGGREGATES: tuple[Aggregate, ...] = ("alerting", "history", "status_messages", "assistance")
+
+
+@dataclass(frozen=True, slots=True)
+class Upsert:
+    """One entity's properties; ``replace`` drops what was known before instead of merging."""
+
+    key: str
+    props: Mapping[str, Any]
+    replace: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Update:
+    """What one message says about one aggregate."""
+
+    aggregate: Aggregate
+    snapshot: bool
+    upserts: tuple[Upsert, ...] = ()
+    removals: tuple[str, ...] = ()
+    problems: tuple[str, ...] = ()
+    kind: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionChange:
+    """The session's state changed; Down means log in again (if allowed)."""
+
+    up: bool
+    reason: str
+    should_reconnect: bool | None
+    kind: str = "connectionStateChangeMessage"
+
+
+@dataclass(frozen=True, slots=True)
+class Ignored:
+    """A message the bridge does not use, or cannot read, and why."""
+
+    kind: str
+    reason: str
+    problems: tuple[str, ...] = field(default=())
+
+
+Message = Update | ConnectionChange | Ignored
+
+
+class Malformed(ValueError):
+    """An entry (or a whole message) that breaks a rule the protocol states."""
+
+
+# --- value conversions ---------------------------------------------------------------------
+
+ENUMS: Mapping[str, tuple[str, ...]] = {
+    "alertType": (
+        "None",
+        "User",
+        "Station",
+        "Workgroup",
+        "StationGroup",
+        "AcdUser",
+        "AcdStation",
+    ),
+    "alertAction": ("None", "StartAlerting", "StopAlerting"),
+    "queueType": ("System", "User", "Workgroup", "Station"),
+    "direction": ("None", "Incoming", "Outgoing"),
+    "interactionHistoryStatus": ("None", "Connected", "Forwarded"),
+    "assistanceState": ("None", "Accepted", "Completed"),
+    "participantAction": ("None", "Initiated", "Ignored", "Accepted"),
+}
+
+_COMPACT = re.compile(r"^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})(\.\d+)?Z$", re.ASCII)
+_EXTENDED = re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d+)?Z$", re.ASCII)
+
+
+def enum_name(enum: str, value: Any) -> str:
+    """The name of an ICWS enum integer; an unknown number is kept visible, not guessed."""
+    names = ENUMS[enum]
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise Malformed(f"{enum} must be an integer, got {type(value).__name__}")
+    return names[value] if 0 <= value < len(names) else f"Unknown{value}"
+
+
+def rfc3339(value: Any) -> str:
+    """An ICWS date (compact ``20201029T082018Z`` or extended) as RFC 3339 UTC."""
+    if not isinstance(value, str):
+        raise Malformed(f"date must be a string, got {type(value).__name__}")
+    match = _COMPACT.match(value) or _EXTENDED.match(value)
+    if match is None:
+        raise Malformed(f"date {value!r} is not ISO-8601 UTC")
+    y, mo, d, h, mi, s, frac = match.groups()
+    # The digits must also name a real moment (a leap second, :60, is allowed).
+    try:
+        datetime(int(y), int(mo), int(d), int(h), int(mi), min(int(s), 59))
+    except ValueError:
+        raise Malformed(f"date {value!r} is not a valid date and time") from None
+    if int(s) > 60:
+        raise Malformed(f"date {value!r} is not a valid date and time")
+    return f"{y}-{mo}-{d}T{h}:{mi}:{s}{frac or ''}Z"
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise Malformed(f"expected a string, got {type(value).__name__}")
+    return value
+
+
+def _flag(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise Malformed(f"expected a boolean, got {type(value).__name__}")
+    return value
+
+
+def _strings(value: Any) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise Malformed("expected an object of strings")
+    return {str(k): str(v) for k, v in value.items()}
+
+
+def _queue(value: Any) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise Malformed("monitoredQueue must be an object")
+    return {
+        "queueType": enum_name("queueType", value.get("queueType")),
+        "queueName": _text(value.get("queueName")),
+    }
+
+
+def _enum(name: str) -> Callable[[Any], str]:
+    return lambda value: enum_name(name, value)
+
+
+Converter = Callable[[Any], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Shape:
+    """How to read one kind of entry: its key property, and each property's converter."""
+
+    key: str
+    fields: Mapping[str, Converter]
+    required: frozenset[str]
+
+
+ALERT = Shape(
+    key="interactionId",
+    fields={
+        "interactionId": _text,
+        "interactionType": _text,
+        "name": _text,
+        "address": _text,
+        "alertType": _enum("alertType"),
+        "alertAction": _enum("alertAction"),
+        "autoAnswer": _flag,
+        "monitoredQueue": _queue,
+        "attributes": _strings,
+    },
+    required=frozenset(
+        {
+            "interactionId",
+            "interactionType",
+            "name",
+            "address",
+            "alertType",
+            "alertAction",
+            "autoAnswer",
+        }
+    ),
+)
+HISTORY = Shape(
+    key="interactionId",
+    fields={
+        "interactionId": _text,
+        "initiationTime": rfc3339,
+        "terminationTime": rfc3339,
+        "direction": _enum("direction"),
+        "interactionHistoryStatus": _enum("interactionHistoryStatus"),
+        "localAddress": _text,
+        "localId": _text,
+        "localName": _text,
+        "remoteAddress": _text,
+        "remoteId": _text,
+        "remoteName": _text,
+        "notes": _text,
+        "log": _text,
+    },
+    required=frozenset({"interactionId"}),  # all optional in §4.2, but no key, no entity
+)
+STATUS = Shape(
+    key="statusId",
+    fields={
+        "statusId": _text,
+        "messageText": _text,
+        "iconUri": _text,
+        "groupTag": _text,
+        "canHaveDate": _flag,
+        "canHaveTime": _flag,
+        "isDoNotDisturbStatus": _flag,
+        "isSelectableStatus": _flag,
+        "isPersistentStatus": _flag,
+        "isForwardStatus": _flag,
+        "isAfterCallWorkStatus": _flag,
+        "isAcdStatus": _flag,
+        "isAllowFollowUpStatus": _flag,
+        "systemId": _text,
+    },
+    required=frozenset({"statusId"}),  # a delta must carry at least the id
+)
+ASSISTANCE_MESSAGE = Shape(
+    key="timeAdded",
+    fields={"text": _text, "participantId": _text, "timeAdded": rfc3339},
+    required=frozenset({"text", "participantId", "timeAdded"}),
+)
+PARTICIPANT = Shape(
+    key="userId",
+    fields={"userId": _text, "displayName": _text, "action": _enum("participantAction")},
+    required=frozenset({"userId"}),
+)
+
+
+def read_entry(shape: Shape, raw: Any) -> tuple[str, dict[str, Any]]:
+    """Validate and normalize one entry; unknown properties are kept as they are."""
+    if not isinstance(raw, dict):
+        raise Malformed(f"entry is {type(raw).__name__}, not an object")
+    # A required property is always sent (§2.4); null is as good as missing.
+    missing = sorted(name for name in shape.required if raw.get(name) is None)
+    if missing:
+        raise Malformed(f"entry lacks required {', '.join(missing)}")
+    props: dict[str, Any] = {}
+    for name, value in raw.items():
+        if name == "__type":
+            continue
+        convert = shape.fields.get(name)
+        try:
+            props[name] = convert(value) if convert and value is not None else value
+        except Malformed as exc:
+            raise Malformed(f"{name}: {exc}") from None
+    key = props[shape.key]
+    if not isinstance(key, str) or not key:
+        raise Malformed(f"{shape.key} is empty")
+    return key, props
+
+
+def read_entries(
+    shape: Shape, raws: Any, what: str
+) -> tuple[list[tuple[str, dict[str, Any]]], list[str]]:
+    """All readable entries of a list property, and a problem line for each unreadable one."""
+    if raws is None:
+        return [], []
+    if not isinstance(raws, list):
+        return [], [f"{what} is not a list"]
+    good, problems = [], []
+    for index, raw in enumerate(raws):
+        try:
+            good.append(read_entry(shape, raw))
+        except Malformed as exc:
+            problems.append(f"{what}[{index}]: {exc}")
+    return good, problems
+
+
+# --- the four families ---------------------------------------------------------------------
+
+
+def _alerting(raw: dict[str, Any], snapshot: bool) -> Update:
+    # StopAlerting (alertAction 2) ends the entity; everything else starts or changes it.
+    # The list is required: without it a snapshot would seem to say "nothing is alerting".
+    if not isinstance(raw.get("alertingInteractionDetails"), list):
+        raise Malformed("alertingInteractionDetails is missing or not a list")
+    entries, problems = read_entries(ALERT, raw["alertingInteractionDetails"], "alerts")
+    upserts = tuple(
+        Upsert(key, props, replace=snapshot)
+        for key, props in entries
+        if props["alertAction"] != "StopAlerting"
+    )
+    removals = tuple(key for key, props in entries if props["alertAction"] == "StopAlerting")
+    return Update("alerting", snapshot, upserts, removals, tuple(problems))
+
+
+def _history(raw: dict[str, Any], snapshot: bool) -> Update:
+    entries, problems = read_entries(HISTORY, raw.get("interactionHistory"), "history")
+    upserts = tuple(Upsert(key, props, replace=snapshot) for key, props in entries)
+    return Update("history", snapshot, upserts, (), tuple(problems))
+
+
+def _status_messages(raw: dict[str, Any], snapshot: bool) -> Update:
+    # Status ids are case-insensitive (§2.4): the key is folded, the data keeps the id as sent.
+    added, p1 = read_entries(STATUS, raw.get("statusMessagesAdded"), "added")
+    changed, p2 = read_entries(STATUS, raw.get("statusMessagesChanged"), "changed")
+    removed = raw.get("statusMessagesRemoved") or []
+    problems = p1 + p2
+    if not isinstance(removed, list) or not all(isinstance(r, str) and r for r in removed):
+        problems.append("statusMessagesRemoved is not a list of ids")
+        removed = (
+            [r for r in removed if isinstance(r, str) and r] if isinstance(removed, list) else []
+        )
+    upserts = tuple(
+        Upsert(key.casefold(), props, replace=snapshot or key_in_added)
+        for entries, key_in_added in ((added, True), (changed, False))
+        for key, props in entries
+    )
+    return Update(
+        "status_messages", snapshot, upserts, tuple(r.casefold() for r in removed), tuple(problems)
+    )
+
+
+def _assistance_list(raw: dict[str, Any], snapshot: bool) -> Update:
+    # The list names requests only; their details arrive in separate messages, so never replace.
+    ids: list[list[str]] = []
+    problems: list[str] = []
+    for what in ("requestsAdded", "requestsRemoved"):
+        value = raw.get(what) or []
+        if not isinstance(value, list):
+            value = [None]
+        good = [i for i in value if isinstance(i, str) and i]
+        if len(good) != len(value):
+            problems.append(f"{what} is not a list of ids")
+        ids.append(good)
+    upserts = tuple(Upsert(i, {"assistanceId": i}, replace=False) for i in ids[0])
+    return Update("assistance", snapshot, upserts, tuple(ids[1]), tuple(problems))
+
+
+def message_key(message: Mapping[str, Any]) -> str:
+    """The identity of an assistance message: ICWS gives none, so time, author and text."""
+    return f"{message['timeAdded']}|{message['participantId']}|{message['text']}"
+
+
+def _assistance_details(raw: dict[str, Any], snapshot: bool) -> Update:
+    # Messages and participants accumulate: they are keyed maps so a delta merges into them.
+    assistance_id = raw.get("assistanceId")
+    if not isinstance(assistance_id, str) or not assistance_id:
+        raise Malformed("assistanceId is missing")
+    props: dict[str, Any] = {"assistanceId": assistance_id}
+    problems: list[str] = []
+    if isinstance(raw.get("interactionId"), str):
+        props["interactionId"] = raw["interactionId"]
+    if raw.get("state") is not None:
+        try:
+            props["state"] = enum_name("assistanceState", raw["state"])
+        except Malformed as exc:
+            problems.append(f"state: {exc}")
+    messages, p1 = read_entries(ASSISTANCE_MESSAGE, raw.get("messagesAdded"), "messagesAdded")
+    if messages:
+        props["messages"] = {message_key(m): m for _, m in messages}
+    people = [raw.get("participantsAdded"), raw.get("participantsChanged")]
+    participants: dict[str, Any] = {}
+    for what, value in zip(("participantsAdded", "participantsChanged"), people, strict=True):
+        entries, p = read_entries(PARTICIPANT, value, what)
+        problems += p
+        participants.update(entries)
+    if participants:
+        props["participants"] = participants
+    # A details snapshot replaces one request's details; it is not a snapshot of the aggregate.
+    upsert = Upsert(assistance_id, props, replace=snapshot)
+    return Update("assistance", False, (upsert,), (), tuple(p1 + problems))
+
+
+def _connection_state(raw: dict[str, Any], _snapshot: bool) -> ConnectionChange:
+    state = raw.get("newConnectionState")
+    if isinstance(state, bool) or not isinstance(state, int):
+        raise Malformed("newConnectionState is not an integer")
+    reconnect = raw.get("shouldReconnect")
+    return ConnectionChange(
+        up=state == 1,
+        reason=str(raw.get("reason", "")),
+        should_reconnect=reconnect if isinstance(reconnect, bool) else None,
+    )
+
+
+Parser = Callable[[dict[str, Any], bool], Message]
+
+PARSERS: Mapping[str, Parser] = {
+    "urn:inin.com:interactions:interactionAlertingMessage": _alerting,
+    "urn:inin.com:interactions:historyMessage": _history,
+    "urn:inin.com:status:statusMessagesMessage": _status_messages,
+    "urn:inin.com:interactions.assistance:assistanceRequestListMessage": _assistance_list,
+    "urn:inin.com:interactions.assistance:assistanceRequestDetailsMessage": _assistance_details,
+    "urn:inin.com:connection:connectionStateChangeMessage": _connection_state,
+}
+
+
+def short_type(urn: str) -> str:
+    """The last part of a ``__type`` URN, bounded: safe as a metric label."""
+    return urn.rsplit(":", 1)[-1][:64] or "none"
+
+
+def parse(raw: Any) -> Message:
+    """One ICWS message as a typed value; never raises."""
+    if not isinstance(raw, dict):
+        return Ignored("invalid", f"message is {type(raw).__name__}, not an object")
+    urn = raw.get("__type")
+    if not isinstance(urn, str):
+        return Ignored("invalid", "message has no __type")
+    kind = short_type(urn)
+    parser = PARSERS.get(urn)
+    if parser is None:
+        return Ignored(kind, f"unrecognized __type {urn}")
+    is_delta = raw.get("isDelta")
+    if not isinstance(is_delta, bool):
+        return Ignored(kind, "isDelta is missing or not a boolean")
+    try:
+        message = parser(raw, not is_delta)
+    except Malformed as exc:
+        return Ignored(kind, str(exc))
+    return replace(message, kind=kind) if isinstance(message, Update) else message

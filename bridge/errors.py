@@ -1,0 +1,89 @@
+"""The bridge's one exception tree; each error says whether trying again can help.
+
+    BridgeError (retriable: bool)
+    ├── ConfigError                 settings invalid or missing; start-up stops   (not retriable)
+    ├── IcwsError                   an ICWS call failed; carries status, errorId, message
+    │   ├── AuthenticationFailed    400 authenticationFailure at login           (retried slowly)
+    │   ├── SessionLost             401, Down message, dead stream, failed check (retriable)
+    │   ├── ServerUnavailable       503 (with alternates) or no connection      (retriable)
+    │   ├── FeatureUnsupported      the server's feature version is too low      (not retriable)
+    │   ├── RequestRejected         400 on a call: bad data, unknown id          (not retriable)
+    │   ├── ResourceGone            403 / 404 / 410                              (not retriable)
+    │   └── ServerError             5xx or an unreadable answer                  (retriable)
+    └── KafkaError                  delivery or consumption trouble              (retriable)
+
+aiohttp and aiokafka exceptions are translated into these at exactly one place each
+(``session.py`` and ``publisher.py``). Messages never contain passwords, tokens or cookies:
+response bodies are truncated and only their ``errorId`` and ``message`` fields are kept.
+"""
+
+from __future__ import annotations
+
+
+class BridgeError(Exception):
+    """Base of every error the bridge raises on purpose."""
+
+    retriable: bool = False
+
+
+class ConfigError(BridgeError):
+    """A setting is invalid or missing; the message names it."""
+
+
+class IcwsError(BridgeError):
+    """An ICWS call did not do what was asked."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        error_id: str | None = None,
+        alternates: tuple[str, ...] = (),
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error_id = error_id
+        self.alternates = alternates
+
+
+class AuthenticationFailed(IcwsError):
+    """ICWS refused the credentials (400 authenticationFailure)."""
+
+    retriable = True
+
+
+class SessionLost(IcwsError):
+    """The session is gone: log in again and re-create the subscriptions."""
+
+    retriable = True
+
+
+class ServerUnavailable(IcwsError):
+    """The host does not accept connections now; try an alternate host."""
+
+    retriable = True
+
+
+class FeatureUnsupported(IcwsError):
+    """The server's feature version is below what a subscription needs."""
+
+
+class RequestRejected(IcwsError):
+    """ICWS rejected the request itself (400); sending it again cannot help."""
+
+
+class ResourceGone(IcwsError):
+    """The resource is forbidden, missing or removed (403, 404, 410)."""
+
+
+class ServerError(IcwsError):
+    """ICWS failed (5xx) or answered something unreadable."""
+
+    retriable = True
+
+
+class KafkaError(BridgeError):
+    """Kafka did not take or give records."""
+
+    retriable = True

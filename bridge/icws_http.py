@@ -1,0 +1,130 @@
+"""The one place that speaks HTTP to ICWS: sends a described :class:`Call`, returns an Answer.
+
+It owns the aiohttp ``ClientSession`` (cookie jar, TLS, timeouts) and translates aiohttp's
+exceptions into the bridge's, so no other module sees aiohttp. Secrets never leave it: the CSRF
+token goes only into the request header, cookies only into the jar, and error texts carry the
+call name and status, never headers or bodies.
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import aiohttp
+
+from bridge import errors
+from bridge.core import icws_api
+from bridge.core.icws_api import Answer, Call
+from bridge.metrics import Metrics
+from bridge.settings import IcwsSettings
+
+
+def tls_context(settings: IcwsSettings) -> ssl.SSLContext | bool:
+    """Verification on (with an optional extra CA) unless explicitly turned off."""
+    if not settings.verify_tls:
+        return False
+    context = ssl.create_default_context()
+    if settings.ca_file:
+        context.load_verify_locations(cafile=str(settings.ca_file))
+    return context
+
+
+class IcwsHttp:
+    """Sends ICWS calls with the session's cookie jar and CSRF token."""
+
+    def __init__(self, settings: IcwsSettings, metrics: Metrics) -> None:
+        self._settings = settings
+        self._metrics = metrics
+        # unsafe=True: the jar must also keep cookies of servers addressed by IP.
+        self._jar = aiohttp.CookieJar(unsafe=True)
+        self._http: aiohttp.ClientSession | None = None
+        self.csrf_token: str | None = None
+
+    async def __aenter__(self) -> IcwsHttp:
+        self._http = aiohttp.ClientSession(
+            cookie_jar=self._jar,
+            connector=aiohttp.TCPConnector(ssl=tls_context(self._settings), limit=8),
+            timeout=aiohttp.ClientTimeout(total=self._settings.request_timeout_seconds),
+        )
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._http is not None:
+            await self._http.close()
+
+    def new_session(self, token: str | None) -> None:
+        """Forget the old session's cookies and token; the login answer brings new ones."""
+        self._jar.clear()
+        self.csrf_token = token
+
+    def _headers(self, call: Call) -> dict[str, str]:
+        headers = {"Accept-Language": self._settings.language, "Accept": call.accept}
+        if call.body is not None:
+            headers["Content-Type"] = icws_api.ICWS_JSON
+        if call.csrf and self.csrf_token:
+            headers[icws_api.CSRF_HEADER] = self.csrf_token
+        return headers
+
+    def _count(self, call: Call, status: int | str) -> None:
+        label = f"{status // 100}xx" if isinstance(status, int) else status
+        self._metrics.icws_requests.labels(call=call.name, status=label).inc()
+
+    async def send(self, base: str, call: Call) -> Answer:
+        """Send ``call`` to ``base``; connection trouble raises ServerUnavailable."""
+        assert self._http is not None, "use IcwsHttp as an async context manager"
+        try:
+            async with self._http.request(
+                call.method,
+                base + call.path,
+                params=list(call.query),
+                data=None if call.body is None else json.dumps(call.body),
+                headers=self._headers(call),
+            ) as response:
+                body = await _json_body(response)
+                self._count(call, response.status)
+                return Answer(response.status, dict(response.headers), body)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            self._count(call, "error")
+            raise errors.ServerUnavailable(
+                f"{call.name}: {base} unreachable ({type(exc).__name__})"
+            ) from None
+
+    @asynccontextmanager
+    async def stream(self, base: str, call: Call) -> AsyncIterator[aiohttp.StreamReader | Answer]:
+        """Open a long-lived response: its byte stream, or the Answer if it is not a stream."""
+        assert self._http is not None, "use IcwsHttp as an async context manager"
+        no_total = aiohttp.ClientTimeout(
+            total=None, sock_connect=self._settings.request_timeout_seconds
+        )
+        try:
+            async with self._http.get(
+                base + call.path, headers=self._headers(call), timeout=no_total
+            ) as response:
+                self._count(call, response.status)
+                if response.status != 200 or not response.content_type.startswith(
+                    icws_api.EVENT_STREAM
+                ):
+                    yield Answer(
+                        response.status, dict(response.headers), await _json_body(response)
+                    )
+                    return
+                yield response.content
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            self._count(call, "error")
+            raise errors.SessionLost(f"stream: {type(exc).__name__}") from None
+
+
+async def _json_body(response: aiohttp.ClientResponse) -> Any:
+    # 204s and some 200s have empty bodies (pitfall 4); an unreadable body is an error for the
+    # interpreter to judge from the status, so it becomes None rather than an exception.
+    raw = await response.read()
+    if not raw.strip():
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None

@@ -1,0 +1,164 @@
+"""Every Prometheus metric of the bridge, created against an injected registry.
+
+One prefix (``icws_bridge_``), base units (seconds, bytes), ``_total`` counters, and labels with
+small fixed value sets only: never an interaction, user, session or command id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+
+PREFIX = "icws_bridge"
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+SESSION_STATES = ("down", "connecting", "up", "bad_credentials", "unsupported")
+
+
+@dataclass(frozen=True, slots=True)
+class Metrics:
+    """The metrics, as attributes; build with :func:`create`."""
+
+    registry: CollectorRegistry
+    info: Info
+    session_state: Gauge
+    reconnects: Counter
+    logins: Counter
+    current_host: Info
+    icws_requests: Counter
+    messages_read: Counter
+    message_problems: Counter
+    last_message: Gauge
+    subscriptions: Gauge
+    events: Counter
+    records_published: Counter
+    publish_errors: Counter
+    delivery_latency: Histogram
+    buffer_depth: Gauge
+    buffer_capacity: Gauge
+    blocked_seconds: Counter
+    last_delivery: Gauge
+    commands: Counter
+    command_latency: Histogram
+    dead_letters: Counter
+
+    def set_session_state(self, state: str) -> None:
+        for name in SESSION_STATES:
+            self.session_state.labels(state=name).set(1 if name == state else 0)
+
+
+def create(registry: CollectorRegistry | None = None) -> Metrics:
+    """Create (and register) every metric in ``registry`` (a fresh one by default)."""
+    reg = registry or CollectorRegistry()
+
+    def name(suffix: str) -> str:
+        return f"{PREFIX}_{suffix}"
+
+    metrics = Metrics(
+        registry=reg,
+        info=Info(name("build"), "Bridge version and ICWS server version.", registry=reg),
+        session_state=Gauge(
+            name("session_state"),
+            "1 for the ICWS session's current state.",
+            ["state"],
+            registry=reg,
+        ),
+        reconnects=Counter(
+            name("reconnects_total"),
+            "ICWS session re-logins, by reason.",
+            ["reason"],
+            registry=reg,
+        ),
+        logins=Counter(
+            name("logins_total"), "ICWS login attempts, by result.", ["result"], registry=reg
+        ),
+        current_host=Info(name("icws_host"), "The ICWS host the session is on.", registry=reg),
+        icws_requests=Counter(
+            name("icws_requests_total"),
+            "ICWS requests, by call and status class.",
+            ["call", "status"],
+            registry=reg,
+        ),
+        messages_read=Counter(
+            name("icws_messages_total"),
+            "ICWS messages read, by __type.",
+            ["type"],
+            registry=reg,
+        ),
+        message_problems=Counter(
+            name("icws_message_problems_total"),
+            "Unrecognized or malformed ICWS messages and entries, by __type.",
+            ["type"],
+            registry=reg,
+        ),
+        last_message=Gauge(
+            name("icws_last_message_timestamp_seconds"),
+            "Unix time of the last ICWS message or keep-alive.",
+            registry=reg,
+        ),
+        subscriptions=Gauge(
+            name("icws_subscription_active"),
+            "1 while the subscription is in place.",
+            ["subscription"],
+            registry=reg,
+        ),
+        events=Counter(
+            name("events_total"),
+            "Entity and lifecycle events built, by type.",
+            ["type"],
+            registry=reg,
+        ),
+        records_published=Counter(
+            name("records_published_total"),
+            "Kafka records acknowledged, by topic kind.",
+            ["kind"],
+            registry=reg,
+        ),
+        publish_errors=Counter(
+            name("publish_errors_total"),
+            "Kafka sends that failed and will be retried.",
+            registry=reg,
+        ),
+        delivery_latency=Histogram(
+            name("delivery_latency_seconds"),
+            "From reading the ICWS message to Kafka acknowledging its records.",
+            buckets=LATENCY_BUCKETS,
+            registry=reg,
+        ),
+        buffer_depth=Gauge(
+            name("buffer_records"),
+            "Records read from ICWS, not yet acknowledged by Kafka.",
+            registry=reg,
+        ),
+        buffer_capacity=Gauge(name("buffer_capacity_records"), "Buffer size.", registry=reg),
+        blocked_seconds=Counter(
+            name("pump_blocked_seconds_total"),
+            "Time the pump waited for buffer space.",
+            registry=reg,
+        ),
+        last_delivery=Gauge(
+            name("last_delivery_timestamp_seconds"),
+            "Unix time of the last Kafka ack.",
+            registry=reg,
+        ),
+        commands=Counter(
+            name("commands_total"),
+            "Commands, by type and outcome.",
+            ["type", "outcome"],
+            registry=reg,
+        ),
+        command_latency=Histogram(
+            name("command_duration_seconds"),
+            "From reading a command to its result.",
+            buckets=LATENCY_BUCKETS,
+            registry=reg,
+        ),
+        dead_letters=Counter(
+            name("dead_letters_total"),
+            "Command records sent to the dead-letter topic.",
+            ["reason"],
+            registry=reg,
+        ),
+    )
+    metrics.set_session_state("down")
+    return metrics

@@ -1,0 +1,234 @@
+"""Kafka producer side: a bounded buffer, keyed sends with acks=all, and nothing dropped.
+
+Records wait in a bounded buffer; ``put`` waits while it is full, which is what stops the pump
+from reading ICWS. The sender takes the buffer in chunks and sends each chunk in two phases:
+first the event and lifecycle records, then, once *all* of those are acknowledged, the state
+records. So the compacted state topics, which the bridge reconciles against after a restart,
+never run ahead of the event topics: a crash can only make the bridge publish an event again
+(with the same id), never skip one.
+
+A failed send is retried, and with it every later record of the same key in the chunk, so the
+newest record of a key is always the last one written. Records leave the buffer only when Kafka
+has acknowledged them. aiokafka's exceptions are translated here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError as AioKafkaError
+
+from bridge.core.events import Record
+from bridge.logs import get_logger
+from bridge.metrics import Metrics
+from bridge.settings import KafkaSettings, PipelineSettings
+
+CHUNK = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    record: Record
+    read_at: float
+
+
+def client_options(settings: KafkaSettings) -> dict[str, Any]:
+    """Connection and security options shared by every Kafka client of the bridge."""
+    options: dict[str, Any] = {
+        "bootstrap_servers": settings.bootstrap_servers,
+        "client_id": settings.client_id,
+        "security_protocol": settings.security_protocol,
+        "request_timeout_ms": settings.request_timeout_ms,
+        "retry_backoff_ms": settings.retry_backoff_ms,
+    }
+    if settings.security_protocol in ("SSL", "SASL_SSL"):
+        from aiokafka.helpers import create_ssl_context
+
+        options["ssl_context"] = create_ssl_context(
+            cafile=str(settings.ssl_cafile) if settings.ssl_cafile else None,
+            certfile=str(settings.ssl_certfile) if settings.ssl_certfile else None,
+            keyfile=str(settings.ssl_keyfile) if settings.ssl_keyfile else None,
+        )
+    if settings.sasl_mechanism:
+        options["sasl_mechanism"] = settings.sasl_mechanism
+        options["sasl_plain_username"] = settings.sasl_username
+        options["sasl_plain_password"] = (
+            settings.sasl_password.get_secret_value() if settings.sasl_password else None
+        )
+    return options
+
+
+class Publisher:
+    """Owns the producer and the buffer between the pump and Kafka."""
+
+    def __init__(self, kafka: KafkaSettings, pipeline: PipelineSettings, metrics: Metrics) -> None:
+        self._kafka = kafka
+        self._pipeline = pipeline
+        self._metrics = metrics
+        self._log = get_logger("bridge.publisher")
+        self._buffer: deque[Pending] = deque()
+        self._changed = asyncio.Condition()
+        self._producer: AIOKafkaProducer | None = None
+        self._stopping = False
+        self.last_delivery = time.time()
+        self.outage_since: float | None = None
+        metrics.buffer_capacity.set(pipeline.buffer_size)
+
+    # --- producer lifecycle --------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start the producer; raises KafkaError while Kafka cannot be reached."""
+        producer = AIOKafkaProducer(
+            **client_options(self._kafka),
+            acks="all" if self._kafka.acks == "all" else int(self._kafka.acks),
+            enable_idempotence=self._kafka.enable_idempotence,
+            compression_type=None
+            if self._kafka.compression_type == "none"
+            else self._kafka.compression_type,
+            linger_ms=self._kafka.linger_ms,
+        )
+        try:
+            await producer.start()
+        except (AioKafkaError, OSError) as exc:
+            await producer.stop()
+            from bridge.errors import KafkaError
+
+            raise KafkaError(f"producer cannot start: {type(exc).__name__}") from None
+        self._producer = producer
+        self.last_delivery = time.time()
+
+    async def stop(self) -> None:
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+
+    # --- the buffer ----------------------------------------------------------------------
+
+    @property
+    def depth(self) -> int:
+        return len(self._buffer)
+
+    async def put(self, records: Sequence[Record], read_at: float) -> None:
+        """Add the records of one ICWS message; wait while the buffer is full."""
+        if not records:
+            return
+        async with self._changed:
+            if self.depth + len(records) > self._pipeline.buffer_size and self.depth:
+                started = time.monotonic()
+                await self._changed.wait_for(
+                    lambda: (
+                        self.depth == 0 or self.depth + len(records) <= self._pipeline.buffer_size
+                    )
+                )
+                self._metrics.blocked_seconds.inc(time.monotonic() - started)
+            self._buffer.extend(Pending(record, read_at) for record in records)
+            self._metrics.buffer_depth.set(self.depth)
+            self._changed.notify_all()
+
+    async def drained(self) -> None:
+        """Wait until everything put so far is acknowledged."""
+        async with self._changed:
+            await self._changed.wait_for(lambda: self.depth == 0)
+
+    # --- the sender ----------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Send buffered records until cancelled; never gives a record up."""
+        while True:
+            async with self._changed:
+                await self._changed.wait_for(lambda: self.depth > 0)
+                chunk = [self._buffer[i] for i in range(min(CHUNK, self.depth))]
+            await self._deliver(chunk)
+            async with self._changed:
+                for _ in chunk:
+                    self._buffer.popleft()
+                self._metrics.buffer_depth.set(self.depth)
+                self._changed.notify_all()
+
+    async def _deliver(self, chunk: list[Pending]) -> None:
+        events = [p for p in chunk if p.record.label != "state"]
+        states = [p for p in chunk if p.record.label == "state"]
+        for phase in (events, states):
+            attempt = 0
+            while phase:
+                phase = await self._send(phase)
+                if phase:
+                    attempt += 1
+                    await asyncio.sleep(min(0.2 * 2**attempt, 5.0))
+        now = time.time()
+        for pending in events:
+            self._metrics.delivery_latency.observe(max(now - pending.read_at, 0.0))
+        self._delivered(now, len(chunk))
+
+    async def _send(self, batch: list[Pending]) -> list[Pending]:
+        """Send a batch; return what must be sent again (failures and later same-key records)."""
+        producer = self._producer
+        assert producer is not None, "start() the publisher first"
+        futures = []
+        for pending in batch:
+            record = pending.record
+            try:
+                futures.append(
+                    await producer.send(
+                        record.topic, record.value, key=record.key, headers=list(record.headers)
+                    )
+                )
+            except AioKafkaError as exc:
+                futures.append(_failed(exc))
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        retry: list[Pending] = []
+        poisoned: set[tuple[str, bytes | None]] = set()
+        for pending, result in zip(batch, results, strict=True):
+            slot = (pending.record.topic, pending.record.key)
+            if isinstance(result, BaseException) or slot in poisoned:
+                poisoned.add(slot)
+                retry.append(pending)
+            else:
+                kind = "state" if pending.record.label == "state" else "event"
+                self._metrics.records_published.labels(kind=kind).inc()
+        if retry:
+            self._metrics.publish_errors.inc(len(retry))
+            self._outage(retry, results)
+        return retry
+
+    def _outage(self, retry: list[Pending], results: list[Any]) -> None:
+        if self.outage_since is None:
+            self.outage_since = time.time()
+            error = next((r for r in results if isinstance(r, BaseException)), None)
+            self._log.error(
+                "kafka.outage.started",
+                held=self.depth,
+                failed=len(retry),
+                error=type(error).__name__ if error else "unknown",
+            )
+
+    def _delivered(self, now: float, count: int) -> None:
+        self.last_delivery = now
+        self._metrics.last_delivery.set(now)
+        if self.outage_since is not None:
+            self._log.info(
+                "kafka.outage.ended",
+                seconds=round(now - self.outage_since, 3),
+                delivered=count,
+                held=self.depth - count,
+            )
+            self.outage_since = None
+
+    def delivering(self, now: float) -> bool:
+        """False after ``outage_seconds`` with records waiting and none acknowledged."""
+        if self._producer is None:
+            return False
+        stalled = now - self.last_delivery > self._pipeline.outage_seconds
+        return not (self.depth and stalled)
+
+
+def _failed(exc: BaseException) -> asyncio.Future[Any]:
+    future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    future.set_exception(exc)
+    return future

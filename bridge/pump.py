@@ -1,0 +1,124 @@
+"""From ICWS messages to Kafka records: parse, apply to state, build events, hand to the publisher.
+
+The pump is the session's sink. ``deliver`` runs the pure core over a batch and waits for buffer
+space in the publisher; while it waits, the session reads nothing more (back-pressure). It also
+marks the session's life on the lifecycle topic: ``session.up``, ``session.down`` with a
+``gap.possible`` (messages may be lost until the snapshots are reconciled), and one
+``resync.completed`` per aggregate once its first snapshot after a (re)subscription is applied.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from bridge.core import events, messages
+from bridge.core.events import Contract, Record
+from bridge.core.messages import Aggregate
+from bridge.core.state import AggregateState
+from bridge.logs import get_logger
+from bridge.metrics import Metrics
+from bridge.publisher import Publisher
+from bridge.session import SessionInfo
+
+Clock = Callable[[], float]
+
+
+class Pump:
+    """Turns each batch of ICWS messages into records and queues them for Kafka."""
+
+    def __init__(
+        self,
+        contract: Contract,
+        states: Mapping[Aggregate, AggregateState],
+        publisher: Publisher,
+        metrics: Metrics,
+        clock: Clock = time.time,
+    ) -> None:
+        self._contract = contract
+        self._states = states
+        self._publisher = publisher
+        self._metrics = metrics
+        self._clock = clock
+        self._log = get_logger("bridge.pump")
+        self._reported: set[str] = set()
+        self.resync_pending: set[str] = set()
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self._clock(), UTC)
+
+    async def session_up(self, info: SessionInfo) -> None:
+        """A new session: its subscriptions will each start with a snapshot to reconcile."""
+        self.resync_pending = set(info.subscribed)
+        data = {
+            "host": info.host,
+            "server": info.server,
+            "version": info.version,
+            "transport": info.transport,
+            "subscriptions": list(info.subscribed),
+        }
+        await self._lifecycle("bridge.session.up", "session", data)
+
+    async def session_down(self, reason: str) -> None:
+        """The session ended: anything ICWS said from now until the next resync may be lost."""
+        now = events.timestamp(self._now())
+        await self._lifecycle("bridge.session.down", "session", {"reason": reason})
+        await self.gap(reason, since=now)
+
+    async def gap(self, reason: str, since: str | None) -> None:
+        """Publish ``gap.possible``: a span in which ICWS messages may have been missed."""
+        data = {"reason": reason, "since": since}
+        await self._lifecycle("bridge.gap.possible", "session", data)
+
+    async def _lifecycle(self, name: str, subject: str, data: dict[str, Any]) -> None:
+        record = events.lifecycle_record(self._contract, name, subject, data, self._now())
+        self._metrics.events.labels(type=name).inc()
+        await self._publisher.put([record], self._clock())
+
+    async def deliver(self, batch: list[Any], read_at: float) -> None:
+        """Run one batch through the core and queue its records (waits when the buffer is full)."""
+        records: list[Record] = []
+        recorded = datetime.fromtimestamp(read_at, UTC)
+        for raw in batch:
+            records += self._one(raw, recorded)
+        await self._publisher.put(records, read_at)
+
+    def _one(self, raw: Any, recorded: datetime) -> list[Record]:
+        message = messages.parse(raw)
+        self._metrics.messages_read.labels(type=message.kind).inc()
+        if isinstance(message, messages.Ignored):
+            self._problem(message.kind, message.reason)
+            return []
+        if isinstance(message, messages.ConnectionChange):
+            return []  # the session acts on it
+        for problem in message.problems:
+            self._problem(message.kind, problem)
+        changes, resync = self._states[message.aggregate].apply(message)
+        records: list[Record] = []
+        for change in changes:
+            event, state = events.change_records(self._contract, change, recorded)
+            self._metrics.events.labels(type=event.label).inc()
+            records += (event, state)
+        if resync is not None and message.aggregate in self.resync_pending:
+            self.resync_pending.discard(message.aggregate)
+            records.append(events.resync_record(self._contract, resync, recorded))
+            self._metrics.events.labels(type="bridge.resync.completed").inc()
+            self._log.info(
+                "icws.resync.completed",
+                aggregate=resync.aggregate,
+                added=resync.added,
+                changed=resync.changed,
+                removed=resync.removed,
+                unchanged=resync.unchanged,
+            )
+        return records
+
+    def _problem(self, kind: str, reason: str) -> None:
+        # Counted every time, logged once per kind and reason so a flood cannot drown the log.
+        self._metrics.message_problems.labels(type=kind).inc()
+        key = f"{kind}:{reason}"
+        if key not in self._reported and len(self._reported) < 1000:
+            self._reported.add(key)
+            self._log.warning("icws.message.problem", type=kind, reason=reason)

@@ -1,0 +1,383 @@
+"""All settings of the bridge: one pydantic-settings object, read once at start-up and passed down.
+
+Sources, highest priority first: keyword arguments (tests), environment variables (prefix
+``BRIDGE_``, nesting with ``__``: ``BRIDGE_ICWS__PASSWORD``), secret files (a directory of files
+named like ``icws__password``, for Kubernetes secrets; ``BRIDGE_SECRETS_DIR``), then the YAML file
+(``BRIDGE_CONFIG_FILE``, default ``config/bridge.yaml``), then the defaults written here.
+Nothing reads the environment at import time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import (
+    BaseSettings,
+    NestedSecretsSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+from bridge.errors import ConfigError
+
+DEFAULT_CONFIG_FILE = Path("config/bridge.yaml")
+PositiveFloat = Annotated[float, Field(gt=0)]
+PositiveInt = Annotated[int, Field(gt=0)]
+
+
+def split_commas(value: Any) -> Any:
+    """A comma-separated string as a list: the natural way to give a list in one env var."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            return json.loads(text)
+        return [part.strip() for part in text.split(",") if part.strip()]
+    return value
+
+
+class _Group(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class IcwsSettings(_Group):
+    """How to reach and hold the ICWS session."""
+
+    servers: Annotated[list[AnyHttpUrl], NoDecode] = Field(
+        default_factory=lambda: [AnyHttpUrl("https://icserver:8019")],
+        min_length=1,
+        description="ICWS base URLs, tried in order (scheme, host, port; no path).",
+    )
+    username: str = Field("", description="ICWS user ID the bridge logs in as.")
+    password: SecretStr = Field(SecretStr(""), description="Password of that user (secret).")
+    application_name: str = Field("icws-bridge", description="Shown in supervisory views.")
+    language: str = Field("en-us", description="Accept-Language of the session.")
+    transport: Literal["auto", "sse", "poll"] = Field(
+        "auto", description="Message transport: SSE when messaging >= 2 (auto), or forced."
+    )
+    poll_interval_seconds: PositiveFloat = Field(1.0, description="Short-poll interval.")
+    sse_idle_timeout_seconds: PositiveFloat = Field(
+        45.0, description="An SSE stream silent (no data, no keep-alive) this long is dead."
+    )
+    connection_check_seconds: PositiveFloat = Field(
+        30.0, description="How often GET /connection checks the session while streaming."
+    )
+    request_timeout_seconds: PositiveFloat = Field(15.0, description="Per ICWS request.")
+    verify_tls: bool = Field(True, description="Verify the server certificate. Keep it on.")
+    ca_file: Path | None = Field(None, description="Extra CA bundle for the ICWS server.")
+    backoff_initial_seconds: PositiveFloat = Field(0.5, description="First reconnect delay.")
+    backoff_max_seconds: PositiveFloat = Field(30.0, description="Reconnect delay cap.")
+    bad_credentials_retry_seconds: PositiveFloat = Field(
+        300.0, description="Delay between logins after ICWS rejected the credentials."
+    )
+    max_redirects: PositiveInt = Field(
+        8, description="Hosts tried in one login round before backing off."
+    )
+    shutdown_timeout_seconds: PositiveFloat = Field(
+        5.0, description="Bound on unsubscribe + logout at shutdown."
+    )
+
+    _split = field_validator("servers", mode="before")(split_commas)
+
+
+class AlertingSubscription(_Group):
+    enabled: bool = Field(True, description="Subscribe to interaction alerting.")
+    attribute_names: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["Eic_CallDirection", "Eic_RemoteName", "Eic_WorkgroupName"],
+        description="Interaction attributes to receive with each alert.",
+    )
+    _split = field_validator("attribute_names", mode="before")(split_commas)
+
+
+class HistorySubscription(_Group):
+    enabled: bool = Field(True, description="Subscribe to interaction history.")
+    number_of_messages: PositiveInt | None = Field(
+        None, description="History items in the first snapshot (all when unset)."
+    )
+
+
+class ToggleSubscription(_Group):
+    enabled: bool = Field(True, description="Subscribe to it.")
+
+
+class SubscriptionSettings(_Group):
+    """Which ICWS subscriptions the bridge keeps."""
+
+    alerting: AlertingSubscription = AlertingSubscription()
+    history: HistorySubscription = HistorySubscription()
+    status_messages: ToggleSubscription = ToggleSubscription()
+    assistance: ToggleSubscription = ToggleSubscription()
+
+
+class TopicSettings(_Group):
+    """Kafka topic names."""
+
+    alerting: str = Field(
+        "icws.interaction.alerting.v1", description="Event topic: interaction alerting."
+    )
+    history: str = Field(
+        "icws.interaction.history.v1", description="Event topic: interaction history."
+    )
+    status_messages: str = Field(
+        "icws.status.messages.v1", description="Event topic: status-message catalogue."
+    )
+    assistance: str = Field(
+        "icws.assistance.requests.v1", description="Event topic: agent-assistance requests."
+    )
+    alerting_state: str = Field(
+        "icws.interaction.alerting.state.v1", description="Compacted state topic: alerting."
+    )
+    history_state: str = Field(
+        "icws.interaction.history.state.v1", description="Compacted state topic: history."
+    )
+    status_messages_state: str = Field(
+        "icws.status.messages.state.v1", description="Compacted state topic: status messages."
+    )
+    assistance_state: str = Field(
+        "icws.assistance.requests.state.v1", description="Compacted state topic: assistance."
+    )
+    lifecycle: str = Field(
+        "icws.bridge.lifecycle.v1",
+        description="Bridge lifecycle events: session up/down, gaps, resyncs.",
+    )
+    commands: str = Field("icws.commands.v1", description="Command topic the bridge consumes.")
+    command_results: str = Field(
+        "icws.command.results.v1", description="One result event per command."
+    )
+    dead_letter: str = Field(
+        "icws.commands.dlq.v1", description="Undecodable command records, with the reason."
+    )
+    create: bool = Field(True, description="Create missing topics at start-up.")
+    partitions: PositiveInt = Field(6, description="Partitions of topics the bridge creates.")
+    replication_factor: PositiveInt = Field(1, description="Replication of created topics.")
+
+
+class KafkaSettings(_Group):
+    """How to reach Kafka and how the producer behaves."""
+
+    bootstrap_servers: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["localhost:9092"],
+        min_length=1,
+        description="Kafka bootstrap servers, host:port, comma-separated.",
+    )
+    client_id: str = Field("icws-bridge", description="Kafka client id.")
+    acks: Literal["all", "1", "0"] = Field(
+        "all", description="Producer acks; keep all for no loss."
+    )
+    enable_idempotence: bool = Field(True, description="Off only for brokers without it.")
+    compression_type: Literal["gzip", "snappy", "lz4", "zstd", "none"] = Field(
+        "gzip", description="Producer compression."
+    )
+    linger_ms: Annotated[int, Field(ge=0)] = Field(5, description="Producer linger.")
+    request_timeout_ms: PositiveInt = Field(30000, description="Kafka request timeout.")
+    retry_backoff_ms: PositiveInt = Field(200, description="Kafka client retry backoff.")
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="Kafka security protocol."
+    )
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
+        None, description="SASL mechanism."
+    )
+    sasl_username: str | None = Field(None, description="SASL user.")
+    sasl_password: SecretStr | None = Field(None, description="SASL password (secret).")
+    ssl_cafile: Path | None = Field(None, description="CA bundle for the Kafka brokers.")
+    ssl_certfile: Path | None = Field(None, description="Client certificate (mutual TLS).")
+    ssl_keyfile: Path | None = Field(None, description="Client key (mutual TLS).")
+    consumer_group: str = Field(
+        "icws-bridge", description="Consumer group of the command consumer."
+    )
+
+    _split = field_validator("bootstrap_servers", mode="before")(split_commas)
+
+    @model_validator(mode="after")
+    def _sasl_complete(self) -> KafkaSettings:
+        if self.security_protocol.startswith("SASL") and not (
+            self.sasl_mechanism and self.sasl_username and self.sasl_password
+        ):
+            raise ValueError("SASL needs sasl_mechanism, sasl_username and sasl_password")
+        return self
+
+
+class EventSettings(_Group):
+    """The event contract's configurable parts."""
+
+    type_prefix: str = Field("com.pureconnect.icws", description="Reverse-DNS type prefix.")
+    source: str = Field("/icws-bridge", description="CloudEvents source of every event.")
+    schema_base_url: str = Field(
+        "https://schemas.icws-bridge.dev/events",
+        description="dataschema = <base>/<type>.json",
+    )
+
+
+class PipelineSettings(_Group):
+    """Buffering between ICWS and Kafka."""
+
+    buffer_size: PositiveInt = Field(10000, description="Records held before reading stops.")
+    outage_seconds: PositiveFloat = Field(
+        30.0, description="Not ready after this long without a successful delivery."
+    )
+    flush_timeout_seconds: PositiveFloat = Field(
+        20.0, description="Grace period to flush records at shutdown."
+    )
+
+
+class HealthSettings(_Group):
+    host: str = Field("0.0.0.0", description="Address of /livez, /readyz and /metrics.")  # noqa: S104 - a pod must expose its probes on every interface
+    port: Annotated[int, Field(ge=0, le=65535)] = Field(
+        8080, description="Port of /livez, /readyz and /metrics."
+    )
+
+
+class LogSettings(_Group):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
+    format: Literal["auto", "json", "console"] = Field(
+        "auto", description="auto: readable on a terminal, JSON lines otherwise."
+    )
+
+
+class Settings(BaseSettings):
+    """Everything the bridge can be told."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="BRIDGE_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    icws: IcwsSettings = IcwsSettings()
+    subscriptions: SubscriptionSettings = SubscriptionSettings()
+    kafka: KafkaSettings = KafkaSettings()
+    topics: TopicSettings = TopicSettings()
+    events: EventSettings = EventSettings()
+    pipeline: PipelineSettings = PipelineSettings()
+    health: HealthSettings = HealthSettings()
+    log: LogSettings = LogSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        secrets_dir = os.environ.get("BRIDGE_SECRETS_DIR")
+        if secrets_dir:
+            sources.append(
+                NestedSecretsSettingsSource(
+                    file_secret_settings,
+                    secrets_dir=secrets_dir,
+                    secrets_nested_delimiter="__",
+                    secrets_prefix="",
+                )
+            )
+        config_file = Path(os.environ.get("BRIDGE_CONFIG_FILE", DEFAULT_CONFIG_FILE))
+        if config_file.is_file():
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=config_file))
+        return tuple(sources)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the settings, or raise ConfigError naming every bad or missing setting."""
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc)) from None
+    missing = [
+        name
+        for name, value in (
+            ("icws.username", settings.icws.username),
+            ("icws.password", settings.icws.password.get_secret_value()),
+        )
+        if not value
+    ]
+    if missing:
+        raise ConfigError(
+            "missing setting(s): " + ", ".join(f"{name} (env {env_name(name)})" for name in missing)
+        )
+    return settings
+
+
+def env_name(dotted: str) -> str:
+    """The environment variable that sets a dotted setting name."""
+    return "BRIDGE_" + dotted.replace(".", "__").upper()
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """One line per problem, naming the setting and its env variable, never echoing values."""
+    lines = []
+    for error in exc.errors(include_input=False, include_url=False):
+        dotted = ".".join(str(part) for part in error["loc"])
+        lines.append(f"{dotted} (env {env_name(dotted)}): {error['msg']}")
+    return "invalid settings: " + "; ".join(lines)
+
+
+def _walk(model: type[BaseModel], prefix: str) -> list[tuple[str, Any, str]]:
+    rows: list[tuple[str, Any, str]] = []
+    for name, info in model.model_fields.items():
+        dotted = f"{prefix}{name}"
+        annotation = info.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            rows += _walk(annotation, f"{dotted}.")
+            continue
+        default = info.get_default(call_default_factory=True)
+        rows.append((dotted, default, info.description or ""))
+    return rows
+
+
+def setting_rows() -> list[tuple[str, Any, str]]:
+    """Every leaf setting as (dotted name, default, description), in declaration order."""
+    return _walk(Settings, "")
+
+
+def _env_value(value: Any) -> str:
+    if isinstance(value, SecretStr):
+        return ""
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value)
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
+
+
+def example_env() -> str:
+    """The text of ``config/example.env``: every setting with its default, commented out."""
+    lines = [
+        "# Every setting of icws-bridge as an environment variable, with its default.",
+        "# Generated from bridge/settings.py (a test keeps it in step). Nested names join with",
+        "# '__'. Secrets may instead be files in BRIDGE_SECRETS_DIR named like icws__password.",
+        "# BRIDGE_CONFIG_FILE=config/bridge.yaml",
+        "# BRIDGE_SECRETS_DIR=/var/run/secrets/icws-bridge",
+    ]
+    for dotted, default, description in setting_rows():
+        if description:
+            lines.append(f"# {description}")
+        lines.append(f"# {env_name(dotted)}={_env_value(default)}")
+    return "\n".join(lines) + "\n"
+
+
+def settings_table() -> str:
+    """The README's settings table (Markdown), generated so it cannot drift from the code."""
+    lines = ["| Environment variable | Default | Meaning |", "|---|---|---|"]
+    for dotted, default, description in setting_rows():
+        shown = _env_value(default)
+        lines.append(f"| `{env_name(dotted)}` | `{shown}` | {description} |".replace("``", "—"))
+    return "\n".join(lines)

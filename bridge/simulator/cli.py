@@ -1,0 +1,103 @@
+"""Command-line face of the simulator: the options of `bridge simulate` and running it."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+
+from .config import SimulatorConfig
+from .scenario import run_lively
+from .server import Simulator
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PORT = 8018
+DEFAULT_USER = ("agent.one", "secret")
+
+
+def _user(text: str) -> tuple[str, str]:
+    name, separator, password = text.partition(":")
+    if not name or not separator:
+        raise argparse.ArgumentTypeError(f"expected NAME:PASSWORD, got {text!r}")
+    return name, password
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the simulator's options to `parser`."""
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="interface to bind (default %(default)s)"
+    )
+    parser.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help="TCP port, 0 for any (default %(default)s)"
+    )
+    parser.add_argument(
+        "--user",
+        dest="users",
+        action="append",
+        type=_user,
+        metavar="NAME:PASSWORD",
+        help="a user who may log in; repeatable (default agent.one:secret)",
+    )
+    parser.add_argument(
+        "--messaging-version",
+        type=int,
+        default=2,
+        help="messaging feature version; 2 or more offers SSE (default %(default)s)",
+    )
+    parser.add_argument(
+        "--lively",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="generate seeded random activity (default on)",
+    )
+    parser.add_argument(
+        "--rate", type=float, default=1.0, help="lively actions per second (default %(default)s)"
+    )
+    parser.add_argument("--seed", type=int, default=1, help="lively seed (default %(default)s)")
+    parser.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=None,
+        help="seconds without requests before a session expires (default: never)",
+    )
+    parser.add_argument(
+        "--sse-keepalive",
+        type=float,
+        default=15.0,
+        help="seconds between ':ping' comments on SSE streams, 0 for none (default %(default)s)",
+    )
+
+
+def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
+    """The simulator configuration the parsed options describe."""
+    config = SimulatorConfig(
+        users=dict(args.users or [DEFAULT_USER]),
+        idle_timeout_seconds=args.idle_timeout,
+        sse_keepalive_seconds=args.sse_keepalive if args.sse_keepalive > 0 else None,
+    )
+    config.features["messaging"] = args.messaging_version
+    return config
+
+
+async def run(args: argparse.Namespace, stop: asyncio.Event) -> None:
+    """Serve the simulator (and the lively scenario if asked) until `stop` is set."""
+    config = config_from_args(args)
+    sim = Simulator(config)
+    await sim.start(host=args.host, port=args.port)
+    log.info("ICWS simulator listening on %s (users: %s)", sim.url, ", ".join(config.users))
+    lively: asyncio.Task[None] | None = None
+    try:
+        if args.lively:
+            lively = asyncio.create_task(
+                run_lively(sim, list(config.users), args.rate, args.seed, stop=stop),
+                name="icws-sim-lively",
+            )
+        await stop.wait()
+    finally:
+        if lively is not None:
+            lively.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await lively
+        await sim.stop()

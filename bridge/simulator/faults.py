@@ -1,0 +1,196 @@
+"""Fault injection: the ways a real IC server misbehaves, scripted for tests and demos.
+
+Request faults (refused logins, failures, delays) are rules the app consults before handling an
+`/icws` request; each rule counts down and retires itself. Session faults (expiry, Down) and
+stream faults (cut, silence) act on the session registry at once.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+from .sessions import Ending, Session, SessionRegistry
+from .wire import IcwsError
+
+
+@dataclass
+class _Rule:
+    """One counted request fault; `remaining` None means "until cleared"."""
+
+    remaining: int | None
+    path: re.Pattern[str] | None = None
+    method: str | None = None
+
+    def matches(self, method: str, path: str) -> bool:
+        if self.remaining is not None and self.remaining <= 0:
+            return False
+        if self.method is not None and self.method.upper() != method.upper():
+            return False
+        return self.path is None or self.path.search(path) is not None
+
+    def consume(self) -> None:
+        if self.remaining is not None:
+            self.remaining -= 1
+
+    @property
+    def spent(self) -> bool:
+        return self.remaining is not None and self.remaining <= 0
+
+
+@dataclass
+class _Failure(_Rule):
+    status: int = 500
+
+
+@dataclass
+class _Delay(_Rule):
+    seconds: float = 0.0
+
+
+@dataclass
+class _Refusal(_Rule):
+    status: int = 503
+    alternates: tuple[str, ...] = ()
+    error_id: str = "error.server.notAcceptingConnections"
+
+
+_R = TypeVar("_R", bound=_Rule)
+
+
+def _compile(path_regex: str | None) -> re.Pattern[str] | None:
+    return None if path_regex is None else re.compile(path_regex)
+
+
+class Faults:
+    """The fault switchboard exposed as `sim.faults`."""
+
+    def __init__(self, registry: SessionRegistry):
+        self._registry = registry
+        self._failures: list[_Failure] = []
+        self._delays: list[_Delay] = []
+        self._refusal: _Refusal | None = None
+        self._silenced = False
+
+    # ---- session faults -----------------------------------------------------------------------
+
+    def expire_session(self, session_id: str | None = None) -> None:
+        """Invalidate a session (or all): later requests get 401 and its SSE stream closes."""
+        for session in self._targets(session_id):
+            self._registry.forget(session)
+
+    def send_down(
+        self,
+        should_reconnect: bool | None = True,
+        reason: str = "Session terminated by administrator",
+        session_id: str | None = None,
+    ) -> None:
+        """Deliver a Down `connectionStateChangeMessage`, then end the session(s)."""
+        for session in self._targets(session_id):
+            self._registry.go_down(session, Ending(reason, should_reconnect))
+
+    def _targets(self, session_id: str | None) -> list[Session]:
+        if session_id is None:
+            return list(self._registry.live.values())
+        session = self._registry.live.get(session_id)
+        if session is None:
+            raise KeyError(f"no live session {session_id!r}")
+        return [session]
+
+    # ---- request faults -----------------------------------------------------------------------
+
+    def refuse_logins(
+        self,
+        count: int | None = None,
+        status: int = 503,
+        alternates: Sequence[str] = (),
+        error_id: str = "error.server.notAcceptingConnections",
+    ) -> None:
+        """Answer the next `count` logins (None: all until `accept_logins`) with a redirect."""
+        self._refusal = _Refusal(
+            count, status=status, alternates=tuple(alternates), error_id=error_id
+        )
+
+    def accept_logins(self) -> None:
+        """Stop refusing logins."""
+        self._refusal = None
+
+    def fail_requests(
+        self,
+        count: int,
+        status: int = 500,
+        path_regex: str | None = None,
+        method: str | None = None,
+    ) -> None:
+        """Answer the next `count` matching requests with `status` and an ICWS error body."""
+        self._failures.append(_Failure(count, _compile(path_regex), method, status=status))
+
+    def delay_requests(
+        self, seconds: float, count: int | None = None, path_regex: str | None = None
+    ) -> None:
+        """Hold the next `count` matching requests (None: all until cleared) for `seconds`."""
+        self._delays.append(_Delay(count, _compile(path_regex), seconds=seconds))
+
+    def take_refusal(self) -> IcwsError | None:
+        """The refusal for a login about to be handled, if logins are being refused."""
+        refusal = self._refusal
+        if refusal is None or not refusal.matches("POST", ""):
+            return None
+        refusal.consume()
+        if refusal.spent:
+            self._refusal = None
+        return IcwsError(
+            refusal.status,
+            {
+                "alternateHostList": list(refusal.alternates),
+                "errorId": refusal.error_id,
+                "message": "This Session Manager is not currently accepting connections.",
+            },
+        )
+
+    def take_failure(self, method: str, path: str) -> IcwsError | None:
+        """The injected failure for this request, if a rule matches."""
+        rule = self._take(self._failures, method, path)
+        return None if rule is None else IcwsError.for_status(rule.status)
+
+    def take_delay(self, method: str, path: str) -> float:
+        """How long to hold this request before answering (0 when no rule matches)."""
+        rule = self._take(self._delays, method, path)
+        return 0.0 if rule is None else rule.seconds
+
+    @staticmethod
+    def _take(rules: list[_R], method: str, path: str) -> _R | None:
+        for rule in rules:
+            if rule.matches(method, path):
+                rule.consume()
+                if rule.spent:
+                    rules.remove(rule)
+                return rule
+        return None
+
+    # ---- stream faults ------------------------------------------------------------------------
+
+    def cut_sse(self, mid_event: bool = True) -> None:
+        """Drop every open SSE connection abruptly, after half a `data:` line if `mid_event`."""
+        for stream in self._registry.streams():
+            stream.cut(mid_event)
+
+    def silence_sse(self) -> None:
+        """Open and future SSE streams send nothing (not even keep-alives) until `clear`."""
+        self._silenced = True
+
+    @property
+    def sse_silenced(self) -> bool:
+        """Whether SSE streams must currently stay quiet."""
+        return self._silenced
+
+    def clear(self) -> None:
+        """Remove every request and stream fault; sessions already ended stay ended."""
+        self._failures.clear()
+        self._delays.clear()
+        self._refusal = None
+        self._silenced = False
+        for stream in self._registry.streams():
+            stream.wake.set()

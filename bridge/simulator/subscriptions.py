@@ -1,0 +1,166 @@
+"""Subscription resources (§2.5, §4): PUT creates or replaces and queues a snapshot, DELETE cancels.
+
+One table row per subscription says which feature version it needs, its success code, how its
+parameters are read and where its `isDelta:false` snapshot comes from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from . import world as names
+from .context import context, read_json_object, require_feature, require_session
+from .sessions import Session
+from .wire import IcwsError, JsonObject, empty_response, json_response
+from .world import World
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_PREFIX = r"/icws/{sid:\d+}/messaging/subscriptions/"
+
+
+def _no_params(_body: JsonObject) -> JsonObject:
+    return {}
+
+
+def _alerting_params(body: JsonObject) -> JsonObject:
+    attribute_names = body.get("attributeNames")
+    if attribute_names is None:
+        return {}
+    # Optional, but "List [1,*]: String" when present (seed page for interaction-alerting).
+    if (
+        not isinstance(attribute_names, list)
+        or not attribute_names
+        or not all(isinstance(name, str) for name in attribute_names)
+    ):
+        raise IcwsError.invalid_property(
+            "attributeNames", "attributeNames must be a non-empty list of strings."
+        )
+    return {"attributeNames": list(attribute_names)}
+
+
+def _history_params(body: JsonObject) -> JsonObject:
+    limit = body.get("numberOfHistoryMessages")
+    if limit is None:
+        return {}
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+        raise IcwsError.invalid_property(
+            "numberOfHistoryMessages", "numberOfHistoryMessages must be a non-negative integer."
+        )
+    return {"numberOfHistoryMessages": limit}
+
+
+def _details_snapshot(world: World, _session: Session, name: str) -> JsonObject:
+    assistance_id = name.rsplit("/", 1)[1]
+    try:
+        return world.assistance_details_snapshot(assistance_id)
+    except KeyError:
+        raise IcwsError.invalid_property(
+            "assistanceId", f"The assistance request {assistance_id} does not exist."
+        ) from None
+
+
+@dataclass(frozen=True)
+class SubscriptionKind:
+    """How one subscription resource behaves."""
+
+    feature: str
+    version: int
+    put_status: int
+    params: Callable[[JsonObject], JsonObject]
+    snapshot: Callable[[World, Session, JsonObject, str], JsonObject]
+    # The alerting page documents 404 for deleting a missing subscription; the others do not.
+    missing_delete_status: int = 204
+
+
+KINDS: dict[str, SubscriptionKind] = {
+    names.ALERTING: SubscriptionKind(
+        "interactions",
+        6,
+        204,
+        _alerting_params,
+        lambda world, session, params, _name: world.alerting_snapshot(session.user, params),
+        missing_delete_status=404,
+    ),
+    names.HISTORY: SubscriptionKind(
+        "interactions",
+        4,
+        204,
+        _history_params,
+        lambda world, session, params, _name: world.history_snapshot(session.user, params),
+    ),
+    names.STATUS_MESSAGES: SubscriptionKind(
+        "status",
+        1,
+        200,
+        _no_params,
+        lambda world, _session, _params, _name: world.status_snapshot(),
+    ),
+    names.ASSISTANCE_LIST: SubscriptionKind(
+        "interactions",
+        9,
+        204,
+        _no_params,
+        lambda world, session, _params, _name: world.assistance_list_snapshot(session.user),
+    ),
+}
+_DETAILS = SubscriptionKind(
+    "interactions",
+    9,
+    204,
+    _no_params,
+    lambda world, session, _params, name: _details_snapshot(world, session, name),
+)
+
+
+def _subscription_name(request: web.Request, kind_name: str) -> str:
+    assistance_id = request.match_info.get("assistance_id")
+    return kind_name if assistance_id is None else names.assistance_details(assistance_id)
+
+
+def _put(kind_name: str, kind: SubscriptionKind) -> Handler:
+    async def put_subscription(request: web.Request) -> web.StreamResponse:
+        ctx = context(request)
+        session = require_session(request)
+        require_feature(session, kind.feature, kind.version)
+        params = kind.params(await read_json_object(request, optional=True))
+        name = _subscription_name(request, kind_name)
+        snapshot = kind.snapshot(ctx.world, session, params, name)
+        session.subscriptions[name] = params
+        ctx.registry.enqueue(session, snapshot)
+        return empty_response(kind.put_status)
+
+    return put_subscription
+
+
+def _delete(kind_name: str, kind: SubscriptionKind) -> Handler:
+    async def delete_subscription(request: web.Request) -> web.StreamResponse:
+        session = require_session(request)
+        require_feature(session, kind.feature, kind.version)
+        name = _subscription_name(request, kind_name)
+        if session.subscriptions.pop(name, None) is None and kind.missing_delete_status == 404:
+            raise IcwsError.of("not_found", f"There is no {name} subscription to delete.")
+        return web.Response(status=204)
+
+    return delete_subscription
+
+
+def route_table() -> list[web.RouteDef]:
+    """PUT and DELETE routes for every subscription in `KINDS`, plus assistance details."""
+    rows = [(_PREFIX + name, name, kind) for name, kind in KINDS.items()]
+    rows.append((_PREFIX + names.ASSISTANCE_LIST + "/{assistance_id}", "details", _DETAILS))
+    table: list[web.RouteDef] = []
+    for path, name, kind in rows:
+        table += [web.put(path, _put(name, kind)), web.delete(path, _delete(name, kind))]
+    table.append(web.get(r"/icws/{sid:\d+}/status/status-messages", get_status_messages))
+    return table
+
+
+async def get_status_messages(request: web.Request) -> web.Response:
+    """`GET .../status/status-messages`: the catalogue as `statusMessageList` (§4.3)."""
+    ctx = context(request)
+    session = require_session(request)
+    require_feature(session, "status", 1)
+    return json_response({"statusMessageList": list(ctx.world.status_messages.values())})

@@ -1,0 +1,241 @@
+"""Fixtures shared by every test that runs real parts: broker, simulator, bridge, Kafka reader.
+
+Everything a fixture starts it also stops; ``no_leaked_tasks`` fails a test that leaves asyncio
+tasks running behind it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import json
+import logging
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer
+
+from bridge import logs
+from bridge.app import Bridge
+from bridge.embedded_broker import EmbeddedBroker
+from bridge.settings import Settings, load_settings
+from bridge.simulator import Simulator, SimulatorConfig
+
+USER = "agent.one"
+PASSWORD = "s3cret-Pa55word"
+
+
+@pytest.fixture(autouse=True)
+async def no_leaked_tasks() -> AsyncIterator[None]:
+    """Fail the test if it leaves tasks running (a loop that never stops is a bug)."""
+    before = asyncio.all_tasks()
+    yield
+    await asyncio.sleep(0)
+    leaked = [
+        t for t in asyncio.all_tasks() - before if not t.done() and t is not asyncio.current_task()
+    ]
+    if leaked:
+        for task in leaked:
+            task.cancel()
+        await asyncio.gather(*leaked, return_exceptions=True)
+        pytest.fail(f"tasks leaked: {[t.get_name() for t in leaked]}")
+
+
+@pytest.fixture(name="log_lines")
+def fixture_log_lines() -> Iterator[io.StringIO]:
+    """Every log line the bridge writes during the test, as JSON lines."""
+    stream = io.StringIO()
+    logs.configure("DEBUG", "json", stream)
+    yield stream
+    logging.getLogger().handlers.clear()
+
+
+@pytest.fixture(name="broker")
+async def fixture_broker() -> AsyncIterator[EmbeddedBroker]:
+    """A fresh Tansu broker on a free loopback port."""
+    broker = EmbeddedBroker()
+    await broker.start()
+    try:
+        yield broker
+    finally:
+        await broker.stop()
+
+
+@pytest.fixture(name="simulator")
+async def fixture_simulator() -> AsyncIterator[Simulator]:
+    """The ICWS simulator with one user, on a free loopback port."""
+    sim = Simulator(SimulatorConfig(users={USER: PASSWORD}, sse_keepalive_seconds=0.5))
+    await sim.start(host="127.0.0.1", port=0)
+    try:
+        yield sim
+    finally:
+        await sim.stop()
+
+
+def bridge_settings(broker: EmbeddedBroker, *servers: str, **groups: dict[str, Any]) -> Settings:
+    """Settings for a bridge against the given broker and ICWS servers, fast for tests."""
+    base: dict[str, dict[str, Any]] = {
+        "icws": {
+            "servers": list(servers),
+            "username": USER,
+            "password": PASSWORD,
+            "poll_interval_seconds": 0.05,
+            "sse_idle_timeout_seconds": 3,
+            "connection_check_seconds": 1,
+            "request_timeout_seconds": 3,
+            "backoff_initial_seconds": 0.05,
+            "backoff_max_seconds": 0.5,
+            "bad_credentials_retry_seconds": 1,
+            "shutdown_timeout_seconds": 2,
+        },
+        "kafka": {
+            "bootstrap_servers": [broker.bootstrap],
+            "enable_idempotence": False,
+            "request_timeout_ms": 3000,
+            "linger_ms": 1,
+        },
+        "topics": {"partitions": 3},
+        "pipeline": {"outage_seconds": 2, "flush_timeout_seconds": 10},
+        "health": {"host": "127.0.0.1", "port": 0},
+    }
+    for name, values in groups.items():
+        base[name] = {**base.get(name, {}), **values}
+    return load_settings(**base)
+
+
+@dataclass
+class RunningBridge:
+    """A bridge running in this event loop, with a way to stop it and to wait on it."""
+
+    bridge: Bridge
+    stop: asyncio.Event
+    task: asyncio.Task[None]
+
+    async def until(self, predicate: Callable[[], bool], timeout: float = 15.0) -> None:
+        """Wait until ``predicate()`` holds, failing clearly when it never does."""
+        async with asyncio.timeout(timeout):
+            while not predicate():
+                if self.task.done():
+                    self.task.result()
+                    raise AssertionError("bridge stopped before the condition held")
+                await asyncio.sleep(0.02)
+
+    async def ready(self, timeout: float = 15.0) -> None:
+        await self.until(self.bridge.ready, timeout)
+
+    async def shutdown(self) -> None:
+        self.stop.set()
+        await asyncio.wait_for(self.task, 30)
+
+
+@pytest.fixture(name="start_bridge")
+async def fixture_start_bridge() -> AsyncIterator[Callable[[Settings], RunningBridge]]:
+    """Start bridges in-process; every one still running at the end is stopped."""
+    running: list[RunningBridge] = []
+
+    def start(settings: Settings) -> RunningBridge:
+        bridge = Bridge(settings)
+        stop = asyncio.Event()
+        handle = RunningBridge(bridge, stop, asyncio.create_task(bridge.run(stop), name="bridge"))
+        running.append(handle)
+        return handle
+
+    yield start
+    for handle in running:
+        handle.stop.set()
+    for handle in running:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(handle.task, 30)
+
+
+@dataclass
+class Reader:
+    """Reads topics from the beginning with a real consumer and keeps every record seen."""
+
+    bootstrap: str
+    topics: list[str]
+    records: list[Any] = field(default_factory=list)
+    _consumer: AIOKafkaConsumer | None = None
+
+    async def __aenter__(self) -> Reader:
+        self._consumer = AIOKafkaConsumer(
+            *self.topics,
+            bootstrap_servers=self.bootstrap,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+            metadata_max_age_ms=500,
+        )
+        await self._consumer.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._consumer is not None
+        await self._consumer.stop()
+
+    async def poll(self) -> None:
+        assert self._consumer is not None
+        batch = await self._consumer.getmany(timeout_ms=100)
+        for records in batch.values():
+            self.records.extend(records)
+
+    async def wait_for(self, predicate: Callable[[list[Any]], bool], timeout: float = 15.0) -> None:
+        """Read until ``predicate(records)`` holds."""
+        try:
+            async with asyncio.timeout(timeout):
+                while not predicate(self.records):
+                    await self.poll()
+        except TimeoutError:
+            raise AssertionError(
+                f"records never matched; have {len(self.records)}: "
+                f"{[self.describe(r) for r in self.records][-20:]}"
+            ) from None
+
+    async def settle(self, quiet: float = 0.6) -> None:
+        """Read until nothing new has arrived for ``quiet`` seconds."""
+        count = -1
+        while count != len(self.records):
+            count = len(self.records)
+            loop = asyncio.get_running_loop()
+            end = loop.time() + quiet
+            while loop.time() < end:
+                await self.poll()
+
+    @staticmethod
+    def event(record: Any) -> dict[str, Any]:
+        value: dict[str, Any] = json.loads(record.value)
+        return value
+
+    def describe(self, record: Any) -> str:
+        if record.value is None:
+            return f"{record.topic}:{record.key!r}:tombstone"
+        event = self.event(record)
+        return f"{event.get('type', '?').split('.', 3)[-1]}:{event.get('subject')}"
+
+    def events(self, topic: str | None = None) -> list[dict[str, Any]]:
+        return [
+            self.event(r)
+            for r in self.records
+            if r.value is not None and (topic is None or r.topic == topic)
+        ]
+
+    def types(self, topic: str | None = None) -> list[str]:
+        return [e["type"].split(".", 3)[-1] for e in self.events(topic)]
+
+
+@pytest.fixture(name="reader")
+async def fixture_reader(broker: EmbeddedBroker) -> AsyncIterator[Callable[[list[str]], Reader]]:
+    """Make readers for topics of the test broker; closed at the end."""
+    opened: list[Reader] = []
+
+    def make(topics: list[str]) -> Reader:
+        reader = Reader(broker.bootstrap, topics)
+        opened.append(reader)
+        return reader
+
+    return make
+
+
+__all__ = ["PASSWORD", "USER", "Reader", "RunningBridge", "bridge_settings"]

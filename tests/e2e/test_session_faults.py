@@ -1,0 +1,273 @@
+"""End to end: every session fault the bridge claims to survive, scripted in the simulator.
+
+Each test injects one fault, then proves recovery the way a consumer would see it: a change
+made in ICWS *after* the fault arrives on Kafka, on a fresh session with fresh subscriptions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from bridge.embedded_broker import EmbeddedBroker
+from bridge.settings import Settings
+from bridge.simulator import Simulator, SimulatorConfig
+from tests.conftest import PASSWORD, USER, Reader, RunningBridge, bridge_settings
+
+pytestmark = pytest.mark.e2e
+
+SUBSCRIPTION_PATHS = (
+    "messaging/subscriptions/interaction-alerting",
+    "messaging/subscriptions/interaction-history",
+    "messaging/subscriptions/status/status-messages",
+    "messaging/subscriptions/interactions/agent-assistance",
+)
+
+
+def subscribed_sessions(sim: Simulator) -> list[str]:
+    """Session ids that PUT every subscription successfully, in order of first PUT."""
+    seen: dict[str, set[str]] = {}
+    for method, path, status in sim.requests:
+        if method == "PUT" and status in (200, 204):
+            for sub in SUBSCRIPTION_PATHS:
+                if path.endswith(sub):
+                    seen.setdefault(path.split("/")[2], set()).add(sub)
+    return [sid for sid, subs in seen.items() if len(subs) == len(SUBSCRIPTION_PATHS)]
+
+
+async def flows(
+    running: RunningBridge, sim: Simulator, kafka: Reader, topic: str, tag: str
+) -> None:
+    """A status message added now reaches Kafka: events flow on the current session."""
+    await running.ready()
+    sim.world.add_status_message(tag)
+    await kafka.wait_for(lambda _: any(e["subject"] == tag.casefold() for e in kafka.events(topic)))
+
+
+async def recovered(
+    running: RunningBridge, sim: Simulator, kafka: Reader, topic: str, tag: str, sessions: int
+) -> None:
+    """The bridge is on session number ``sessions``, fully subscribed, and events flow."""
+    await running.until(lambda: len(subscribed_sessions(sim)) >= sessions, 20)
+    await flows(running, sim, kafka, topic, tag)
+
+
+Start = Callable[[Settings], RunningBridge]
+
+
+@pytest.fixture(name="world")
+async def fixture_world(
+    broker: EmbeddedBroker, simulator: Simulator, start_bridge: Start, reader: Any
+) -> Any:
+    """A running bridge on the simulator, with a reader of the status topic."""
+    settings = bridge_settings(broker, simulator.url)
+    running = start_bridge(settings)
+    topic = settings.topics.status_messages
+    async with reader([topic, settings.topics.lifecycle]) as kafka:
+        await flows(running, simulator, kafka, topic, "Before")
+        yield running, simulator, kafka, topic
+
+
+class TestSessionLoss:
+    """A lost session leads to a new login, fresh subscriptions, and events flowing again."""
+
+    async def test_expired_session(self, world: Any) -> None:
+        """A session expired server-side (401 on the next call) is replaced."""
+        running, sim, kafka, topic = world
+        sim.faults.expire_session()
+        await recovered(running, sim, kafka, topic, "AfterExpiry", sessions=2)
+        reasons = (
+            running.bridge.metrics.registry.get_sample_value(
+                "icws_bridge_reconnects_total", {"reason": "session_lost"}
+            )
+            or 0
+        )
+        reasons += (
+            running.bridge.metrics.registry.get_sample_value(
+                "icws_bridge_reconnects_total", {"reason": "unauthorized"}
+            )
+            or 0
+        )
+        assert reasons >= 1
+
+    async def test_down_message_with_should_reconnect(self, world: Any) -> None:
+        """A connectionStateChangeMessage Down (shouldReconnect true) triggers a re-login."""
+        running, sim, kafka, topic = world
+        sim.faults.send_down(should_reconnect=True)
+        await recovered(running, sim, kafka, topic, "AfterDown", sessions=2)
+        assert (
+            running.bridge.metrics.registry.get_sample_value(
+                "icws_bridge_reconnects_total", {"reason": "down_message"}
+            )
+            == 1
+        )
+
+    async def test_down_message_without_should_reconnect(self, world: Any) -> None:
+        """Down with shouldReconnect false: the bridge waits (not ready), then heals itself."""
+        running, sim, kafka, topic = world
+        sim.faults.send_down(should_reconnect=False)
+        await running.until(lambda: not running.bridge.ready(), 5)
+        assert "not to reconnect" in running.bridge.checks()["icws_session"].detail
+        await recovered(running, sim, kafka, topic, "AfterAdminLogout", sessions=2)
+
+    async def test_burst_of_server_errors(self, world: Any) -> None:
+        """A burst of 500s (connection check, then login and subscribe) ends in a new session."""
+        running, sim, kafka, topic = world
+        sim.faults.fail_requests(4, status=500)
+        await recovered(running, sim, kafka, topic, "After500", sessions=2)
+
+    async def test_slow_answers_time_out(self, world: Any) -> None:
+        """Answers slower than the request timeout count as a lost session and recover."""
+        running, sim, kafka, topic = world
+        sim.faults.delay_requests(4.0, count=1, path_regex=r"/connection$")
+        await recovered(running, sim, kafka, topic, "AfterSlow", sessions=2)
+
+    async def test_sse_cut_mid_event(self, world: Any) -> None:
+        """An SSE stream cut mid-event is replaced, and the cut change arrives via resync."""
+        running, sim, kafka, topic = world
+        sim.faults.cut_sse(mid_event=True)
+        sim.world.add_status_message("DuringCut")
+        await recovered(running, sim, kafka, topic, "AfterCut", sessions=2)
+        assert any(e["subject"] == "duringcut" for e in kafka.events(topic))
+
+    async def test_silent_sse_stream(self, world: Any) -> None:
+        """An SSE stream with no data and no keep-alive is declared dead and replaced."""
+        running, sim, kafka, topic = world
+        sim.faults.silence_sse()
+        await running.until(lambda: len(subscribed_sessions(sim)) >= 2, 20)
+        sim.faults.clear()
+        await recovered(running, sim, kafka, topic, "AfterSilence", sessions=2)
+
+
+class TestLogin:
+    """Logins that fail: bad credentials, switchover, unsupported features, old servers."""
+
+    async def test_bad_credentials_reported_once_and_retried_slowly(
+        self,
+        broker: EmbeddedBroker,
+        simulator: Simulator,
+        start_bridge: Start,
+        reader: Any,
+        log_lines: Any,
+    ) -> None:
+        """Rejected credentials: one clear log line, not ready with the reason, then recovery."""
+        simulator.set_password(USER, "a-different-password")
+        settings = bridge_settings(broker, simulator.url)
+        running = start_bridge(settings)
+        await running.until(
+            lambda: (
+                running.bridge.checks()["icws_session"].detail == "ICWS rejected the credentials"
+            )
+        )
+        await asyncio.sleep(2.5)  # several slow retries (bad_credentials_retry_seconds=1)
+        attempts = [r for r in simulator.requests if r[1] == "/icws/connection"]
+        assert 2 <= len(attempts) <= 4
+        lines = [json.loads(line) for line in log_lines.getvalue().splitlines()]
+        rejected = [line for line in lines if line["event"] == "icws.login.rejected"]
+        assert len(rejected) == 1
+        assert not running.bridge.ready()
+        simulator.set_password(USER, PASSWORD)
+        async with reader([settings.topics.status_messages]) as kafka:
+            await flows(running, simulator, kafka, settings.topics.status_messages, "Healed")
+
+    async def test_switchover_to_backup_host(
+        self, broker: EmbeddedBroker, start_bridge: Start, reader: Any
+    ) -> None:
+        """A 503 with alternateHostList moves the session to the backup, same scheme and port."""
+        primary = Simulator(SimulatorConfig(users={USER: PASSWORD}, server_name="ic-a"))
+        await primary.start(host="127.0.0.1", port=0)
+        backup = Simulator(SimulatorConfig(users={USER: PASSWORD}, server_name="ic-b"))
+        await backup.start(host="127.0.0.2", port=primary.port)
+        try:
+            settings = bridge_settings(broker, primary.url)
+            running = start_bridge(settings)
+            topic = settings.topics.status_messages
+            async with reader([topic]) as kafka:
+                await flows(running, primary, kafka, topic, "OnPrimary")
+                primary.faults.refuse_logins(alternates=["127.0.0.2"])
+                primary.faults.expire_session()
+                await running.until(lambda: len(subscribed_sessions(backup)) >= 1, 20)
+                await flows(running, backup, kafka, topic, "OnBackup")
+            host = running.bridge.metrics.registry.get_sample_value(
+                "icws_bridge_icws_host_info", {"host": f"http://127.0.0.2:{primary.port}"}
+            )
+            assert host == 1
+        finally:
+            await running.shutdown()
+            await backup.stop()
+            await primary.stop()
+
+    async def test_unsupported_feature_is_named_in_readiness(
+        self, broker: EmbeddedBroker, start_bridge: Start, reader: Any
+    ) -> None:
+        """Interactions below 9: assistance is refused by name, the other subscriptions run."""
+        sim = Simulator(
+            SimulatorConfig(
+                users={USER: PASSWORD},
+                features={"connection": 11, "messaging": 2, "interactions": 8, "status": 1},
+            )
+        )
+        await sim.start(host="127.0.0.1", port=0)
+        try:
+            settings = bridge_settings(broker, sim.url)
+            running = start_bridge(settings)
+            await running.until(lambda: running.bridge.session.up)
+            check = running.bridge.checks()["icws_subscriptions"]
+            assert not check.ok
+            assert check.detail == (
+                "subscription assistance needs ICWS feature interactions >= 9, server has version 8"
+            )
+            puts = [p for m, p, _ in sim.requests if m == "PUT"]
+            assert not any(p.endswith("agent-assistance") for p in puts)
+            assert any(p.endswith("interaction-alerting") for p in puts)
+            await running.shutdown()
+        finally:
+            await sim.stop()
+
+    async def test_messaging_version_1_uses_short_polling(
+        self, broker: EmbeddedBroker, start_bridge: Start, reader: Any
+    ) -> None:
+        """A server without SSE (messaging 1) is short-polled, and events still flow."""
+        sim = Simulator(
+            SimulatorConfig(
+                users={USER: PASSWORD},
+                features={"connection": 11, "messaging": 1, "interactions": 9, "status": 1},
+            )
+        )
+        await sim.start(host="127.0.0.1", port=0)
+        try:
+            settings = bridge_settings(broker, sim.url)
+            running = start_bridge(settings)
+            topic = settings.topics.lifecycle
+            async with reader([settings.topics.status_messages, topic]) as kafka:
+                await flows(running, sim, kafka, settings.topics.status_messages, "Polled")
+                up = [e for e in kafka.events(topic) if e["type"].endswith("session.up.v1")]
+                assert up[0]["data"]["transport"] == "poll"
+            await running.shutdown()
+        finally:
+            await sim.stop()
+
+
+class TestShutdown:
+    """SIGTERM-style stop: unsubscribe, log out, bounded, and no secrets anywhere."""
+
+    async def test_stop_unsubscribes_and_logs_out(
+        self, broker: EmbeddedBroker, simulator: Simulator, start_bridge: Start, log_lines: Any
+    ) -> None:
+        """After stop the simulator saw every subscription deleted and the session logged out."""
+        running = start_bridge(bridge_settings(broker, simulator.url))
+        await running.ready()
+        session_id = subscribed_sessions(simulator)[0]
+        await running.shutdown()
+        deletes = [p for m, p, _ in simulator.requests if m == "DELETE"]
+        assert f"/icws/{session_id}/connection" in deletes
+        for sub in SUBSCRIPTION_PATHS:
+            assert f"/icws/{session_id}/{sub}" in deletes
+        assert simulator.logouts == 1
+        text = log_lines.getvalue()
+        assert PASSWORD not in text
+        assert "icws_" + session_id + "=" not in text
