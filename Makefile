@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
 ARGS ?=
 
-.PHONY: demo test lint typecheck unit install lock schemas clean
+.PHONY: demo test lint typecheck unit install lock docs clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,3 +44,9 @@ lock:
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+
+# Regenerate every generated artefact: schemas, example.env, the README settings table.
+docs: $(STAMP)
+	$(BIN)/bridge schemas --out bridge/schemas
+	$(BIN)/python -c "from bridge.settings import example_env; print(example_env(), end='')" > config/example.env
+	$(BIN)/python -c "import re, pathlib; from bridge.settings import settings_table as t; p = pathlib.Path('README.md'); p.write_text(re.sub(r'(<!-- settings-table:start -->\n).*?(\n<!-- settings-table:end -->)', lambda m: m.group(1) + t() + m.group(2), p.read_text(), flags=re.S))"

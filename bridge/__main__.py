@@ -1,4 +1,4 @@
-"""Command line: ``bridge run | demo | simulate`` (also ``python -m bridge``)."""
+"""Command line: ``bridge run | demo | simulate | schemas`` (also ``python -m bridge``)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ async def _run_bridge(_args: argparse.Namespace, stop: asyncio.Event) -> None:
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Runner]]:
     """The argument parser and the coroutine each sub-command runs."""
-    from bridge import demo
+    from bridge import demo, schema_files
     from bridge.simulator import cli as simulator_cli
 
     parser = argparse.ArgumentParser(
@@ -58,7 +58,20 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Runner]]:
             description="Serve a simulated ICWS server (and its /_sim control API).",
         )
     )
-    return parser, {"run": _run_bridge, "demo": demo.run, "simulate": simulator_cli.run}
+    schema_files.add_arguments(
+        commands.add_parser(
+            "schemas",
+            help="print, write or check the event schemas and AsyncAPI document",
+            description="Without arguments list the files; NAME prints one; --out DIR writes "
+            "them all; --check fails when bridge/schemas/ differs from the code.",
+        )
+    )
+    return parser, {
+        "run": _run_bridge,
+        "demo": demo.run,
+        "simulate": simulator_cli.run,
+        "schemas": schema_files.run,
+    }
 
 
 async def _main(runner: Runner, args: argparse.Namespace) -> None:

@@ -27,13 +27,12 @@ from bridge.publisher import Publisher
 from bridge.pump import Pump
 from bridge.restore import restore
 from bridge.session import Session
-from bridge.settings import Settings
+from bridge.settings import EventSettings, Settings, TopicSettings
 from bridge.topics import ensure_topics
 
 
-def contract_from(settings: Settings) -> Contract:
+def contract_from(events: EventSettings, t: TopicSettings) -> Contract:
     """The event contract's configurable parts, from the settings."""
-    t = settings.topics
     event_topics: Mapping[Aggregate, str] = {
         "alerting": t.alerting,
         "history": t.history,
@@ -47,12 +46,13 @@ def contract_from(settings: Settings) -> Contract:
         "assistance": t.assistance_state,
     }
     return Contract(
-        type_prefix=settings.events.type_prefix,
-        source=settings.events.source,
-        schema_base=settings.events.schema_base_url,
+        type_prefix=events.type_prefix,
+        source=events.source,
+        schema_base=events.schema_base_url,
         event_topics=event_topics,
         state_topics=state_topics,
         lifecycle_topic=t.lifecycle,
+        attribute_headers=events.attribute_headers,
     )
 
 
@@ -62,7 +62,7 @@ class Bridge:
     def __init__(self, settings: Settings, registry: CollectorRegistry | None = None) -> None:
         self.settings = settings
         self.metrics: Metrics = create(registry)
-        self.contract = contract_from(settings)
+        self.contract = contract_from(settings.events, settings.topics)
         self.states = new_states()
         self.publisher = Publisher(settings.kafka, settings.pipeline, self.metrics)
         self.pump = Pump(self.contract, self.states, self.publisher, self.metrics)

@@ -216,6 +216,11 @@ class EventSettings(_Group):
 
     type_prefix: str = Field("com.pureconnect.icws", description="Reverse-DNS type prefix.")
     source: str = Field("/icws-bridge", description="CloudEvents source of every event.")
+    attribute_headers: bool = Field(
+        True,
+        description="Copy CloudEvents attributes into ce_* headers (off for consumers whose SDK "
+        "guesses binary mode from them).",
+    )
     schema_base_url: str = Field(
         "https://schemas.icws-bridge.dev/events",
         description="dataschema = <base>/<type>.json",

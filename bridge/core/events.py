@@ -31,7 +31,6 @@ EVENT_NAMES: Mapping[tuple[Aggregate, ChangeKind], str] = {
     ("alerting", "removed"): "interaction.alerting.stopped",
     ("history", "added"): "interaction.history.recorded",
     ("history", "changed"): "interaction.history.updated",
-    ("history", "removed"): "interaction.history.removed",
     ("status_messages", "added"): "status.message.added",
     ("status_messages", "changed"): "status.message.changed",
     ("status_messages", "removed"): "status.message.removed",
@@ -57,6 +56,7 @@ class Contract:
     event_topics: Mapping[Aggregate, str]
     state_topics: Mapping[Aggregate, str]
     lifecycle_topic: str
+    attribute_headers: bool = True
 
     def type_of(self, name: str) -> str:
         return f"{self.type_prefix}.{name}.v{MAJOR}"
@@ -181,15 +181,18 @@ def envelope(
     return event
 
 
-def _record(topic: str, key: str, event: Mapping[str, Any], label: str) -> Record:
+def _record(
+    contract: Contract, topic: str, key: str, event: Mapping[str, Any], label: str
+) -> Record:
     # Every attribute but data is copied (§4); datacontenttype describes ``data``, and in the
     # Kafka binding it would be the content-type header, which here says "structured mode".
     headers = [("content-type", CONTENT_TYPE.encode())]
-    headers += [
-        (f"ce_{attr}", str(value).encode())
-        for attr, value in event.items()
-        if attr not in ("data", "datacontenttype")
-    ]
+    if contract.attribute_headers:
+        headers += [
+            (f"ce_{attr}", str(value).encode())
+            for attr, value in event.items()
+            if attr not in ("data", "datacontenttype")
+        ]
     return Record(topic, key.encode(), _json(event), tuple(headers), label)
 
 
@@ -217,7 +220,8 @@ def change_records(contract: Contract, change: Change, recorded: datetime) -> tu
     state = Record(
         contract.state_topics[change.aggregate], change.key.encode(), state_value, (), "state"
     )
-    return _record(contract.event_topics[change.aggregate], change.key, event, name), state
+    event_topic = contract.event_topics[change.aggregate]
+    return _record(contract, event_topic, change.key, event, name), state
 
 
 def decode_state(aggregate: Aggregate, value: bytes | None) -> tuple[dict[str, Any] | None, int]:
@@ -234,7 +238,7 @@ def lifecycle_record(
     """A bridge lifecycle event (session up/down, gap possible, resync completed)."""
     ident = event_id(name, subject, timestamp(recorded), data)
     event = envelope(contract, name, ident=ident, subject=subject, data=data, recorded=recorded)
-    return _record(contract.lifecycle_topic, subject, event, name)
+    return _record(contract, contract.lifecycle_topic, subject, event, name)
 
 
 def resync_record(contract: Contract, resync: Resync, recorded: datetime) -> Record:

@@ -120,35 +120,45 @@ def rfc3339(value: Any) -> str:
     return f"{y}-{mo}-{d}T{h}:{mi}:{s}{frac or ''}Z"
 
 
-def _text(value: Any) -> str:
+def text(value: Any) -> str:
     if not isinstance(value, str):
         raise Malformed(f"expected a string, got {type(value).__name__}")
     return value
 
 
-def _flag(value: Any) -> bool:
+def flag(value: Any) -> bool:
     if not isinstance(value, bool):
         raise Malformed(f"expected a boolean, got {type(value).__name__}")
     return value
 
 
-def _strings(value: Any) -> dict[str, str]:
+def strings(value: Any) -> dict[str, str]:
     if not isinstance(value, dict):
         raise Malformed("expected an object of strings")
     return {str(k): str(v) for k, v in value.items()}
 
 
-def _queue(value: Any) -> dict[str, str]:
+def queue_id(value: Any) -> dict[str, str]:
     if not isinstance(value, dict):
         raise Malformed("monitoredQueue must be an object")
     return {
         "queueType": enum_name("queueType", value.get("queueType")),
-        "queueName": _text(value.get("queueName")),
+        "queueName": text(value.get("queueName")),
     }
 
 
-def _enum(name: str) -> Callable[[Any], str]:
-    return lambda value: enum_name(name, value)
+@dataclass(frozen=True, slots=True)
+class EnumField:
+    """Converts one ICWS enum's integers to names; the schema generator reads ``enum``."""
+
+    enum: str
+
+    def __call__(self, value: Any) -> str:
+        return enum_name(self.enum, value)
+
+
+def _enum(name: str) -> EnumField:
+    return EnumField(name)
 
 
 Converter = Callable[[Any], Any]
@@ -166,15 +176,15 @@ class Shape:
 ALERT = Shape(
     key="interactionId",
     fields={
-        "interactionId": _text,
-        "interactionType": _text,
-        "name": _text,
-        "address": _text,
+        "interactionId": text,
+        "interactionType": text,
+        "name": text,
+        "address": text,
         "alertType": _enum("alertType"),
         "alertAction": _enum("alertAction"),
-        "autoAnswer": _flag,
-        "monitoredQueue": _queue,
-        "attributes": _strings,
+        "autoAnswer": flag,
+        "monitoredQueue": queue_id,
+        "attributes": strings,
     },
     required=frozenset(
         {
@@ -191,50 +201,50 @@ ALERT = Shape(
 HISTORY = Shape(
     key="interactionId",
     fields={
-        "interactionId": _text,
+        "interactionId": text,
         "initiationTime": rfc3339,
         "terminationTime": rfc3339,
         "direction": _enum("direction"),
         "interactionHistoryStatus": _enum("interactionHistoryStatus"),
-        "localAddress": _text,
-        "localId": _text,
-        "localName": _text,
-        "remoteAddress": _text,
-        "remoteId": _text,
-        "remoteName": _text,
-        "notes": _text,
-        "log": _text,
+        "localAddress": text,
+        "localId": text,
+        "localName": text,
+        "remoteAddress": text,
+        "remoteId": text,
+        "remoteName": text,
+        "notes": text,
+        "log": text,
     },
     required=frozenset({"interactionId"}),  # all optional in §4.2, but no key, no entity
 )
 STATUS = Shape(
     key="statusId",
     fields={
-        "statusId": _text,
-        "messageText": _text,
-        "iconUri": _text,
-        "groupTag": _text,
-        "canHaveDate": _flag,
-        "canHaveTime": _flag,
-        "isDoNotDisturbStatus": _flag,
-        "isSelectableStatus": _flag,
-        "isPersistentStatus": _flag,
-        "isForwardStatus": _flag,
-        "isAfterCallWorkStatus": _flag,
-        "isAcdStatus": _flag,
-        "isAllowFollowUpStatus": _flag,
-        "systemId": _text,
+        "statusId": text,
+        "messageText": text,
+        "iconUri": text,
+        "groupTag": text,
+        "canHaveDate": flag,
+        "canHaveTime": flag,
+        "isDoNotDisturbStatus": flag,
+        "isSelectableStatus": flag,
+        "isPersistentStatus": flag,
+        "isForwardStatus": flag,
+        "isAfterCallWorkStatus": flag,
+        "isAcdStatus": flag,
+        "isAllowFollowUpStatus": flag,
+        "systemId": text,
     },
     required=frozenset({"statusId"}),  # a delta must carry at least the id
 )
 ASSISTANCE_MESSAGE = Shape(
     key="timeAdded",
-    fields={"text": _text, "participantId": _text, "timeAdded": rfc3339},
+    fields={"text": text, "participantId": text, "timeAdded": rfc3339},
     required=frozenset({"text", "participantId", "timeAdded"}),
 )
 PARTICIPANT = Shape(
     key="userId",
-    fields={"userId": _text, "displayName": _text, "action": _enum("participantAction")},
+    fields={"userId": text, "displayName": text, "action": _enum("participantAction")},
     required=frozenset({"userId"}),
 )
 
@@ -249,11 +259,11 @@ def read_entry(shape: Shape, raw: Any) -> tuple[str, dict[str, Any]]:
         raise Malformed(f"entry lacks required {', '.join(missing)}")
     props: dict[str, Any] = {}
     for name, value in raw.items():
-        if name == "__type":
-            continue
+        if name == "__type" or value is None:
+            continue  # a null says nothing: treat it as absent
         convert = shape.fields.get(name)
         try:
-            props[name] = convert(value) if convert and value is not None else value
+            props[name] = convert(value) if convert else value
         except Malformed as exc:
             raise Malformed(f"{name}: {exc}") from None
     key = props[shape.key]

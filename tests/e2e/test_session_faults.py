@@ -48,12 +48,22 @@ async def flows(
     await kafka.wait_for(lambda _: any(e["subject"] == tag.casefold() for e in kafka.events(topic)))
 
 
+SEEN_SECRETS: set[str] = set()
+
+
+def remember_secrets(sim: Simulator) -> None:
+    """Note the CSRF tokens and cookie values of the live sessions, to look for them in logs."""
+    for session in sim.sessions.values():
+        SEEN_SECRETS.update({session.csrf_token, session.cookie_value})
+
+
 async def recovered(
     running: RunningBridge, sim: Simulator, kafka: Reader, topic: str, tag: str, sessions: int
 ) -> None:
     """The bridge is on session number ``sessions``, fully subscribed, and events flow."""
     await running.until(lambda: len(subscribed_sessions(sim)) >= sessions, 20)
     await flows(running, sim, kafka, topic, tag)
+    remember_secrets(sim)
 
 
 Start = Callable[[Settings], RunningBridge]
@@ -61,15 +71,22 @@ Start = Callable[[Settings], RunningBridge]
 
 @pytest.fixture(name="world")
 async def fixture_world(
-    broker: EmbeddedBroker, simulator: Simulator, start_bridge: Start, reader: Any
+    broker: EmbeddedBroker, simulator: Simulator, start_bridge: Start, reader: Any, log_lines: Any
 ) -> Any:
-    """A running bridge on the simulator, with a reader of the status topic."""
+    """A running bridge on the simulator; afterwards, no secret may be in any log line."""
     settings = bridge_settings(broker, simulator.url)
     running = start_bridge(settings)
     topic = settings.topics.status_messages
+    SEEN_SECRETS.clear()
     async with reader([topic, settings.topics.lifecycle]) as kafka:
         await flows(running, simulator, kafka, topic, "Before")
+        remember_secrets(simulator)
         yield running, simulator, kafka, topic
+    await running.shutdown()
+    text = log_lines.getvalue()
+    assert len(SEEN_SECRETS) >= 4  # two sessions' tokens and cookies at least
+    leaked = [secret for secret in [PASSWORD, *SEEN_SECRETS] if secret in text]
+    assert not leaked, "a password, CSRF token or cookie reached the logs"
 
 
 class TestSessionLoss:
@@ -250,6 +267,50 @@ class TestLogin:
             await running.shutdown()
         finally:
             await sim.stop()
+
+
+class TestHosts:
+    """Hosts that stop answering, and subscriptions that are gone."""
+
+    async def test_dead_primary_moves_to_configured_backup(
+        self, broker: EmbeddedBroker, start_bridge: Start, reader: Any
+    ) -> None:
+        """A primary that no longer accepts connections: the next configured host takes over."""
+        primary = Simulator(SimulatorConfig(users={USER: PASSWORD}))
+        await primary.start(host="127.0.0.1", port=0)
+        backup = Simulator(SimulatorConfig(users={USER: PASSWORD}))
+        await backup.start(host="127.0.0.1", port=0)
+        settings = bridge_settings(broker, primary.url, backup.url)
+        running = start_bridge(settings)
+        topic = settings.topics.status_messages
+        try:
+            async with reader([topic]) as kafka:
+                await flows(running, primary, kafka, topic, "OnPrimary")
+                await primary.stop()
+                await running.until(lambda: len(subscribed_sessions(backup)) >= 1, 20)
+                await flows(running, backup, kafka, topic, "OnBackup")
+        finally:
+            await running.shutdown()
+            await backup.stop()
+
+    async def test_gone_subscription_is_named_and_others_work(
+        self, broker: EmbeddedBroker, simulator: Simulator, start_bridge: Start, reader: Any
+    ) -> None:
+        """A subscription answering 410 is reported by name; the rest keep flowing."""
+        simulator.faults.fail_requests(
+            1, status=410, path_regex=r"interaction-history$", method="PUT"
+        )
+        settings = bridge_settings(broker, simulator.url)
+        running = start_bridge(settings)
+        topic = settings.topics.status_messages
+        await running.until(lambda: running.bridge.session.up)
+        check = running.bridge.checks()["icws_subscriptions"]
+        assert not check.ok
+        assert check.detail.startswith("subscribe.history: HTTP 410")
+        async with reader([topic]) as kafka:
+            simulator.world.add_status_message("StillFlowing")
+            await kafka.wait_for(lambda _: len(kafka.events(topic)) == 1)
+        await running.shutdown()
 
 
 class TestShutdown:

@@ -109,3 +109,29 @@ _ALL_STATUS_FIELDS = sorted(
         "systemId",
     ]
 )
+
+
+class TestContract:
+    """Every emitted event validates against its schema and decodes with the CloudEvents SDK."""
+
+    async def test_events_of_a_lively_scenario_honour_the_contract(
+        self, broker: EmbeddedBroker, simulator: Simulator, start_bridge: Any, reader: Any
+    ) -> None:
+        """Events of all four families and the lifecycle pass schema and SDK decoding."""
+        from bridge.simulator.scenario import run_lively
+        from tests.contract import check_record
+
+        settings = bridge_settings(broker, simulator.url)
+        running = start_bridge(settings)
+        await running.ready()
+        t = settings.topics
+        topics = [t.alerting, t.history, t.status_messages, t.assistance, t.lifecycle]
+        await run_lively(simulator, ["agent.one"], rate_per_second=200, seed=3, duration=1.5)
+        async with reader(topics) as kafka:
+            await kafka.wait_for(lambda r: {r.topic for r in r} >= set(topics), 20)
+            await kafka.settle()
+            for record in kafka.records:
+                check_record(record)
+            kinds = {e["type"].split(".")[-3] for e in kafka.events()}
+            assert {"alerting", "history", "message", "request"} <= kinds
+        await running.shutdown()
