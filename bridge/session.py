@@ -391,6 +391,7 @@ class Session:
     async def _deliver(self, batch: list[Any]) -> str | None:
         """Hand a batch to the sink; a Down message in it ends the session after delivery."""
         await self._sink.deliver(batch, time.time())
+        await self._follow_assistance(batch)
         for raw in batch:
             if isinstance(raw, dict) and raw.get("__type") == CONNECTION_STATE:
                 change = messages.parse(raw)
@@ -400,6 +401,28 @@ class Session:
                         return "down_no_reconnect"
                     return "down_message"
         return None
+
+    async def _follow_assistance(self, batch: list[Any]) -> None:
+        """Subscribe to the details of each request the list adds; drop those it removes."""
+        added, removed = icws_api.assistance_changes(batch)
+        login = self._login
+        if login is None:
+            return
+        for ids, subscribe in ((added, True), (removed, False)):
+            for assistance_id in ids:
+                call = icws_api.assistance_details(
+                    login.session_id, assistance_id, subscribe=subscribe
+                )
+                failure = icws_api.interpret_ok(call, await self._send(call))
+                if failure is not None and not isinstance(failure, errors.SessionLost):
+                    # A request that ended meanwhile answers 400/404: nothing to follow.
+                    self._log.info(
+                        "icws.assistance.details_skipped",
+                        assistance_id=assistance_id,
+                        error=str(failure),
+                    )
+                elif failure is not None:
+                    raise failure
 
     async def _check_periodically(self, login: Login) -> None:
         call = icws_api.check_connection(login.session_id)

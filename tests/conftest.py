@@ -75,6 +75,25 @@ async def fixture_simulator() -> AsyncIterator[Simulator]:
         await sim.stop()
 
 
+SUBSCRIPTION_PATHS = (
+    "messaging/subscriptions/interaction-alerting",
+    "messaging/subscriptions/interaction-history",
+    "messaging/subscriptions/status/status-messages",
+    "messaging/subscriptions/interactions/agent-assistance",
+)
+
+
+def subscribed_sessions(sim: Simulator) -> list[str]:
+    """Session ids that PUT every subscription successfully, in order of first PUT."""
+    seen: dict[str, set[str]] = {}
+    for method, path, status in sim.requests:
+        if method == "PUT" and status in (200, 204):
+            for sub in SUBSCRIPTION_PATHS:
+                if path.endswith(sub):
+                    seen.setdefault(path.split("/")[2], set()).add(sub)
+    return [sid for sid, subs in seen.items() if len(subs) == len(SUBSCRIPTION_PATHS)]
+
+
 def bridge_settings(broker: EmbeddedBroker, *servers: str, **groups: dict[str, Any]) -> Settings:
     """Settings for a bridge against the given broker and ICWS servers, fast for tests."""
     base: dict[str, dict[str, Any]] = {
@@ -181,17 +200,24 @@ class Reader:
         for records in batch.values():
             self.records.extend(records)
 
-    async def wait_for(self, predicate: Callable[[list[Any]], bool], timeout: float = 15.0) -> None:
-        """Read until ``predicate(records)`` holds."""
+    async def wait_for(
+        self,
+        predicate: Callable[[list[Any]], bool],
+        timeout: float = 15.0,
+        explain: Callable[[list[Any]], str] | None = None,
+    ) -> None:
+        """Read until ``predicate(records)`` holds; on time-out say why (``explain``)."""
         try:
             async with asyncio.timeout(timeout):
                 while not predicate(self.records):
                     await self.poll()
         except TimeoutError:
-            raise AssertionError(
-                f"records never matched; have {len(self.records)}: "
-                f"{[self.describe(r) for r in self.records][-20:]}"
-            ) from None
+            why = (
+                explain(self.records)
+                if explain
+                else str([self.describe(r) for r in self.records][-20:])
+            )
+            raise AssertionError(f"records never matched ({len(self.records)}): {why}") from None
 
     async def settle(self, quiet: float = 0.6) -> None:
         """Read until nothing new has arrived for ``quiet`` seconds."""
@@ -238,4 +264,12 @@ async def fixture_reader(broker: EmbeddedBroker) -> AsyncIterator[Callable[[list
     return make
 
 
-__all__ = ["PASSWORD", "USER", "Reader", "RunningBridge", "bridge_settings"]
+__all__ = [
+    "PASSWORD",
+    "SUBSCRIPTION_PATHS",
+    "USER",
+    "Reader",
+    "RunningBridge",
+    "bridge_settings",
+    "subscribed_sessions",
+]

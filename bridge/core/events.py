@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from bridge.core.messages import Aggregate, message_key
+from bridge.core.messages import Aggregate
 from bridge.core.state import Change, ChangeKind, Resync
 
 SPEC_VERSION = "1.0"
@@ -77,14 +77,13 @@ class Record:
 
 
 # --- how each aggregate shows its state ----------------------------------------------------
-# Internally assistance messages and participants are keyed maps (so deltas merge); consumers
-# get them as lists. ``present`` and ``unpresent`` are exact inverses on what the bridge makes.
+# Internally assistance participants are a map by userId (so deltas merge); consumers get a
+# list. ``present`` and ``unpresent`` are exact inverses on what the bridge makes.
 
 
 def _assistance_present(state: Mapping[str, Any]) -> dict[str, Any]:
     shown = dict(state)
-    messages = state.get("messages") or {}
-    shown["messages"] = sorted(messages.values(), key=lambda m: (m["timeAdded"], m["text"]))
+    shown["messages"] = list(state.get("messages") or [])
     shown["participants"] = sorted(
         (state.get("participants") or {}).values(), key=lambda p: p["userId"]
     )
@@ -96,7 +95,7 @@ def _assistance_unpresent(shown: Mapping[str, Any]) -> dict[str, Any]:
     messages = shown.get("messages") or []
     participants = shown.get("participants") or []
     if messages:
-        state["messages"] = {message_key(m): m for m in messages}
+        state["messages"] = list(messages)
     else:
         state.pop("messages", None)
     if participants:
@@ -129,7 +128,7 @@ def _source_time(aggregate: Aggregate, state: Mapping[str, Any]) -> str | None:
     if aggregate == "history":
         return state.get("terminationTime") or state.get("initiationTime")
     if aggregate == "assistance":
-        times = [m["timeAdded"] for m in (state.get("messages") or {}).values()]
+        times = [m["timeAdded"] for m in state.get("messages") or []]
         return max(times) if times else None
     return None
 

@@ -126,10 +126,27 @@ def unsubscribe(session_id: str, name: str) -> Call:
     return Call(f"unsubscribe.{name}", "DELETE", f"/icws/{session_id}/{sub.path}", ok=sub.ok)
 
 
-def subscribe_assistance_details(session_id: str, assistance_id: str) -> Call:
-    """PUT the details subscription of one assistance request."""
+def assistance_details(session_id: str, assistance_id: str, *, subscribe: bool) -> Call:
+    """PUT (or DELETE) the details subscription of one assistance request."""
     path = f"/icws/{session_id}/{SUBSCRIPTIONS['assistance'].path}/{assistance_id}"
-    return Call("subscribe.assistance_details", "PUT", path, ok=frozenset({200, 204}))
+    verb, method = ("subscribe", "PUT") if subscribe else ("unsubscribe", "DELETE")
+    return Call(f"{verb}.assistance_details", method, path, ok=frozenset({200, 204}))
+
+
+ASSISTANCE_LIST = "urn:inin.com:interactions.assistance:assistanceRequestListMessage"
+
+
+def assistance_changes(batch: list[Any]) -> tuple[list[str], list[str]]:
+    """Assistance ids added to and removed from the list in a batch of raw messages."""
+    added: list[str] = []
+    removed: list[str] = []
+    for raw in batch:
+        if isinstance(raw, dict) and raw.get("__type") == ASSISTANCE_LIST:
+            for ids, key in ((added, "requestsAdded"), (removed, "requestsRemoved")):
+                value = raw.get(key)
+                if isinstance(value, list):
+                    ids += [i for i in value if isinstance(i, str) and i]
+    return added, removed
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,11 +25,18 @@ AGGREGATES: tuple[Aggregate, ...] = ("alerting", "history", "status_messages", "
 
 @dataclass(frozen=True, slots=True)
 class Upsert:
-    """One entity's properties; ``replace`` drops what was known before instead of merging."""
+    """One entity's properties, and how they combine with what is known.
+
+    ``replace`` drops what was known; otherwise properties merge, except those named in
+    ``append`` (lists that only grow, like assistance messages), which extend. ``creates``
+    False means the entity must already be live (its existence is decided elsewhere).
+    """
 
     key: str
     props: Mapping[str, Any]
     replace: bool = True
+    append: tuple[str, ...] = ()
+    creates: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -350,13 +357,10 @@ def _assistance_list(raw: dict[str, Any], snapshot: bool) -> Update:
     return Update("assistance", snapshot, upserts, tuple(ids[1]), tuple(problems))
 
 
-def message_key(message: Mapping[str, Any]) -> str:
-    """The identity of an assistance message: ICWS gives none, so time, author and text."""
-    return f"{message['timeAdded']}|{message['participantId']}|{message['text']}"
-
-
 def _assistance_details(raw: dict[str, Any], snapshot: bool) -> Update:
-    # Messages and participants accumulate: they are keyed maps so a delta merges into them.
+    # Messages have no id in ICWS: a delta's messagesAdded are appended, a snapshot's replace.
+    # Participants are keyed by userId so a delta merges into them. The list message decides
+    # whether a request exists: details never create one, and a Completed state ends it.
     assistance_id = raw.get("assistanceId")
     if not isinstance(assistance_id, str) or not assistance_id:
         raise Malformed("assistanceId is missing")
@@ -371,7 +375,7 @@ def _assistance_details(raw: dict[str, Any], snapshot: bool) -> Update:
             problems.append(f"state: {exc}")
     messages, p1 = read_entries(ASSISTANCE_MESSAGE, raw.get("messagesAdded"), "messagesAdded")
     if messages:
-        props["messages"] = {message_key(m): m for _, m in messages}
+        props["messages"] = [m for _, m in messages]
     people = [raw.get("participantsAdded"), raw.get("participantsChanged")]
     participants: dict[str, Any] = {}
     for what, value in zip(("participantsAdded", "participantsChanged"), people, strict=True):
@@ -380,8 +384,16 @@ def _assistance_details(raw: dict[str, Any], snapshot: bool) -> Update:
         participants.update(entries)
     if participants:
         props["participants"] = participants
+    if props.get("state") == "Completed":
+        return Update("assistance", False, (), (assistance_id,), tuple(p1 + problems))
     # A details snapshot replaces one request's details; it is not a snapshot of the aggregate.
-    upsert = Upsert(assistance_id, props, replace=snapshot)
+    upsert = Upsert(
+        assistance_id,
+        props,
+        replace=snapshot,
+        append=() if snapshot else ("messages",),
+        creates=False,
+    )
     return Update("assistance", False, (upsert,), (), tuple(p1 + problems))
 
 

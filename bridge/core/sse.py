@@ -18,6 +18,7 @@ class SseDecoder:
         self._buffer = b""
         self._data: list[str] = []
         self._started = False
+        self._after_cr = False  # the last line ended with a CR at the end of a chunk
 
     def feed(self, chunk: bytes) -> list[str]:
         """Decode what ``chunk`` completes; keep the unfinished rest for the next call."""
@@ -30,10 +31,16 @@ class SseDecoder:
             self._started = True
             self._buffer = self._buffer.removeprefix(_BOM)
         while True:
-            line, sep, rest = _split_line(self._buffer)
-            if not sep:
+            if self._after_cr and self._buffer:
+                # That CR ended its line at once (a CR-only stream must not wait for more
+                # bytes); an LF right after it is the rest of a CRLF, not a blank line.
+                self._after_cr = False
+                self._buffer = self._buffer.removeprefix(b"\n")
+            match = _LINE_END.search(self._buffer)
+            if match is None:
                 return events
-            self._buffer = rest
+            line, self._buffer = self._buffer[: match.start()], self._buffer[match.end() :]
+            self._after_cr = match.group() == b"\r" and not self._buffer
             if not line:
                 if self._data:
                     events.append("\n".join(self._data))
@@ -50,13 +57,5 @@ class SseDecoder:
         return bool(self._buffer or self._data)
 
 
-_LINE_END = re.compile(rb"\r\n|\r|\n")
+_LINE_END = re.compile(rb"\r\n|\r|\n")  # SSE allows CRLF, LF or a lone CR as the line end
 _BOM = b"\xef\xbb\xbf"
-
-
-def _split_line(buffer: bytes) -> tuple[bytes, bytes, bytes]:
-    # SSE allows CRLF, LF or a lone CR as the line end.
-    match = _LINE_END.search(buffer)
-    if match is None or (match.group() == b"\r" and match.end() == len(buffer)):
-        return buffer, b"", b""  # no line end yet, or a CR that may be the start of CRLF
-    return buffer[: match.start()], match.group(), buffer[match.end() :]

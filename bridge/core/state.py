@@ -38,7 +38,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from bridge.core.messages import Aggregate, Update
+from bridge.core.messages import Aggregate, Update, Upsert
 
 ChangeKind = Literal["added", "changed", "removed"]
 Cause = Literal["delta", "snapshot", "absent"]
@@ -81,12 +81,16 @@ class Entity:
     sequence: int
 
 
-def merge(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
-    """Properties of ``new`` over ``old``; objects present in both merge key by key."""
+def merge(
+    old: Mapping[str, Any], new: Mapping[str, Any], append: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """Properties of ``new`` over ``old``; objects merge key by key, ``append`` lists extend."""
     merged = dict(old)
     for name, value in new.items():
         before = merged.get(name)
-        if isinstance(value, dict) and isinstance(before, dict):
+        if name in append and isinstance(value, list):
+            merged[name] = [*(before if isinstance(before, list) else []), *value]
+        elif isinstance(value, dict) and isinstance(before, dict):
             merged[name] = merge(before, value)
         else:
             merged[name] = value
@@ -125,7 +129,7 @@ class AggregateState:
         seen: set[str] = set()
         for upsert in update.upserts:
             seen.add(upsert.key)
-            change = self._upsert(upsert.key, upsert.props, upsert.replace, cause)
+            change = self._upsert(upsert, cause)
             if change is not None:
                 changes.append(change)
         for key in update.removals:
@@ -141,17 +145,18 @@ class AggregateState:
         self._evict()
         return changes, _summary(self.aggregate, changes, len(seen))
 
-    def _upsert(
-        self, key: str, props: Mapping[str, Any], replace: bool, cause: Cause
-    ) -> Change | None:
+    def _upsert(self, upsert: Upsert, cause: Cause) -> Change | None:
+        key, props = upsert.key, upsert.props
         entity = self.entities.get(key)
         if entity is None:
+            if not upsert.creates:
+                return None  # e.g. details of a request the list already removed
             sequence = self.retired.pop(key, 0) + 1
             self.entities[key] = Entity(dict(props), sequence)
             return Change(
                 self.aggregate, key, "added", props, tuple(sorted(props)), sequence, cause
             )
-        new = dict(props) if replace else merge(entity.props, props)
+        new = dict(props) if upsert.replace else merge(entity.props, props, upsert.append)
         diff = changed_fields(entity.props, new)
         if not diff:
             return None

@@ -113,7 +113,7 @@ def _check_settings_type(settings: JsonObject) -> None:
         raise IcwsError.invalid_property("__type", f"Unknown connection settings {settings_type}.")
 
 
-@routes.get(r"/icws/{sid:\d+}/connection")
+@routes.get(r"/icws/{sid:\d+}/connection", allow_head=False)
 async def check_connection(request: web.Request) -> web.Response:
     """`GET .../connection`: Up for a live session; for a previous one Down or 401 by config."""
     ctx = context(request)
@@ -148,13 +148,13 @@ async def log_out(request: web.Request) -> web.Response:
     return empty_response(ctx.config.logout_status)
 
 
-@routes.get("/icws/connection/features")
+@routes.get("/icws/connection/features", allow_head=False)
 async def list_features(request: web.Request) -> web.Response:
     """`GET /icws/connection/features`: the server's features, no session needed."""
     return json_response({"featureInfoList": _feature_list(context(request).config.features)})
 
 
-@routes.get("/icws/connection/features/{feature_id}")
+@routes.get("/icws/connection/features/{feature_id}", allow_head=False)
 async def get_feature(request: web.Request) -> web.Response:
     """`GET /icws/connection/features/{featureId}`: one feature, 400 when it is unknown."""
     feature_id = request.match_info["feature_id"]
@@ -166,7 +166,7 @@ async def get_feature(request: web.Request) -> web.Response:
     return json_response({"featureId": feature_id, "version": version})
 
 
-@routes.get("/icws/connection/version")
+@routes.get("/icws/connection/version", allow_head=False)
 async def get_version(request: web.Request) -> web.Response:
     """`GET /icws/connection/version`: the server's VersionInfo, no session needed."""
     return json_response(dict(VERSION_INFO))

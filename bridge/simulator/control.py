@@ -176,6 +176,7 @@ def _endpoint(
     sim: Simulator, status: int, action: Action
 ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def handle(request: web.Request) -> web.StreamResponse:
+        """Run the action on the JSON body; map lookup and input errors to 404 and 400."""
         try:
             text = await request.text()
             body = json.loads(text) if text.strip() else {}

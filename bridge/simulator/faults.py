@@ -25,18 +25,21 @@ class _Rule:
     method: str | None = None
 
     def matches(self, method: str, path: str) -> bool:
-        if self.remaining is not None and self.remaining <= 0:
+        """Whether this rule still applies to the request."""
+        if self.spent:
             return False
         if self.method is not None and self.method.upper() != method.upper():
             return False
         return self.path is None or self.path.search(path) is not None
 
     def consume(self) -> None:
+        """Count one use."""
         if self.remaining is not None:
             self.remaining -= 1
 
     @property
     def spent(self) -> bool:
+        """Whether the rule has no uses left."""
         return self.remaining is not None and self.remaining <= 0
 
 
@@ -136,7 +139,7 @@ class Faults:
     def take_refusal(self) -> IcwsError | None:
         """The refusal for a login about to be handled, if logins are being refused."""
         refusal = self._refusal
-        if refusal is None or not refusal.matches("POST", ""):
+        if refusal is None or refusal.spent:
             return None
         refusal.consume()
         if refusal.spent:

@@ -1,16 +1,47 @@
-"""Builders for the ICWS messages the simulator queues (protocol §2.4, §3.1 and §4).
+"""The ICWS messages the simulator queues (protocol §2.4, §3.1, §4) and where they are sent.
 
-Pure functions from truth to message dicts. Each returns a fresh structure, so a queued message
-never changes when the truth it was built from changes later.
+Pure builders from truth to message dicts; each returns a fresh structure, so a queued message
+never changes when the truth it was built from changes later. Messages are addressed by
+subscription name through a `Publisher`, which the session registry implements.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Protocol
 
 from .wire import ConnectionState, JsonObject, Urn
+
+# Subscription names: the resource path below `/messaging/subscriptions/`.
+ALERTING = "interaction-alerting"
+HISTORY = "interaction-history"
+STATUS_MESSAGES = "status/status-messages"
+ASSISTANCE_LIST = "interactions/agent-assistance"
+
+
+def assistance_details(assistance_id: str) -> str:
+    """The subscription name watching one assistance request's details."""
+    return f"{ASSISTANCE_LIST}/{assistance_id}"
+
+
+Render = Callable[[Mapping[str, Any]], JsonObject | None]
+"""Shapes one message for a subscription's parameters; None means "nothing for this one"."""
+
+
+class Publisher(Protocol):
+    """Where the world sends deltas: every live session subscribed to `subscription`."""
+
+    def publish(self, subscription: str, render: Render, *, user: str | None = None) -> None:
+        """Queue `render(params)` to each matching session (only `user`'s when given)."""
+
+
+class Nobody:
+    """A `Publisher` for a world nobody watches (tests, offline scenario runs)."""
+
+    def publish(self, subscription: str, render: Render, *, user: str | None = None) -> None:
+        """Drop the message: there are no sessions."""
+
 
 # The required properties of `interactionAlertDetails`: a delta entry always carries all of them.
 ALERT_REQUIRED = (

@@ -28,7 +28,7 @@ def _event(message: JsonObject) -> bytes:
     return b"data: " + encode(message) + b"\n\n"
 
 
-@routes.get(r"/icws/{sid:\d+}/messaging/messages")
+@routes.get(r"/icws/{sid:\d+}/messaging/messages", allow_head=False)
 async def get_messages(request: web.Request) -> web.StreamResponse:
     """Poll (JSON array, drained) or, when asked and supported, the SSE stream."""
     ctx = context(request)

@@ -19,9 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .config import SimulatorConfig
-from .messages import connection_state_message
+from .messages import Render, connection_state_message
 from .wire import JsonObject
-from .world import Render
 
 # The idle reaper looks at least this often (seconds); cheap, and keeps expiry prompt.
 _REAP_CAP = 0.1
@@ -140,7 +139,7 @@ class SessionRegistry:
         """The live session with that id, ending it first if it has idled out."""
         session = self.live.get(session_id)
         if session is not None and self._is_idle(session):
-            self.end(session, Ending("The session has timed out."))
+            self.end(session, session.down or Ending("The session has timed out."))
             return None
         return session
 

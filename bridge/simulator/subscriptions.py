@@ -11,8 +11,14 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from . import world as names
 from .context import context, read_json_object, require_feature, require_session
+from .messages import (
+    ALERTING,
+    ASSISTANCE_LIST,
+    HISTORY,
+    STATUS_MESSAGES,
+    assistance_details,
+)
 from .sessions import Session
 from .wire import IcwsError, JsonObject, empty_response, json_response
 from .world import World
@@ -52,7 +58,7 @@ def _history_params(body: JsonObject) -> JsonObject:
     return {"numberOfHistoryMessages": limit}
 
 
-def _details_snapshot(world: World, _session: Session, name: str) -> JsonObject:
+def _details_snapshot(world: World, name: str) -> JsonObject:
     assistance_id = name.rsplit("/", 1)[1]
     try:
         return world.assistance_details_snapshot(assistance_id)
@@ -76,7 +82,7 @@ class SubscriptionKind:
 
 
 KINDS: dict[str, SubscriptionKind] = {
-    names.ALERTING: SubscriptionKind(
+    ALERTING: SubscriptionKind(
         "interactions",
         6,
         204,
@@ -84,21 +90,21 @@ KINDS: dict[str, SubscriptionKind] = {
         lambda world, session, params, _name: world.alerting_snapshot(session.user, params),
         missing_delete_status=404,
     ),
-    names.HISTORY: SubscriptionKind(
+    HISTORY: SubscriptionKind(
         "interactions",
         4,
         204,
         _history_params,
         lambda world, session, params, _name: world.history_snapshot(session.user, params),
     ),
-    names.STATUS_MESSAGES: SubscriptionKind(
+    STATUS_MESSAGES: SubscriptionKind(
         "status",
         1,
         200,
         _no_params,
         lambda world, _session, _params, _name: world.status_snapshot(),
     ),
-    names.ASSISTANCE_LIST: SubscriptionKind(
+    ASSISTANCE_LIST: SubscriptionKind(
         "interactions",
         9,
         204,
@@ -111,17 +117,18 @@ _DETAILS = SubscriptionKind(
     9,
     204,
     _no_params,
-    lambda world, session, _params, name: _details_snapshot(world, session, name),
+    lambda world, _session, _params, name: _details_snapshot(world, name),
 )
 
 
 def _subscription_name(request: web.Request, kind_name: str) -> str:
     assistance_id = request.match_info.get("assistance_id")
-    return kind_name if assistance_id is None else names.assistance_details(assistance_id)
+    return kind_name if assistance_id is None else assistance_details(assistance_id)
 
 
 def _put(kind_name: str, kind: SubscriptionKind) -> Handler:
     async def put_subscription(request: web.Request) -> web.StreamResponse:
+        """Create or replace the subscription and queue its snapshot."""
         ctx = context(request)
         session = require_session(request)
         require_feature(session, kind.feature, kind.version)
@@ -137,6 +144,7 @@ def _put(kind_name: str, kind: SubscriptionKind) -> Handler:
 
 def _delete(kind_name: str, kind: SubscriptionKind) -> Handler:
     async def delete_subscription(request: web.Request) -> web.StreamResponse:
+        """Cancel the subscription."""
         session = require_session(request)
         require_feature(session, kind.feature, kind.version)
         name = _subscription_name(request, kind_name)
@@ -150,11 +158,13 @@ def _delete(kind_name: str, kind: SubscriptionKind) -> Handler:
 def route_table() -> list[web.RouteDef]:
     """PUT and DELETE routes for every subscription in `KINDS`, plus assistance details."""
     rows = [(_PREFIX + name, name, kind) for name, kind in KINDS.items()]
-    rows.append((_PREFIX + names.ASSISTANCE_LIST + "/{assistance_id}", "details", _DETAILS))
+    rows.append((_PREFIX + ASSISTANCE_LIST + "/{assistance_id}", "details", _DETAILS))
     table: list[web.RouteDef] = []
     for path, name, kind in rows:
         table += [web.put(path, _put(name, kind)), web.delete(path, _delete(name, kind))]
-    table.append(web.get(r"/icws/{sid:\d+}/status/status-messages", get_status_messages))
+    table.append(
+        web.get(r"/icws/{sid:\d+}/status/status-messages", get_status_messages, allow_head=False)
+    )
     return table
 
 

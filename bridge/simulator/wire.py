@@ -42,12 +42,16 @@ class Urn:
 
 
 class ConnectionState(IntEnum):
+    """`urn:inin.com:connection:connectionState`."""
+
     NONE = 0
     UP = 1
     DOWN = 2
 
 
 class AlertType(IntEnum):
+    """`interactionAlertTypes` of an alerting interaction."""
+
     NONE = 0
     USER = 1
     STATION = 2
@@ -58,12 +62,16 @@ class AlertType(IntEnum):
 
 
 class AlertAction(IntEnum):
+    """`interactionAlertActions`: start or stop alerting."""
+
     NONE = 0
     START_ALERTING = 1
     STOP_ALERTING = 2
 
 
 class QueueType(IntEnum):
+    """`urn:inin.com:queues:queueType` of a monitored queue."""
+
     SYSTEM = 0
     USER = 1
     WORKGROUP = 2
@@ -71,24 +79,32 @@ class QueueType(IntEnum):
 
 
 class Direction(IntEnum):
+    """`interactionDirection` of a history item."""
+
     NONE = 0
     INCOMING = 1
     OUTGOING = 2
 
 
 class HistoryStatus(IntEnum):
+    """`interactionHistoryStatusType` of a history item."""
+
     NONE = 0
     CONNECTED = 1
     FORWARDED = 2
 
 
 class AssistanceState(IntEnum):
+    """State of an assistance request."""
+
     NONE = 0
     ACCEPTED = 1
     COMPLETED = 2
 
 
 class ParticipantAction(IntEnum):
+    """What a participant did with an assistance request."""
+
     NONE = 0
     INITIATED = 1
     IGNORED = 2

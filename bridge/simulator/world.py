@@ -1,29 +1,27 @@
 """The simulated IC server's truth and the delta messages every change of it produces.
 
-`World` owns the status catalogue, each user's alerting interactions and call history, and the
-agent-assistance requests. Every mutation updates the truth first and then publishes the matching
-`isDelta:true` message to the subscribed sessions through a `Publisher`; snapshots for new
-subscriptions are built from the same truth. Alerting, history and the assistance list are
-scoped to one user; the status catalogue is global; assistance details go to whoever watches
-that request. The world knows nothing about HTTP or sessions.
+`World` owns the status catalogue, each user's alerting interactions and call history, and (in
+an `AssistanceBook`) the agent-assistance requests. Every mutation updates the truth first and
+then publishes the matching `isDelta:true` message to the subscribed sessions through a
+`Publisher`; snapshots for new subscriptions are built from the same truth. Alerting, history and
+the assistance list are scoped to one user; the status catalogue is global; assistance details go
+to whoever watches that request. The world knows nothing about HTTP or sessions.
 """
 
 from __future__ import annotations
 
 import copy
 import itertools
-import random
-import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
+from .assistance import AssistanceBook
 from .catalogue import (
     DEFAULT_CATALOGUE,
     STATUS_DEFAULTS,
     alert_attributes,
     alert_defaults,
-    display_name,
     history_defaults,
     status_message,
 )
@@ -31,43 +29,17 @@ from .config import SimulatorConfig
 from .messages import (
     ALERT_OPTIONAL,
     ALERT_REQUIRED,
+    ALERTING,
+    HISTORY,
+    STATUS_MESSAGES,
+    Nobody,
+    Publisher,
     alert_entry,
     alerting_message,
-    assistance_details_message,
-    assistance_list_message,
-    assistance_snapshot,
     history_message,
     status_messages_message,
 )
-from .wire import AlertAction, AssistanceState, JsonObject, ParticipantAction, compact_time
-
-# Subscription names: the resource path below `/messaging/subscriptions/`.
-ALERTING = "interaction-alerting"
-HISTORY = "interaction-history"
-STATUS_MESSAGES = "status/status-messages"
-ASSISTANCE_LIST = "interactions/agent-assistance"
-
-
-def assistance_details(assistance_id: str) -> str:
-    """The subscription name watching one assistance request's details."""
-    return f"{ASSISTANCE_LIST}/{assistance_id}"
-
-
-Render = Callable[[Mapping[str, Any]], JsonObject | None]
-"""Shapes one message for a subscription's parameters; None means "nothing for this one"."""
-
-
-class Publisher(Protocol):
-    """Where the world sends deltas: every live session subscribed to `subscription`."""
-
-    def publish(self, subscription: str, render: Render, *, user: str | None = None) -> None:
-        """Queue `render(params)` to each matching session (only `user`'s when given)."""
-
-
-class _Nobody:
-    def publish(self, subscription: str, render: Render, *, user: str | None = None) -> None:
-        return None
-
+from .wire import AlertAction, JsonObject, compact_time
 
 _STATUS_FIELDS = frozenset(STATUS_DEFAULTS)
 _ALERT_FIELDS = frozenset(ALERT_REQUIRED + ALERT_OPTIONAL) - {"interactionId"}
@@ -94,16 +66,15 @@ class World:
 
     def __init__(self, config: SimulatorConfig, publisher: Publisher | None = None):
         self._config = config
-        self.publisher: Publisher = publisher or _Nobody()
+        self._publisher: Publisher = publisher or Nobody()
         self._statuses: dict[str, JsonObject] = {}
         self._alerting: dict[str, dict[str, JsonObject]] = {}
         self._alert_started: dict[str, str] = {}
         self._history: dict[str, dict[str, JsonObject]] = {}
-        self._assistance: dict[str, JsonObject] = {}
-        # Counters and a fixed-seed generator keep ids reproducible run to run.
+        self._assistance = AssistanceBook(config, self._publisher)
+        # Counters keep ids reproducible run to run.
         self._interaction_numbers = itertools.count(_FIRST_INTERACTION_ID)
         self._system_numbers = itertools.count(1)
-        self._assistance_ids = random.Random(0)
 
     @property
     def _omit(self) -> bool:
@@ -116,7 +87,7 @@ class World:
                 "statusMessages": self._statuses,
                 "alerting": self._alerting,
                 "history": self._history,
-                "assistance": self._assistance,
+                "assistance": self._assistance.requests,
             }
         )
 
@@ -176,7 +147,7 @@ class World:
 
     def _publish_statuses(self, **arrays: Iterable[Any]) -> None:
         lists = {name: copy.deepcopy(list(items)) for name, items in arrays.items()}
-        self.publisher.publish(
+        self._publisher.publish(
             STATUS_MESSAGES,
             lambda _params: status_messages_message(is_delta=True, omit_empty=self._omit, **lists),
         )
@@ -240,10 +211,11 @@ class World:
         view, names = copy.deepcopy(interaction), None if changed is None else list(changed)
 
         def render(params: Mapping[str, Any]) -> JsonObject | None:
+            """The delta for one subscriber, or None when it would learn nothing."""
             entry = alert_entry(view, params, changed=names)
             return None if entry is None else alerting_message([entry], is_delta=True)
 
-        self.publisher.publish(ALERTING, render, user=user)
+        self._publisher.publish(ALERTING, render, user=user)
 
     # ---- interaction history (per user) -------------------------------------------------------
 
@@ -304,7 +276,7 @@ class World:
 
     def _publish_history(self, user: str, item: JsonObject) -> None:
         view = copy.deepcopy(item)
-        self.publisher.publish(
+        self._publisher.publish(
             HISTORY,
             lambda _params: history_message([view], is_delta=True, omit_empty=self._omit),
             user=user,
@@ -316,101 +288,39 @@ class World:
             interaction_id in truth.get(user, {}) for truth in (self._alerting, self._history)
         )
 
-    # ---- agent assistance ---------------------------------------------------------------------
+    # ---- agent assistance (kept in `AssistanceBook`) ------------------------------------------
 
     @property
     def assistance(self) -> dict[str, JsonObject]:
         """A copy of every assistance request, keyed by assistance id."""
-        return copy.deepcopy(self._assistance)
+        return copy.deepcopy(self._assistance.requests)
 
     def assistance_request(self, assistance_id: str) -> JsonObject:
         """A copy of one assistance request; KeyError when unknown."""
-        return copy.deepcopy(self._request(assistance_id))
+        return copy.deepcopy(self._assistance.request(assistance_id))
 
     def create_assistance(self, user: str, interaction_id: str, text: str) -> str:
         """Open an assistance request from `user` about an interaction; returns its id."""
-        assistance_id = str(uuid.UUID(int=self._assistance_ids.getrandbits(128), version=4))
-        self._assistance[assistance_id] = {
-            "assistanceId": assistance_id,
-            "initiator": user,
-            "interactionId": interaction_id,
-            "state": int(AssistanceState.NONE),
-            "messages": [{"text": text, "participantId": user, "timeAdded": compact_time()}],
-            "participants": {user: _participant(user, display_name(user), "INITIATED")},
-        }
-        self._publish_list(user, added=[assistance_id])
-        return assistance_id
+        return self._assistance.create(user, interaction_id, text)
 
     def accept_assistance(
         self, assistance_id: str, supervisor_user_id: str, display_name: str
     ) -> None:
         """A supervisor accepts the request: state Accepted and the supervisor joins."""
-        request = self._open_request(assistance_id)
-        participant = _participant(supervisor_user_id, display_name, "ACCEPTED")
-        known = supervisor_user_id in request["participants"]
-        request["participants"][supervisor_user_id] = participant
-        request["state"] = int(AssistanceState.ACCEPTED)
-        self._publish_details(
-            assistance_id,
-            fields={"state": request["state"]},
-            **{"participants_changed" if known else "participants_added": [participant]},
-        )
+        self._assistance.accept(assistance_id, supervisor_user_id, display_name)
 
     def add_assistance_message(self, assistance_id: str, participant_id: str, text: str) -> None:
         """A participant adds a message to an open request."""
-        request = self._open_request(assistance_id)
-        message = {"text": text, "participantId": participant_id, "timeAdded": compact_time()}
-        request["messages"].append(message)
-        self._publish_details(assistance_id, messages_added=[message])
+        self._assistance.add_message(assistance_id, participant_id, text)
 
     def complete_assistance(self, assistance_id: str) -> None:
         """Complete a request: it leaves the initiator's list and its state becomes 2."""
-        request = self._open_request(assistance_id)
-        request["state"] = int(AssistanceState.COMPLETED)
-        self._publish_list(request["initiator"], removed=[assistance_id])
-        self._publish_details(assistance_id, fields={"state": request["state"]})
+        self._assistance.complete(assistance_id)
 
     def assistance_list_snapshot(self, user: str) -> JsonObject:
         """The `isDelta:false` list: every open request `user` initiated."""
-        open_ids = [
-            request["assistanceId"]
-            for request in self._assistance.values()
-            if request["initiator"] == user and request["state"] != AssistanceState.COMPLETED
-        ]
-        return assistance_list_message(is_delta=False, omit_empty=self._omit, added=open_ids)
+        return self._assistance.list_snapshot(user)
 
     def assistance_details_snapshot(self, assistance_id: str) -> JsonObject:
         """The `isDelta:false` details message of one request; KeyError when unknown."""
-        return assistance_snapshot(self._request(assistance_id), omit_empty=self._omit)
-
-    def _request(self, assistance_id: str) -> JsonObject:
-        try:
-            return self._assistance[assistance_id]
-        except KeyError:
-            raise KeyError(f"unknown assistance request {assistance_id!r}") from None
-
-    def _open_request(self, assistance_id: str) -> JsonObject:
-        request = self._request(assistance_id)
-        if request["state"] == AssistanceState.COMPLETED:
-            raise ValueError(f"assistance request {assistance_id} is already completed")
-        return request
-
-    def _publish_list(self, user: str, **arrays: list[str]) -> None:
-        self.publisher.publish(
-            ASSISTANCE_LIST,
-            lambda _params: assistance_list_message(is_delta=True, omit_empty=self._omit, **arrays),
-            user=user,
-        )
-
-    def _publish_details(self, assistance_id: str, **parts: Any) -> None:
-        frozen = copy.deepcopy(parts)
-        self.publisher.publish(
-            assistance_details(assistance_id),
-            lambda _params: assistance_details_message(
-                assistance_id, is_delta=True, omit_empty=self._omit, **frozen
-            ),
-        )
-
-
-def _participant(user_id: str, name: str, action: str) -> JsonObject:
-    return {"userId": user_id, "displayName": name, "action": int(ParticipantAction[action])}
+        return self._assistance.details_snapshot(assistance_id)

@@ -16,27 +16,17 @@ import pytest
 from bridge.embedded_broker import EmbeddedBroker
 from bridge.settings import Settings
 from bridge.simulator import Simulator, SimulatorConfig
-from tests.conftest import PASSWORD, USER, Reader, RunningBridge, bridge_settings
-
-pytestmark = pytest.mark.e2e
-
-SUBSCRIPTION_PATHS = (
-    "messaging/subscriptions/interaction-alerting",
-    "messaging/subscriptions/interaction-history",
-    "messaging/subscriptions/status/status-messages",
-    "messaging/subscriptions/interactions/agent-assistance",
+from tests.conftest import (
+    PASSWORD,
+    SUBSCRIPTION_PATHS,
+    USER,
+    Reader,
+    RunningBridge,
+    bridge_settings,
+    subscribed_sessions,
 )
 
-
-def subscribed_sessions(sim: Simulator) -> list[str]:
-    """Session ids that PUT every subscription successfully, in order of first PUT."""
-    seen: dict[str, set[str]] = {}
-    for method, path, status in sim.requests:
-        if method == "PUT" and status in (200, 204):
-            for sub in SUBSCRIPTION_PATHS:
-                if path.endswith(sub):
-                    seen.setdefault(path.split("/")[2], set()).add(sub)
-    return [sid for sid, subs in seen.items() if len(subs) == len(SUBSCRIPTION_PATHS)]
+pytestmark = pytest.mark.e2e
 
 
 async def flows(

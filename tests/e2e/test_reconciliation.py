@@ -1,0 +1,184 @@
+"""End to end: reconciliation keeps the state topics equal to ICWS through losses and restarts."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from typing import Any
+
+import pytest
+
+from bridge.embedded_broker import EmbeddedBroker, free_port
+from bridge.simulator import Simulator
+from bridge.simulator.scenario import LivelyScenario
+from tests.conftest import PASSWORD, USER, bridge_settings, subscribed_sessions
+from tests.truth import (
+    difference,
+    event_topics,
+    sequences_are_clean,
+    simulator_truth,
+    state_topic_truth,
+    state_topics,
+)
+
+pytestmark = pytest.mark.e2e
+
+
+async def steps(scenario: LivelyScenario, count: int) -> None:
+    """Advance the scenario, letting the bridge read between steps."""
+    for _ in range(count):
+        scenario.step()
+        await asyncio.sleep(0.005)
+
+
+def lifecycle_types(kafka: Any, topic: str) -> list[str]:
+    return [e["type"].split(".", 3)[-1] for e in kafka.events(topic)]
+
+
+class TestReconciliation:
+    """Snapshots after a loss or a restart are diffed against what was already published."""
+
+    async def test_session_loss_mid_scenario(
+        self, broker: EmbeddedBroker, simulator: Simulator, start_bridge: Any, reader: Any
+    ) -> None:
+        """After an expiry mid-scenario the state topics equal the truth, nothing duplicated."""
+        settings = bridge_settings(broker, simulator.url)
+        running = start_bridge(settings)
+        await running.ready()
+        scenario = LivelyScenario(simulator.world, [USER], seed=11)
+        topics = event_topics(settings) + state_topics(settings) + [settings.topics.lifecycle]
+        async with reader(topics) as kafka:
+            await steps(scenario, 40)
+            simulator.faults.expire_session()
+            await steps(scenario, 20)  # some of these happen while the bridge is blind
+            await running.until(lambda: len(subscribed_sessions(simulator)) >= 2, 20)
+            await steps(scenario, 40)
+            truth = simulator_truth(simulator, USER)
+            await kafka.wait_for(
+                lambda r: state_topic_truth(r, settings) == truth,
+                20,
+                lambda r: difference(truth, state_topic_truth(r, settings)),
+            )
+            await kafka.settle()
+            events = [e for t in event_topics(settings) for e in kafka.events(t)]
+            assert sequences_are_clean(events) == []
+            ids = [e["id"] for e in events]
+            assert len(ids) == len(set(ids)), "an entity event was published twice"
+            lifecycle = lifecycle_types(kafka, settings.topics.lifecycle)
+            assert "bridge.gap.possible.v1" in lifecycle
+            assert lifecycle.count("bridge.resync.completed.v1") == 8  # 4 aggregates x 2
+        await running.shutdown()
+
+    async def test_restart_with_nothing_changed_publishes_no_entity_events(
+        self, broker: EmbeddedBroker, simulator: Simulator, start_bridge: Any, reader: Any
+    ) -> None:
+        """A second bridge over unchanged ICWS state emits only lifecycle events."""
+        settings = bridge_settings(broker, simulator.url)
+        first = start_bridge(settings)
+        await first.ready()
+        scenario = LivelyScenario(simulator.world, [USER], seed=5)
+        topics = event_topics(settings) + state_topics(settings) + [settings.topics.lifecycle]
+        async with reader(topics) as kafka:
+            await steps(scenario, 60)
+            truth = simulator_truth(simulator, USER)
+            assert any(truth[a] for a in ("alerting", "history", "status_messages"))
+            await kafka.wait_for(
+                lambda r: state_topic_truth(r, settings) == truth,
+                20,
+                lambda r: difference(truth, state_topic_truth(r, settings)),
+            )
+            await first.shutdown()
+            await kafka.settle()
+            before = sum(len(kafka.events(t)) for t in event_topics(settings))
+
+            second = start_bridge(settings)
+            await second.ready()
+            await kafka.wait_for(
+                lambda _: (
+                    lifecycle_types(kafka, settings.topics.lifecycle).count(
+                        "bridge.resync.completed.v1"
+                    )
+                    == 8
+                )
+            )
+            await kafka.settle()
+            after = sum(len(kafka.events(t)) for t in event_topics(settings))
+            assert after == before
+            assert state_topic_truth(kafka.records, settings) == truth
+            gaps = [
+                e
+                for e in kafka.events(settings.topics.lifecycle)
+                if e["type"].endswith("gap.possible.v1") and e["data"]["reason"] == "restart"
+            ]
+            assert len(gaps) == 1
+            assert gaps[0]["data"]["since"] is not None
+            await second.shutdown()
+
+    async def test_killed_bridge_restarts_and_reconciles(
+        self, broker: EmbeddedBroker, simulator: Simulator, start_bridge: Any, reader: Any
+    ) -> None:
+        """SIGKILL mid-scenario, changes while dead, restart: state topics equal the truth."""
+        settings = bridge_settings(broker, simulator.url)
+        env = {
+            **os.environ,
+            "BRIDGE_ICWS__SERVERS": simulator.url,
+            "BRIDGE_ICWS__USERNAME": USER,
+            "BRIDGE_ICWS__PASSWORD": PASSWORD,
+            "BRIDGE_KAFKA__BOOTSTRAP_SERVERS": broker.bootstrap,
+            "BRIDGE_KAFKA__ENABLE_IDEMPOTENCE": "false",
+            "BRIDGE_TOPICS__PARTITIONS": "3",
+            "BRIDGE_HEALTH__HOST": "127.0.0.1",
+            "BRIDGE_HEALTH__PORT": str(free_port()),
+            "BRIDGE_LOG__LEVEL": "WARNING",
+        }
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bridge",
+            "run",
+            env=env,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        scenario = LivelyScenario(simulator.world, [USER], seed=23)
+        topics = event_topics(settings) + state_topics(settings) + [settings.topics.lifecycle]
+        try:
+            async with reader(topics) as kafka:
+                await kafka.wait_for(
+                    lambda _: any(
+                        e["type"].endswith("resync.completed.v1")
+                        for e in kafka.events(settings.topics.lifecycle)
+                    ),
+                    30,
+                )
+                await steps(scenario, 40)
+                await kafka.wait_for(lambda _: len(kafka.events()) > 20)
+                process.send_signal(signal.SIGKILL)
+                await process.wait()
+                await steps(scenario, 30)  # the world moves on while the bridge is dead
+
+                running = start_bridge(settings)
+                await running.ready()
+                await steps(scenario, 20)
+                truth = simulator_truth(simulator, USER)
+                await kafka.wait_for(
+                    lambda r: state_topic_truth(r, settings) == truth,
+                    20,
+                    lambda r: difference(truth, state_topic_truth(r, settings)),
+                )
+                await kafka.settle()
+                events = [e for t in event_topics(settings) for e in kafka.events(t)]
+                assert sequences_are_clean(events) == []
+                restarts = [
+                    e
+                    for e in kafka.events(settings.topics.lifecycle)
+                    if e["type"].endswith("gap.possible.v1") and e["data"]["reason"] == "restart"
+                ]
+                assert len(restarts) == 1
+                await running.shutdown()
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()

@@ -1,0 +1,45 @@
+"""Fixtures: simulators on loopback port 0 and an HTTP client with a permissive cookie jar."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import aiohttp
+import pytest
+
+from bridge.simulator import Simulator, SimulatorConfig
+
+MakeSim = Callable[..., Awaitable[Simulator]]
+
+
+@pytest.fixture(name="make_sim")
+async def fixture_make_sim() -> AsyncIterator[MakeSim]:
+    """Start simulators with config overrides; all are stopped after the test."""
+    started: list[Simulator] = []
+
+    async def make(**overrides: Any) -> Simulator:
+        """Start one simulator with these config overrides."""
+        sim = Simulator(SimulatorConfig(**overrides))
+        await sim.start()
+        started.append(sim)
+        return sim
+
+    yield make
+    for sim in started:
+        await sim.stop()
+
+
+@pytest.fixture(name="sim")
+async def fixture_sim(make_sim: MakeSim) -> Simulator:
+    """A simulator with the default configuration."""
+    return await make_sim()
+
+
+@pytest.fixture(name="http")
+async def fixture_http() -> AsyncIterator[aiohttp.ClientSession]:
+    """A client whose cookie jar accepts cookies from 127.0.0.1."""
+    async with aiohttp.ClientSession(
+        cookie_jar=aiohttp.CookieJar(unsafe=True), timeout=aiohttp.ClientTimeout(total=10)
+    ) as http:
+        yield http
