@@ -30,6 +30,7 @@ from pydantic_settings import (
     NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     YamlConfigSettingsSource,
 )
 
@@ -259,6 +260,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="BRIDGE_",
         env_nested_delimiter="__",
+        env_ignore_empty=True,  # VAR= means unset, as in config/example.env
         extra="forbid",
         frozen=True,
     )
@@ -304,6 +306,12 @@ def load_settings(**overrides: Any) -> Settings:
         settings = Settings(**overrides)
     except ValidationError as exc:
         raise ConfigError(describe_validation_error(exc)) from None
+    except SettingsError as exc:
+        # Raised when a whole group given as JSON (BRIDGE_ICWS='{...}') does not parse.
+        field = str(exc).split('"')[1] if '"' in str(exc) else "?"
+        raise ConfigError(
+            f"invalid settings: {field} (env {env_name(field)}): not valid JSON"
+        ) from None
     missing = [
         name
         for name, value in (
@@ -329,7 +337,9 @@ def describe_validation_error(exc: ValidationError) -> str:
     lines = []
     for error in exc.errors(include_input=False, include_url=False):
         dotted = ".".join(str(part) for part in error["loc"])
-        lines.append(f"{dotted} (env {env_name(dotted)}): {error['msg']}")
+        # A list item's index is part of the setting's name, not of its variable.
+        named = ".".join(str(p) for p in error["loc"] if not isinstance(p, int))
+        lines.append(f"{dotted} (env {env_name(named)}): {error['msg']}")
     return "invalid settings: " + "; ".join(lines)
 
 

@@ -384,8 +384,6 @@ def _assistance_details(raw: dict[str, Any], snapshot: bool) -> Update:
         participants.update(entries)
     if participants:
         props["participants"] = participants
-    if props.get("state") == "Completed":
-        return Update("assistance", False, (), (assistance_id,), tuple(p1 + problems))
     # A details snapshot replaces one request's details; it is not a snapshot of the aggregate.
     upsert = Upsert(
         assistance_id,
@@ -394,7 +392,9 @@ def _assistance_details(raw: dict[str, Any], snapshot: bool) -> Update:
         append=() if snapshot else ("messages",),
         creates=False,
     )
-    return Update("assistance", False, (upsert,), (), tuple(p1 + problems))
+    # Completed ends the request, after taking in anything the same message added.
+    removals = (assistance_id,) if props.get("state") == "Completed" else ()
+    return Update("assistance", False, (upsert,), removals, tuple(p1 + problems))
 
 
 def _connection_state(raw: dict[str, Any], _snapshot: bool) -> ConnectionChange:
@@ -410,6 +410,7 @@ def _connection_state(raw: dict[str, Any], _snapshot: bool) -> ConnectionChange:
 
 
 Parser = Callable[[dict[str, Any], bool], Message]
+CONNECTION_STATE = "urn:inin.com:connection:connectionStateChangeMessage"
 
 PARSERS: Mapping[str, Parser] = {
     "urn:inin.com:interactions:interactionAlertingMessage": _alerting,
@@ -417,7 +418,7 @@ PARSERS: Mapping[str, Parser] = {
     "urn:inin.com:status:statusMessagesMessage": _status_messages,
     "urn:inin.com:interactions.assistance:assistanceRequestListMessage": _assistance_list,
     "urn:inin.com:interactions.assistance:assistanceRequestDetailsMessage": _assistance_details,
-    "urn:inin.com:connection:connectionStateChangeMessage": _connection_state,
+    CONNECTION_STATE: _connection_state,
 }
 
 
@@ -438,6 +439,8 @@ def parse(raw: Any) -> Message:
     if parser is None:
         return Ignored(kind, f"unrecognized __type {urn}")
     is_delta = raw.get("isDelta")
+    if urn == CONNECTION_STATE and is_delta is None:
+        is_delta = False  # unconfirmed whether ICWS sends it here (§8.8); a Down must not be lost
     if not isinstance(is_delta, bool):
         return Ignored(kind, "isDelta is missing or not a boolean")
     try:
