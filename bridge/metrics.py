@@ -13,6 +13,20 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 PREFIX = "icws_bridge"
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 SESSION_STATES = ("down", "connecting", "up", "bad_credentials", "unsupported")
+# Label values known up front are created at 0, so rate() and increase() see the first event.
+RECONNECT_REASONS = (
+    "session_lost",
+    "unauthorized",
+    "down_message",
+    "down_no_reconnect",
+    "check_failed",
+    "unavailable",
+    "server_error",
+    "gone",
+    "rejected",
+    "bad_credentials",
+    "error",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,4 +175,8 @@ def create(registry: CollectorRegistry | None = None) -> Metrics:
         ),
     )
     metrics.set_session_state("down")
+    for reason in RECONNECT_REASONS:
+        metrics.reconnects.labels(reason=reason)
+    for kind in ("event", "state"):
+        metrics.records_published.labels(kind=kind)
     return metrics
