@@ -11,6 +11,8 @@ import contextlib
 import io
 import json
 import logging
+import os
+import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,7 +22,7 @@ from aiokafka import AIOKafkaConsumer
 
 from bridge import logs
 from bridge.app import Bridge
-from bridge.embedded_broker import EmbeddedBroker
+from bridge.embedded_broker import EmbeddedBroker, free_port
 from bridge.settings import Settings, load_settings
 from bridge.simulator import Simulator, SimulatorConfig
 
@@ -123,6 +125,45 @@ def bridge_settings(broker: EmbeddedBroker, *servers: str, **groups: dict[str, A
     for name, values in groups.items():
         base[name] = {**base.get(name, {}), **values}
     return load_settings(**base)
+
+
+def bridge_env(broker: EmbeddedBroker, *servers: str, **extra: str) -> dict[str, str]:
+    """Environment for a ``bridge run`` process against the broker and servers, fast for tests."""
+    return {
+        **os.environ,
+        "BRIDGE_ICWS__SERVERS": ",".join(servers),
+        "BRIDGE_ICWS__USERNAME": USER,
+        "BRIDGE_ICWS__PASSWORD": PASSWORD,
+        "BRIDGE_KAFKA__BOOTSTRAP_SERVERS": broker.bootstrap,
+        "BRIDGE_KAFKA__ENABLE_IDEMPOTENCE": "false",
+        "BRIDGE_TOPICS__PARTITIONS": "3",
+        "BRIDGE_HEALTH__HOST": "127.0.0.1",
+        "BRIDGE_HEALTH__PORT": str(free_port()),
+        "BRIDGE_LOG__LEVEL": "WARNING",
+        **extra,
+    }
+
+
+@contextlib.asynccontextmanager
+async def bridge_process(
+    broker: EmbeddedBroker, *servers: str, stderr: int = asyncio.subprocess.DEVNULL, **extra: str
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """A real ``bridge run`` process (to SIGKILL or SIGTERM); killed if still running at exit."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bridge",
+        "run",
+        env=bridge_env(broker, *servers, **extra),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=stderr,
+    )
+    try:
+        yield process
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
 
 
 @dataclass
@@ -270,6 +311,8 @@ __all__ = [
     "USER",
     "Reader",
     "RunningBridge",
+    "bridge_env",
+    "bridge_process",
     "bridge_settings",
     "subscribed_sessions",
 ]

@@ -7,6 +7,7 @@ from typing import Any
 
 from bridge.settings import Settings
 from bridge.simulator import Simulator
+from tests.conftest import USER
 
 Table = dict[str, dict[str, Any]]
 
@@ -109,3 +110,13 @@ def difference(expected: dict[str, Table], actual: dict[str, Table]) -> str:
             if want.get(key) != have.get(key):
                 lines.append(f"{aggregate}/{key}: truth {want.get(key)} != topic {have.get(key)}")
     return "; ".join(lines) or "no difference"
+
+
+async def wait_until_state_is_truth(kafka: Any, sim: Simulator, settings: Settings) -> None:
+    """Read until the state topics equal the simulator's truth; say where they differ if not."""
+    truth = simulator_truth(sim, USER)
+    await kafka.wait_for(
+        lambda records: state_topic_truth(records, settings) == truth,
+        20,
+        lambda records: difference(truth, state_topic_truth(records, settings)),
+    )

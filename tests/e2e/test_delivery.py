@@ -18,7 +18,7 @@ import pytest
 from bridge.embedded_broker import EmbeddedBroker, free_port
 from bridge.simulator import Simulator
 from bridge.simulator.scenario import LivelyScenario
-from tests.conftest import PASSWORD, USER, Reader, bridge_settings
+from tests.conftest import USER, Reader, bridge_process, bridge_settings
 from tests.oracle import expected_events, published
 from tests.truth import event_topics
 
@@ -187,30 +187,11 @@ class TestShutdown:
     ) -> None:
         """A bridge process stopped with SIGTERM exits 0 with every read message on Kafka."""
         settings = bridge_settings(broker, simulator.url)
-        env = {
-            **os.environ,
-            "BRIDGE_ICWS__SERVERS": simulator.url,
-            "BRIDGE_ICWS__USERNAME": USER,
-            "BRIDGE_ICWS__PASSWORD": PASSWORD,
-            "BRIDGE_KAFKA__BOOTSTRAP_SERVERS": broker.bootstrap,
-            "BRIDGE_KAFKA__ENABLE_IDEMPOTENCE": "false",
-            "BRIDGE_KAFKA__LINGER_MS": "50",
-            "BRIDGE_TOPICS__PARTITIONS": "3",
-            "BRIDGE_HEALTH__HOST": "127.0.0.1",
-            "BRIDGE_HEALTH__PORT": str(free_port()),
-            "BRIDGE_LOG__LEVEL": "WARNING",
-        }
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bridge",
-            "run",
-            env=env,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
-        )
         scenario = LivelyScenario(simulator.world, [USER], seed=41)
-        try:
+        spawn = bridge_process(
+            broker, simulator.url, stderr=asyncio.subprocess.PIPE, BRIDGE_KAFKA__LINGER_MS="50"
+        )
+        async with spawn as process:
             await simulator.wait_for(lambda: simulator.logins >= 1, 30)
             await simulator.wait_for(lambda: len(simulator.sent_messages) >= 4, 30)
             await steps(scenario, 200, pause=0.001)
@@ -222,7 +203,3 @@ class TestShutdown:
             async with reader(event_topics(settings)) as kafka:
                 await kafka.settle()
                 assert_exactly_delivered(kafka, simulator, settings)
-        finally:
-            if process.returncode is None:
-                process.kill()
-                await process.wait()

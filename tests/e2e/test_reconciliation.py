@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import sys
 from typing import Any
 
 import pytest
 
-from bridge.embedded_broker import EmbeddedBroker, free_port
+from bridge.embedded_broker import EmbeddedBroker
 from bridge.simulator import Simulator
 from bridge.simulator.scenario import LivelyScenario
-from tests.conftest import PASSWORD, USER, bridge_settings, subscribed_sessions
+from tests.conftest import USER, bridge_process, bridge_settings, subscribed_sessions
 from tests.truth import (
     difference,
     event_topics,
@@ -21,6 +19,7 @@ from tests.truth import (
     simulator_truth,
     state_topic_truth,
     state_topics,
+    wait_until_state_is_truth,
 )
 
 pytestmark = pytest.mark.e2e
@@ -55,12 +54,7 @@ class TestReconciliation:
             await steps(scenario, 20)  # some of these happen while the bridge is blind
             await running.until(lambda: len(subscribed_sessions(simulator)) >= 2, 20)
             await steps(scenario, 40)
-            truth = simulator_truth(simulator, USER)
-            await kafka.wait_for(
-                lambda r: state_topic_truth(r, settings) == truth,
-                20,
-                lambda r: difference(truth, state_topic_truth(r, settings)),
-            )
+            await wait_until_state_is_truth(kafka, simulator, settings)
             await kafka.settle()
             events = [e for t in event_topics(settings) for e in kafka.events(t)]
             assert sequences_are_clean(events) == []
@@ -121,64 +115,32 @@ class TestReconciliation:
     ) -> None:
         """SIGKILL mid-scenario, changes while dead, restart: state topics equal the truth."""
         settings = bridge_settings(broker, simulator.url)
-        env = {
-            **os.environ,
-            "BRIDGE_ICWS__SERVERS": simulator.url,
-            "BRIDGE_ICWS__USERNAME": USER,
-            "BRIDGE_ICWS__PASSWORD": PASSWORD,
-            "BRIDGE_KAFKA__BOOTSTRAP_SERVERS": broker.bootstrap,
-            "BRIDGE_KAFKA__ENABLE_IDEMPOTENCE": "false",
-            "BRIDGE_TOPICS__PARTITIONS": "3",
-            "BRIDGE_HEALTH__HOST": "127.0.0.1",
-            "BRIDGE_HEALTH__PORT": str(free_port()),
-            "BRIDGE_LOG__LEVEL": "WARNING",
-        }
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bridge",
-            "run",
-            env=env,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
-        )
         scenario = LivelyScenario(simulator.world, [USER], seed=23)
         topics = event_topics(settings) + state_topics(settings) + [settings.topics.lifecycle]
-        try:
-            async with reader(topics) as kafka:
-                await kafka.wait_for(
-                    lambda _: any(
-                        e["type"].endswith("resync.completed.v1")
-                        for e in kafka.events(settings.topics.lifecycle)
-                    ),
-                    30,
-                )
-                await steps(scenario, 40)
-                await kafka.wait_for(lambda _: len(kafka.events()) > 20)
-                process.send_signal(signal.SIGKILL)
-                await process.wait()
-                await steps(scenario, 30)  # the world moves on while the bridge is dead
+        async with bridge_process(broker, simulator.url) as process, reader(topics) as kafka:
+            await kafka.wait_for(
+                lambda _: (
+                    "resync.completed" in str(lifecycle_types(kafka, settings.topics.lifecycle))
+                ),
+                30,
+            )
+            await steps(scenario, 40)
+            await kafka.wait_for(lambda _: len(kafka.events()) > 20)
+            process.send_signal(signal.SIGKILL)
+            await process.wait()
+            await steps(scenario, 30)  # the world moves on while the bridge is dead
 
-                running = start_bridge(settings)
-                await running.ready()
-                await steps(scenario, 20)
-                truth = simulator_truth(simulator, USER)
-                await kafka.wait_for(
-                    lambda r: state_topic_truth(r, settings) == truth,
-                    20,
-                    lambda r: difference(truth, state_topic_truth(r, settings)),
-                )
-                await kafka.settle()
-                events = [e for t in event_topics(settings) for e in kafka.events(t)]
-                assert sequences_are_clean(events) == []
-                restarts = [
-                    e
-                    for e in kafka.events(settings.topics.lifecycle)
-                    if e["type"].endswith("gap.possible.v1") and e["data"]["reason"] == "restart"
-                ]
-                assert len(restarts) == 1
-                await running.shutdown()
-        finally:
-            if process.returncode is None:
-                process.kill()
-                await process.wait()
+            running = start_bridge(settings)
+            await running.ready()
+            await steps(scenario, 20)
+            await wait_until_state_is_truth(kafka, simulator, settings)
+            await kafka.settle()
+            events = [e for t in event_topics(settings) for e in kafka.events(t)]
+            assert sequences_are_clean(events) == []
+            restarts = [
+                e
+                for e in kafka.events(settings.topics.lifecycle)
+                if e["type"].endswith("gap.possible.v1") and e["data"]["reason"] == "restart"
+            ]
+            assert len(restarts) == 1
+            await running.shutdown()
