@@ -17,19 +17,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import stamina
-
-from bridge import errors
+from bridge import __version__, errors
 from bridge.core import icws_api, messages
 from bridge.core.icws_api import Answer, Call, Login
 from bridge.core.sse import SseDecoder
 from bridge.icws_http import IcwsHttp
+from bridge.login import Hosts, backoff, reason_of
 from bridge.logs import get_logger
 from bridge.metrics import Metrics
 from bridge.settings import IcwsSettings, SubscriptionSettings
@@ -103,16 +101,18 @@ class Session:
         self._sink = sink
         self._http = IcwsHttp(settings, metrics)
         self._log = get_logger("bridge.session")
-        self._configured = [str(url).rstrip("/") for url in settings.servers]
-        self._announced: list[str] = []
-        self._host: str | None = None
+        self._hosts = Hosts(
+            settings,
+            self._http,
+            metrics,
+            lambda: self._set_state("bad_credentials", "ICWS rejected the credentials"),
+        )
         self._login: Login | None = None
         self._up = asyncio.Event()
         self._interrupt = asyncio.Event()
         self._lost_reason = ""
         self._interrupt_reason_text = ""
         self._stop = asyncio.Event()
-        self._reported_credentials = False
         self.health = Health()
         self.last_message = time.time()
 
@@ -134,7 +134,7 @@ class Session:
                 stable = time.monotonic() - started > self._settings.backoff_max_seconds
                 quick_failures = 0 if stable else quick_failures + 1
                 if quick_failures > 1:
-                    await self._wait_stop(self._backoff(quick_failures - 1))
+                    await self._wait_stop(backoff(self._settings, quick_failures - 1))
                 if reason == "down_no_reconnect":
                     # The server asked us not to reconnect (an administrator's logout): obey
                     # for a while, stay not ready, then try again so the bridge heals itself.
@@ -164,16 +164,17 @@ class Session:
     async def _one_session(self) -> str:
         """Log in, subscribe, read until lost; return the loss reason."""
         self._set_state("connecting", "logging in")
-        login = await self._connect()
+        login = await self._hosts.login(lambda: self._stopping)
         if login is None:
             return "stopped"
+        self._begin(login)
         reason = "stopped"
         try:
             subscribed = await self._subscribe(login)
             transport = icws_api.choose_transport(self._settings.transport, login.features)
             info = SessionInfo(
                 login.session_id,
-                self._host or "",
+                self._hosts.current or "",
                 login.server,
                 login.version,
                 transport,
@@ -185,13 +186,13 @@ class Session:
             self._log.info(
                 "icws.session.up",
                 session_id=login.session_id,
-                host=self._host,
+                host=self._hosts.current,
                 transport=transport,
                 subscribed=subscribed,
             )
             reason = await self._read(login, transport)
         except errors.IcwsError as exc:
-            reason = _reason(exc)
+            reason = reason_of(exc)
             self._lost_reason = str(exc)
         finally:
             self._up.clear()
@@ -207,94 +208,14 @@ class Session:
             await self._logout_quietly(login)
         return reason
 
-    # --- login ---------------------------------------------------------------------------
-
-    async def _connect(self) -> Login | None:
-        """Log in somewhere, backing off between failed rounds; None if stopped meanwhile."""
-        retrying = stamina.retry_context(
-            on=self._backoff_for,
-            attempts=None,
-            timeout=None,
-            wait_initial=self._settings.backoff_initial_seconds,
-            wait_max=self._settings.backoff_max_seconds,
-            wait_jitter=self._settings.backoff_initial_seconds,
-        )
-        async for attempt in retrying:
-            with attempt:
-                if self._stopping:
-                    return None
-                return await self._login_round()
-        return None  # pragma: no cover - attempts=None retries forever
-
-    def _backoff(self, attempt: int) -> float:
-        """Capped exponential backoff with full jitter."""
-        ceiling = min(
-            self._settings.backoff_initial_seconds * 2**attempt, self._settings.backoff_max_seconds
-        )
-        return random.uniform(ceiling / 2, ceiling)
-
-    def _backoff_for(self, exc: Exception) -> bool | float:
-        if isinstance(exc, errors.AuthenticationFailed):
-            return self._settings.bad_credentials_retry_seconds
-        return isinstance(exc, errors.IcwsError) and exc.retriable
-
-    async def _login_round(self) -> Login:
-        """Try each host once (bounded); raise the last failure if none accepted."""
-        last: errors.IcwsError = errors.ServerUnavailable("no ICWS host configured")
-        call = icws_api.login(
-            self._settings.application_name,
-            self._settings.username,
-            self._settings.password.get_secret_value(),
-        )
-        hosts = icws_api.rotation(self._configured, self._announced, self._host)
-        for host in hosts[: self._settings.max_redirects]:
-            self._http.new_session(None)
-            try:
-                result = icws_api.interpret_login(await self._http.send(host, call))
-            except errors.ServerUnavailable as exc:
-                result = exc
-            if isinstance(result, Login):
-                return self._logged_in(host, result)
-            last = result
-            self._metrics.logins.labels(result=_reason(result)).inc()
-            self._announce(host, result.alternates)
-            if isinstance(result, errors.AuthenticationFailed):
-                self._bad_credentials(result)
-                raise result
-            self._log.warning("icws.login.failed", host=host, error=str(result))
-        raise last
-
-    def _logged_in(self, host: str, login: Login) -> Login:
-        self._metrics.logins.labels(result="ok").inc()
-        self._host = host
+    def _begin(self, login: Login) -> None:
+        """A fresh session: new interrupt switch, build info for operators."""
         self._login = login
-        self._http.csrf_token = login.csrf_token  # the jar already holds the new cookie
-        self._announce(host, login.alternates)
-        self._reported_credentials = False
         self._interrupt = asyncio.Event()
         self._interrupt_reason_text = ""
         if self._stopping:
             self._interrupt.set()
-        self._metrics.current_host.info({"host": host})
-        self._metrics.info.info({"version": _version(), "icws_version": login.version})
-        return login
-
-    def _announce(self, base: str, alternates: tuple[str, ...]) -> None:
-        for host in alternates:
-            url = icws_api.host_url(base, host)
-            if url not in self._announced and url not in self._configured:
-                self._announced.append(url)
-
-    def _bad_credentials(self, exc: errors.AuthenticationFailed) -> None:
-        self._set_state("bad_credentials", "ICWS rejected the credentials")
-        if not self._reported_credentials:
-            self._reported_credentials = True
-            self._log.error(
-                "icws.login.rejected",
-                user=self._settings.username,
-                error=str(exc),
-                retry_in_seconds=self._settings.bad_credentials_retry_seconds,
-            )
+        self._metrics.info.info({"version": __version__, "icws_version": login.version})
 
     # --- subscriptions -------------------------------------------------------------------
 
@@ -461,8 +382,8 @@ class Session:
     # --- helpers -------------------------------------------------------------------------
 
     def _base(self) -> str:
-        assert self._host is not None
-        return self._host
+        assert self._hosts.current is not None
+        return self._hosts.current
 
     def _touch(self) -> None:
         self.last_message = time.time()
@@ -520,22 +441,3 @@ def _decode(data: str) -> Any:
         return json.loads(data)
     except ValueError:
         return {"__type": "invalid", "reason": "SSE data is not JSON"}
-
-
-def _reason(exc: errors.IcwsError) -> str:
-    """A short, fixed-vocabulary reason for metrics labels."""
-    table: dict[type[errors.IcwsError], str] = {
-        errors.AuthenticationFailed: "bad_credentials",
-        errors.SessionLost: "session_lost",
-        errors.ServerUnavailable: "unavailable",
-        errors.ServerError: "server_error",
-        errors.ResourceGone: "gone",
-        errors.RequestRejected: "rejected",
-    }
-    return table.get(type(exc), "error")
-
-
-def _version() -> str:
-    from bridge import __version__
-
-    return __version__

@@ -1,0 +1,138 @@
+"""Finding an ICWS host that lets the bridge in: host rotation, backoff, bad credentials.
+
+Hosts are tried in order: the one that answered last, the configured servers, then every
+alternate a server announced (``alternateHostList`` in a 201 or a 503), each rebuilt with the
+base URL's scheme and port. One round tries at most ``max_redirects`` hosts; between failed
+rounds the wait grows exponentially with jitter up to a cap (stamina). Rejected credentials are
+reported once and retried slowly, so the process stays up and says why it is not ready.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+
+import stamina
+
+from bridge import errors
+from bridge.core import icws_api
+from bridge.core.icws_api import Login
+from bridge.icws_http import IcwsHttp
+from bridge.logs import get_logger
+from bridge.metrics import Metrics
+from bridge.settings import IcwsSettings
+
+REASONS: dict[type[errors.IcwsError], str] = {
+    errors.AuthenticationFailed: "bad_credentials",
+    errors.SessionLost: "session_lost",
+    errors.ServerUnavailable: "unavailable",
+    errors.ServerError: "server_error",
+    errors.ResourceGone: "gone",
+    errors.RequestRejected: "rejected",
+}
+
+
+def backoff(settings: IcwsSettings, attempt: int) -> float:
+    """Capped exponential backoff with jitter over the upper half, for attempt 0, 1, 2..."""
+    ceiling = min(settings.backoff_initial_seconds * 2**attempt, settings.backoff_max_seconds)
+    return random.uniform(ceiling / 2, ceiling)
+
+
+def reason_of(exc: errors.IcwsError) -> str:
+    """A short, fixed-vocabulary reason for metrics labels."""
+    return REASONS.get(type(exc), "error")
+
+
+class Hosts:
+    """Logs in somewhere, remembering which hosts exist and which one answered."""
+
+    def __init__(
+        self,
+        settings: IcwsSettings,
+        http: IcwsHttp,
+        metrics: Metrics,
+        on_rejected: Callable[[], None],
+    ) -> None:
+        self._settings = settings
+        self._http = http
+        self._metrics = metrics
+        self._on_rejected = on_rejected
+        self._log = get_logger("bridge.login")
+        self._configured = [str(url).rstrip("/") for url in settings.servers]
+        self._announced: list[str] = []
+        self._reported_rejection = False
+        self.current: str | None = None
+
+    async def login(self, stopping: Callable[[], bool]) -> Login | None:
+        """Log in, backing off between failed rounds; None if ``stopping()`` meanwhile."""
+        retrying = stamina.retry_context(
+            on=self._backoff_for,
+            attempts=None,
+            timeout=None,
+            wait_initial=self._settings.backoff_initial_seconds,
+            wait_max=self._settings.backoff_max_seconds,
+            wait_jitter=self._settings.backoff_initial_seconds,
+        )
+        async for attempt in retrying:
+            with attempt:
+                if stopping():
+                    return None
+                return await self._round()
+        return None  # pragma: no cover - attempts=None retries forever
+
+    def _backoff_for(self, exc: Exception) -> bool | float:
+        if isinstance(exc, errors.AuthenticationFailed):
+            return self._settings.bad_credentials_retry_seconds
+        return isinstance(exc, errors.IcwsError) and exc.retriable
+
+    async def _round(self) -> Login:
+        """Try each host once (bounded); raise the last failure if none accepted."""
+        last: errors.IcwsError = errors.ServerUnavailable("no ICWS host configured")
+        call = icws_api.login(
+            self._settings.application_name,
+            self._settings.username,
+            self._settings.password.get_secret_value(),
+        )
+        hosts = icws_api.rotation(self._configured, self._announced, self.current)
+        for host in hosts[: self._settings.max_redirects]:
+            self._http.new_session(None)
+            try:
+                result = icws_api.interpret_login(await self._http.send(host, call))
+            except errors.ServerUnavailable as exc:
+                result = exc
+            if isinstance(result, Login):
+                return self._accepted(host, result)
+            last = result
+            self._metrics.logins.labels(result=reason_of(result)).inc()
+            self._announce(host, result.alternates)
+            if isinstance(result, errors.AuthenticationFailed):
+                self._rejected(result)
+                raise result
+            self._log.warning("icws.login.failed", host=host, error=str(result))
+        raise last
+
+    def _accepted(self, host: str, login: Login) -> Login:
+        self._metrics.logins.labels(result="ok").inc()
+        self._metrics.current_host.info({"host": host})
+        self.current = host
+        self._http.csrf_token = login.csrf_token  # the jar already holds the new cookie
+        self._announce(host, login.alternates)
+        self._reported_rejection = False
+        return login
+
+    def _announce(self, base: str, alternates: tuple[str, ...]) -> None:
+        for host in alternates:
+            url = icws_api.host_url(base, host)
+            if url not in self._announced and url not in self._configured:
+                self._announced.append(url)
+
+    def _rejected(self, exc: errors.AuthenticationFailed) -> None:
+        self._on_rejected()
+        if not self._reported_rejection:
+            self._reported_rejection = True
+            self._log.error(
+                "icws.login.rejected",
+                user=self._settings.username,
+                error=str(exc),
+                retry_in_seconds=self._settings.bad_credentials_retry_seconds,
+            )
