@@ -57,7 +57,8 @@ _INCLUDES: dict[str, tuple[str, Callable[[Session], Any]]] = {
 async def log_in(request: web.Request) -> web.Response:
     """`POST /icws/connection` with `icAuthConnectionRequestSettings`: 201 and a new session."""
     ctx = context(request)
-    refusal = ctx.faults.take_refusal()
+    sockname = request.transport.get_extra_info("sockname") if request.transport else None
+    refusal = ctx.faults.take_refusal(sockname[0] if sockname else None)
     if refusal is not None:
         raise refusal
     language = request.headers.get("Accept-Language", "").strip()

@@ -58,6 +58,7 @@ class _Refusal(_Rule):
     status: int = 503
     alternates: tuple[str, ...] = ()
     error_id: str = "error.server.notAcceptingConnections"
+    on_host: str | None = None
 
 
 _R = TypeVar("_R", bound=_Rule)
@@ -110,10 +111,19 @@ class Faults:
         status: int = 503,
         alternates: Sequence[str] = (),
         error_id: str = "error.server.notAcceptingConnections",
+        on_host: str | None = None,
     ) -> None:
-        """Answer the next `count` logins (None: all until `accept_logins`) with a redirect."""
+        """Answer the next `count` logins (None: all until `accept_logins`) with a redirect.
+
+        `on_host` limits the refusal to logins arriving on one listening address, so one
+        simulator listening on two addresses plays a primary and its switchover partner.
+        """
         self._refusal = _Refusal(
-            count, status=status, alternates=tuple(alternates), error_id=error_id
+            count,
+            status=status,
+            alternates=tuple(alternates),
+            error_id=error_id,
+            on_host=on_host,
         )
 
     def accept_logins(self) -> None:
@@ -136,10 +146,12 @@ class Faults:
         """Hold the next `count` matching requests (None: all until cleared) for `seconds`."""
         self._delays.append(_Delay(count, _compile(path_regex), seconds=seconds))
 
-    def take_refusal(self) -> IcwsError | None:
+    def take_refusal(self, local_host: str | None = None) -> IcwsError | None:
         """The refusal for a login about to be handled, if logins are being refused."""
         refusal = self._refusal
         if refusal is None or refusal.spent:
+            return None
+        if refusal.on_host is not None and refusal.on_host != local_host:
             return None
         refusal.consume()
         if refusal.spent:

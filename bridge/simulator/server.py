@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import TracebackType
 
 from aiohttp import web
@@ -45,8 +45,12 @@ class Simulator:
 
     # ---- lifecycle ----------------------------------------------------------------------------
 
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        """Bind and serve; with port 0 the OS picks a free port (see `port` and `url`)."""
+    async def start(self, host: str = "127.0.0.1", port: int = 0, also: Sequence[str] = ()) -> None:
+        """Bind and serve; with port 0 the OS picks a free port (see `port` and `url`).
+
+        `also` names more addresses to listen on, at the same port: one world behind two hosts,
+        as a primary IC server and its switchover partner share their state.
+        """
         if self._runner is not None:
             raise RuntimeError("the simulator is already running")
         self._stopping.clear()
@@ -68,6 +72,8 @@ class Simulator:
         self._runner = runner
         self._host = host
         self._port = _bound_port(runner)
+        for extra in also:
+            await web.TCPSite(runner, extra, self._port).start()
         self._reaper = asyncio.create_task(self._reap_idle_sessions(), name="icws-sim-reaper")
 
     async def stop(self) -> None:

@@ -276,3 +276,35 @@ class TestWaitFor:
         """wait_for raises TimeoutError saying what it waited for."""
         with pytest.raises(TimeoutError, match="two logins"):
             await sim.wait_for(lambda: sim.logins == 2, timeout=0.05, what="two logins")
+
+
+class TestTwoAddresses:
+    """One simulator behind two addresses plays a primary and its switchover partner."""
+
+    async def test_refusal_on_one_address_only(self) -> None:
+        """A login on the refusing address gets 503 with alternates; the other address logs in."""
+        import aiohttp
+
+        from bridge.simulator import Simulator, SimulatorConfig
+
+        sim = Simulator(SimulatorConfig(users={"u": "p"}))
+        await sim.start(host="127.0.0.1", port=0, also=["127.0.0.2"])
+        try:
+            sim.faults.refuse_logins(alternates=["127.0.0.2"], on_host="127.0.0.1")
+            body = {
+                "__type": "urn:inin.com:connection:icAuthConnectionRequestSettings",
+                "applicationName": "t",
+                "userID": "u",
+                "password": "p",
+            }
+            headers = {"Accept-Language": "en-us"}
+            async with aiohttp.ClientSession() as http:
+                primary = f"http://127.0.0.1:{sim.port}/icws/connection"
+                backup = f"http://127.0.0.2:{sim.port}/icws/connection"
+                async with http.post(primary, json=body, headers=headers) as refused:
+                    assert refused.status == 503
+                    assert (await refused.json())["alternateHostList"] == ["127.0.0.2"]
+                async with http.post(backup, json=body, headers=headers) as accepted:
+                    assert accepted.status == 201
+        finally:
+            await sim.stop()
