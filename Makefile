@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
 ARGS ?=
 
-.PHONY: demo test lint typecheck unit install lock docs clean
+.PHONY: demo test lint typecheck unit install lock docs chaos clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,6 +44,10 @@ lock:
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+
+# A long seeded chaos run (not part of make test; a 50 s version is): make chaos ARGS="--seed 2"
+chaos: $(STAMP)
+	$(BIN)/python -m tests.chaos --duration 600 $(ARGS)
 
 # Regenerate every generated artefact: schemas, example.env, the README settings table.
 docs: $(STAMP)

@@ -2,9 +2,11 @@
 
 Start-up: health server first (so probes answer at once), then Kafka (waiting, not ready, until
 it answers), topics, the last-published state, and only then the ICWS session, so the first
-snapshot is reconciled against what consumers already have. Shutdown on ``stop``: stop reading
-ICWS, let the session unsubscribe and log out, flush what was read within the grace period,
-then close Kafka and the health server, saying what, if anything, could not be flushed.
+snapshot is reconciled against what consumers already have. The command journal is read with the
+state, and the command consumer runs beside the session. Shutdown on ``stop``: stop consuming
+commands and let those already sent to ICWS finish (bounded), then stop reading ICWS, let the
+session unsubscribe and log out, flush what was read within the grace period, then close Kafka
+and the health server, saying what, if anything, could not be flushed.
 """
 
 from __future__ import annotations
@@ -13,19 +15,25 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Mapping
+from typing import Any
 
 from prometheus_client import CollectorRegistry
 
 from bridge import errors, health
+from bridge.consumer import CommandConsumer
+from bridge.core.commands import CommandTopics
 from bridge.core.events import Contract
 from bridge.core.messages import Aggregate
-from bridge.core.state import new_states
+from bridge.core.state import AggregateState, new_states
+from bridge.executor import Executor
 from bridge.health import Check
+from bridge.journal import Journal
 from bridge.logs import get_logger
 from bridge.metrics import Metrics, create
 from bridge.publisher import Publisher
 from bridge.pump import Pump
 from bridge.restore import restore
+from bridge.sender import Sender
 from bridge.session import Session
 from bridge.settings import EventSettings, Settings, TopicSettings
 from bridge.topics import ensure_topics
@@ -56,8 +64,54 @@ def contract_from(events: EventSettings, t: TopicSettings) -> Contract:
     )
 
 
+def command_topics(t: TopicSettings) -> CommandTopics:
+    """The command side's topics, from the settings."""
+    return CommandTopics(t.commands, t.command_results, t.dead_letter, t.command_journal)
+
+
+class AssistanceView:
+    """The executor's view of ICWS assistance requests: the pump's reconciled state."""
+
+    def __init__(self, session: Session, pump: Pump, state: AggregateState) -> None:
+        self._session = session
+        self._pump = pump
+        self._state = state
+
+    def fresh(self) -> bool:
+        """Session up and its assistance list reconciled: absence now means "not open"."""
+        return self._session.up and "assistance" not in self._pump.resync_pending
+
+    def assistance(self, assistance_id: str) -> Mapping[str, Any] | None:
+        entity = self._state.entities.get(assistance_id)
+        return None if entity is None else entity.props
+
+
+class Commands:
+    """The command side: journal, producer, executor and consumer, built together."""
+
+    def __init__(self, bridge: Bridge) -> None:
+        settings = bridge.settings
+        self.journal = Journal(settings.kafka, settings.topics.command_journal)
+        self.sender = Sender(settings.kafka)
+        view = AssistanceView(bridge.session, bridge.pump, bridge.states["assistance"])
+        self.executor = Executor(
+            settings.commands,
+            settings.topics,
+            bridge.contract,
+            bridge.session,
+            view,
+            self.journal,
+            self.sender,
+            bridge.metrics,
+            settings.icws.username,
+        )
+        self.consumer = CommandConsumer(
+            settings.kafka, settings.topics.commands, settings.commands, self.executor, self.journal
+        )
+
+
 class Bridge:
-    """One running bridge: ICWS session, pump, publisher and health server."""
+    """One running bridge: ICWS session, pump, publisher, command consumer and health server."""
 
     def __init__(self, settings: Settings, registry: CollectorRegistry | None = None) -> None:
         self.settings = settings
@@ -67,6 +121,7 @@ class Bridge:
         self.publisher = Publisher(settings.kafka, settings.pipeline, self.metrics)
         self.pump = Pump(self.contract, self.states, self.publisher, self.metrics)
         self.session = Session(settings.icws, settings.subscriptions, self.metrics, self.pump)
+        self.commands = Commands(self) if settings.commands.enabled else None
         self.health_port: int | None = None
         self._log = get_logger("bridge.app")
         self._tasks: list[asyncio.Task[None]] = []
@@ -82,7 +137,7 @@ class Bridge:
         kafka_detail = (
             self._kafka_problem if not delivering else f"{self.publisher.depth} records buffered"
         )
-        return {
+        checks = {
             "icws_session": Check(session.state == "up", session.problem or session.state),
             "icws_subscriptions": Check(
                 not session.unavailable,
@@ -90,6 +145,10 @@ class Bridge:
             ),
             "kafka_producer": Check(delivering, kafka_detail),
         }
+        if self.commands is not None:
+            consumer = self.commands.consumer
+            checks["command_consumer"] = Check(consumer.ready, consumer.detail)
+        return checks
 
     def ready(self) -> bool:
         return all(check.ok for check in self.checks().values())
@@ -109,6 +168,8 @@ class Bridge:
             if await self._start_kafka(stop):
                 await self._run_parts(stop)
         finally:
+            if self.commands is not None:
+                await self.commands.sender.stop()
             await self.publisher.stop()
             await runner.cleanup()
             self._log.info("bridge.stopped")
@@ -124,8 +185,13 @@ class Bridge:
                 restored = await restore(
                     self.settings.kafka, self.contract.state_topics, self.states
                 )
+                if self.commands is not None:
+                    await self.commands.journal.catch_up()
+                    await self.commands.sender.start()
             except errors.KafkaError as exc:
                 await self.publisher.stop()
+                if self.commands is not None:
+                    await self.commands.sender.stop()
                 if self._kafka_problem != str(exc):
                     self._log.error("kafka.unavailable", error=str(exc), retry_in_seconds=delay)
                 self._kafka_problem = str(exc)
@@ -150,11 +216,19 @@ class Bridge:
         sender = asyncio.create_task(self.publisher.run(), name="publisher")
         reader = asyncio.create_task(self.session.run(), name="session")
         self._tasks = [sender, reader]
+        consuming = None
+        if self.commands is not None:
+            consuming = asyncio.create_task(self.commands.consumer.run(), name="commands")
+            self._tasks.append(consuming)
         self._log.info("bridge.started", health_port=self.health_port)
         stopper = asyncio.create_task(stop.wait())
         await asyncio.wait([stopper, *self._tasks], return_when=asyncio.FIRST_COMPLETED)
         self._stopping = True
         stopper.cancel()
+        if self.commands is not None and consuming is not None:
+            # Commands first, while the session is still there for those already sent.
+            self.commands.consumer.stop()
+            await asyncio.gather(consuming, return_exceptions=True)  # a failure is raised below
         self.session.stop()
         try:
             await reader  # stops reading, unsubscribes and logs out (bounded)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bridge import __version__
-from bridge.app import contract_from
+from bridge.app import command_topics, contract_from
 from bridge.core import schemas
 from bridge.settings import EventSettings, TopicSettings
 
@@ -24,9 +24,11 @@ ASYNCAPI = "asyncapi.json"
 
 def generated() -> dict[str, str]:
     """Every schema file's name and exact text, from the code and the default settings."""
-    contract = contract_from(EventSettings(), TopicSettings())
+    topics = TopicSettings()
+    contract = contract_from(EventSettings(), topics)
     files: dict[str, Any] = dict(schemas.event_schemas(contract))
-    files[ASYNCAPI] = schemas.asyncapi(contract, __version__)
+    files |= schemas.command_schemas(contract)
+    files[ASYNCAPI] = schemas.asyncapi(contract, __version__, command_topics(topics))
     return {
         name: json.dumps(value, indent=2, sort_keys=False) + "\n" for name, value in files.items()
     }

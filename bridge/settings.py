@@ -162,6 +162,15 @@ class TopicSettings(_Group):
     dead_letter: str = Field(
         "icws.commands.dlq.v1", description="Undecodable command records, with the reason."
     )
+    command_journal: str = Field(
+        "icws.commands.journal.v1",
+        description="Compacted journal of command executions (started/finished per command id).",
+    )
+    command_journal_retention_hours: PositiveInt = Field(
+        168,
+        description="How long the journal remembers a command id; keep it above "
+        "commands.max_deadline_seconds.",
+    )
     create: bool = Field(True, description="Create missing topics at start-up.")
     partitions: PositiveInt = Field(6, description="Partitions of topics the bridge creates.")
     replication_factor: PositiveInt = Field(1, description="Replication of created topics.")
@@ -199,6 +208,18 @@ class KafkaSettings(_Group):
     ssl_keyfile: Path | None = Field(None, description="Client key (mutual TLS).")
     consumer_group: str = Field(
         "icws-bridge", description="Consumer group of the command consumer."
+    )
+    consumer_session_timeout_ms: PositiveInt = Field(
+        10000, description="Command consumer: group session timeout."
+    )
+    consumer_heartbeat_interval_ms: PositiveInt = Field(
+        3000, description="Command consumer: heartbeat interval (a third of the session timeout)."
+    )
+    consumer_rebalance_timeout_ms: PositiveInt = Field(
+        30000, description="Command consumer: how long a rebalance waits for members to rejoin."
+    )
+    consumer_max_poll_interval_ms: PositiveInt = Field(
+        300000, description="Command consumer: longest gap between polls before leaving the group."
     )
 
     _split = field_validator("bootstrap_servers", mode="before")(split_commas)
@@ -240,6 +261,37 @@ class PipelineSettings(_Group):
     )
 
 
+class CommandSettings(_Group):
+    """Commands read from the command topic and run against ICWS."""
+
+    enabled: bool = Field(True, description="Consume and run commands.")
+    default_deadline_seconds: PositiveFloat = Field(
+        300.0, description="Deadline of a command without one, from the record's timestamp."
+    )
+    max_deadline_seconds: PositiveFloat = Field(
+        86400.0, description="No command runs later than this after the record's timestamp."
+    )
+    max_record_bytes: PositiveInt = Field(
+        65536, description="Larger command records go to the dead-letter topic."
+    )
+    max_attempts: PositiveInt = Field(
+        10, description="ICWS calls per command at most (transient failures are retried)."
+    )
+    backoff_initial_seconds: PositiveFloat = Field(0.5, description="First retry delay.")
+    backoff_max_seconds: PositiveFloat = Field(10.0, description="Retry delay cap.")
+    recovery_seconds: PositiveFloat = Field(
+        30.0,
+        description="After a crash mid-command: how long to look for its effect in ICWS "
+        "before the result is unknown.",
+    )
+    shutdown_grace_seconds: PositiveFloat = Field(
+        10.0, description="At shutdown, how long commands already sent to ICWS may finish."
+    )
+    max_queued_records: PositiveInt = Field(
+        100, description="Records read ahead per partition before it is paused."
+    )
+
+
 class HealthSettings(_Group):
     host: str = Field("0.0.0.0", description="Address of /livez, /readyz and /metrics.")  # noqa: S104 - a pod must expose its probes on every interface
     port: Annotated[int, Field(ge=0, le=65535)] = Field(
@@ -271,6 +323,7 @@ class Settings(BaseSettings):
     topics: TopicSettings = TopicSettings()
     events: EventSettings = EventSettings()
     pipeline: PipelineSettings = PipelineSettings()
+    commands: CommandSettings = CommandSettings()
     health: HealthSettings = HealthSettings()
     log: LogSettings = LogSettings()
 

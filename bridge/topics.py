@@ -31,7 +31,18 @@ def wanted_topics(topics: TopicSettings) -> dict[str, dict[str, str]]:
         topics.status_messages_state,
         topics.assistance_state,
     ]
-    return {name: {} for name in plain} | {name: dict(COMPACTED) for name in compacted}
+    # The command journal is compacted (the last entry per command id stands) and forgets ids
+    # after its retention: a command can never run after its deadline, and deadlines are capped
+    # well below the retention, so a forgotten id can never run twice.
+    journal = {
+        "cleanup.policy": "compact,delete",
+        "retention.ms": str(topics.command_journal_retention_hours * 3600 * 1000),
+    }
+    return (
+        {name: {} for name in plain}
+        | {name: dict(COMPACTED) for name in compacted}
+        | {topics.command_journal: journal}
+    )
 
 
 async def ensure_topics(kafka: KafkaSettings, topics: TopicSettings) -> list[str]:

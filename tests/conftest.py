@@ -19,12 +19,17 @@ from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer
+from hypothesis import settings as hypothesis_settings
 
 from bridge import logs
 from bridge.app import Bridge
 from bridge.embedded_broker import EmbeddedBroker, free_port
 from bridge.settings import Settings, load_settings
 from bridge.simulator import Simulator, SimulatorConfig
+
+# Property tests judge behaviour, not speed: a loaded CI machine must not fail them on time.
+hypothesis_settings.register_profile("bridge", deadline=None, print_blob=True)
+hypothesis_settings.load_profile("bridge")
 
 USER = "agent.one"
 PASSWORD = "s3cret-Pa55word"
@@ -96,6 +101,13 @@ def subscribed_sessions(sim: Simulator) -> list[str]:
     return [sid for sid, subs in seen.items() if len(subs) == len(SUBSCRIPTION_PATHS)]
 
 
+CONSUMER_GROUP_FAST = {
+    "consumer_session_timeout_ms": 1500,
+    "consumer_heartbeat_interval_ms": 300,
+    "consumer_rebalance_timeout_ms": 1500,
+}
+
+
 def bridge_settings(broker: EmbeddedBroker, *servers: str, **groups: dict[str, Any]) -> Settings:
     """Settings for a bridge against the given broker and ICWS servers, fast for tests."""
     base: dict[str, dict[str, Any]] = {
@@ -117,6 +129,8 @@ def bridge_settings(broker: EmbeddedBroker, *servers: str, **groups: dict[str, A
             "enable_idempotence": False,
             "request_timeout_ms": 3000,
             "linger_ms": 1,
+            # Tansu takes seconds to form a group with production timeouts (DESIGN §8).
+            **CONSUMER_GROUP_FAST,
         },
         "topics": {"partitions": 3},
         "pipeline": {"outage_seconds": 2, "flush_timeout_seconds": 10},
@@ -140,6 +154,7 @@ def bridge_env(broker: EmbeddedBroker, *servers: str, **extra: str) -> dict[str,
         "BRIDGE_HEALTH__HOST": "127.0.0.1",
         "BRIDGE_HEALTH__PORT": str(free_port()),
         "BRIDGE_LOG__LEVEL": "WARNING",
+        **{f"BRIDGE_KAFKA__{k.upper()}": str(v) for k, v in CONSUMER_GROUP_FAST.items()},
         **extra,
     }
 

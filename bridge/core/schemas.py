@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from bridge.core import messages
+from bridge.core import commands, messages
 from bridge.core.events import EVENT_NAMES, MAJOR, Contract
 from bridge.core.messages import AGGREGATES, ENUMS, Aggregate, EnumField, Shape
 
@@ -183,7 +183,186 @@ def event_schemas(contract: Contract) -> dict[str, dict[str, Any]]:
     return schemas
 
 
-def asyncapi(contract: Contract, version: str) -> dict[str, Any]:
+# --- commands ------------------------------------------------------------------------------
+
+PROBLEM = {
+    "type": "object",
+    "properties": {
+        "status": {"type": ["integer", "null"], "description": "ICWS HTTP status, if any."},
+        "errorId": {"type": ["string", "null"], "description": "ICWS errorId, if any."},
+        "message": TEXT,
+    },
+    "required": ["status", "errorId", "message"],
+}
+
+RESULT_DATA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "commandId": {"type": "string", "minLength": 1},
+        "commandType": TEXT,
+        "commandSource": TEXT,
+        "assistanceId": {"type": ["string", "null"]},
+        "outcome": {"enum": list(commands.OUTCOMES)},
+        "observed": {
+            "type": "boolean",
+            "description": "True when the outcome was seen in ICWS state (after a restart or a "
+            "lost answer) rather than read from ICWS's answer.",
+        },
+        "attempts": {
+            "type": ["integer", "null"],
+            "minimum": 0,
+            "description": "ICWS calls made; null when a bridge that stopped made them.",
+        },
+        "deadline": {"anyOf": [DATE_TIME, {"type": "null"}]},
+        "error": {"anyOf": [PROBLEM, {"type": "null"}]},
+    },
+    "required": [
+        "commandId",
+        "commandType",
+        "commandSource",
+        "assistanceId",
+        "outcome",
+        "observed",
+        "attempts",
+        "deadline",
+        "error",
+    ],
+}
+
+
+def command_schema(contract: Contract, command_type: commands.CommandType) -> dict[str, Any]:
+    """A command as senders write it: a structured CloudEvent; ``id`` is the idempotency key."""
+    data = {
+        "type": "object",
+        "properties": {name: dict(f.schema) for name, f in command_type.fields.items()},
+        "required": list(command_type.fields),
+        "additionalProperties": False,
+    }
+    return {
+        "$schema": DIALECT,
+        "$id": contract.schema_of(command_type.name),
+        "title": contract.type_of(command_type.name),
+        "description": command_type.description,
+        "type": "object",
+        "properties": {
+            "specversion": {"const": "1.0"},
+            "id": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": commands.MAX_ID_LENGTH,
+                "description": "Idempotency key: one id runs at most once and has one result.",
+            },
+            "source": {"type": "string", "minLength": 1},
+            "type": {"const": contract.type_of(command_type.name)},
+            "time": DATE_TIME,
+            "subject": TEXT,
+            "datacontenttype": {"type": "string", "pattern": "^application/(.+\\+)?json"},
+            "dataschema": TEXT,
+            "deadline": {
+                **DATE_TIME,
+                "description": "Not run after this time (RFC 3339 with offset). Default: the "
+                "record's timestamp plus commands.default_deadline_seconds.",
+            },
+            "data": data,
+        },
+        "required": ["specversion", "id", "source", "type", "data"],
+    }
+
+
+def command_schemas(contract: Contract) -> dict[str, dict[str, Any]]:
+    """The command types' schemas and the result's, by file name ``<name>.v<major>.json``."""
+    schemas = {
+        f"{t.name}.v{MAJOR}.json": command_schema(contract, t) for t in commands.COMMAND_TYPES
+    }
+    schemas[f"{commands.RESULT_NAME}.v{MAJOR}.json"] = envelope_schema(
+        contract, commands.RESULT_NAME, RESULT_DATA, sequenced=False
+    )
+    return schemas
+
+
+DEAD_LETTER_HEADERS = {
+    "type": "object",
+    "properties": {
+        "dlq.reason": {"enum": list(commands.REASONS)},
+        "dlq.detail": TEXT,
+        "dlq.topic": TEXT,
+        "dlq.partition": TEXT,
+        "dlq.offset": TEXT,
+    },
+    "required": ["dlq.reason", "dlq.detail", "dlq.topic", "dlq.partition", "dlq.offset"],
+}
+
+
+def _message(contract: Contract, name: str) -> dict[str, Any]:
+    return {
+        "name": contract.type_of(name),
+        "contentType": "application/cloudevents+json",
+        "payload": {"$ref": f"./{name}.v{MAJOR}.json"},
+        "bindings": {"kafka": {"key": {"type": "string"}}},
+    }
+
+
+def command_channels(
+    contract: Contract, topics: commands.CommandTopics
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """Channels, operations and messages of the command side of the AsyncAPI document."""
+    names = [t.name for t in commands.COMMAND_TYPES]
+    messages_ = {f"{n}.v{MAJOR}": _message(contract, n) for n in [*names, commands.RESULT_NAME]}
+    result_key = f"{commands.RESULT_NAME}.v{MAJOR}"
+    channels: dict[str, Any] = {
+        "commands": {
+            "address": topics.commands,
+            "description": "Commands for ICWS; key them by assistanceId to keep them in order.",
+            "messages": {
+                f"{n}.v{MAJOR}": {"$ref": f"#/components/messages/{n}.v{MAJOR}"} for n in names
+            },
+        },
+        "command_results": {
+            "address": topics.results,
+            "description": "One result per command id (key and subject: the command id).",
+            "messages": {result_key: {"$ref": f"#/components/messages/{result_key}"}},
+        },
+        "dead_letter": {
+            "address": topics.dead_letter,
+            "description": "Command records that are not valid commands, bytes unchanged.",
+            "messages": {
+                "deadLetter": {
+                    "name": "dead letter",
+                    "summary": "The original record (key, value, headers) plus dlq.* headers.",
+                    "headers": DEAD_LETTER_HEADERS,
+                    "payload": {},
+                }
+            },
+        },
+        "command_journal": {
+            "address": topics.journal,
+            "description": "The bridge's own compacted journal (started/finished per command "
+            "id); not for consumers.",
+        },
+    }
+    operations = {
+        "receive_commands": {
+            "action": "receive",
+            "channel": {"$ref": "#/channels/commands"},
+            "messages": [{"$ref": f"#/channels/commands/messages/{n}.v{MAJOR}"} for n in names],
+        },
+        "publish_command_results": {
+            "action": "send",
+            "channel": {"$ref": "#/channels/command_results"},
+            "messages": [{"$ref": f"#/channels/command_results/messages/{result_key}"}],
+        },
+        "publish_dead_letters": {
+            "action": "send",
+            "channel": {"$ref": "#/channels/dead_letter"},
+            "messages": [{"$ref": "#/channels/dead_letter/messages/deadLetter"}],
+        },
+    }
+    return channels, operations, messages_
+
+
+def asyncapi(
+    contract: Contract, version: str, command_topics: commands.CommandTopics | None = None
+) -> dict[str, Any]:
     """The AsyncAPI 3 document: every topic, the messages on it, and what the bridge does."""
     channels: dict[str, Any] = {}
     operations: dict[str, Any] = {}
@@ -218,6 +397,11 @@ def asyncapi(contract: Contract, version: str) -> dict[str, Any]:
             "description": "Compacted: the latest {sequence, type, state} per key; a tombstone "
             "when the entity ends.",
         }
+    if command_topics is not None:
+        more_channels, more_operations, more_messages = command_channels(contract, command_topics)
+        channels |= more_channels
+        operations |= more_operations
+        messages_ |= more_messages
     return {
         "asyncapi": "3.0.0",
         "info": {

@@ -1,0 +1,304 @@
+"""The command consumer: reads the command topic in the consumer group, one worker per partition.
+
+The poll loop only fetches and hands records to per-partition workers; it never waits for a
+command, so a slow one (a deadline spent waiting for the ICWS session) cannot push the bridge out
+of its group. A worker handles its partition's records in offset order (commands about one
+assistance request, keyed alike, stay in order) and commits each offset only after everything
+the record caused is acknowledged by Kafka. A partition whose worker falls behind is paused.
+
+Rebalances: when partitions are revoked, their workers stop taking records, and the rebalance
+waits only until no ``started`` entry is being written for them (see :class:`Gate`); a command
+already sent to ICWS finishes in the background and publishes its result, its offset left for
+the new owner, who finds the result in the journal. When partitions are assigned, the journal is
+read up to its end before any of their records is handled.
+
+Shutdown: stop polling; commands not yet started are left (uncommitted, so they run after the
+restart); commands already started get ``commands.shutdown_grace_seconds`` to finish and commit;
+what is still running then is cancelled and recovered by the next start from the journal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import KafkaError as AioKafkaError
+
+from bridge import errors
+from bridge.executor import Executor, Gate, Incoming, Revoked
+from bridge.journal import Journal
+from bridge.logs import get_logger
+from bridge.publisher import client_options
+from bridge.settings import CommandSettings, KafkaSettings
+
+
+@dataclass(eq=False)
+class _Worker:
+    tp: TopicPartition
+    consumer: AIOKafkaConsumer
+    gate: Gate = field(default_factory=Gate)
+    queue: deque[Any] = field(default_factory=deque)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    paused: bool = False
+    task: asyncio.Task[None] | None = None
+
+
+class CommandConsumer:
+    """Consumes the command topic until stopped; recreates its Kafka consumer after failures."""
+
+    def __init__(
+        self,
+        kafka: KafkaSettings,
+        topic: str,
+        settings: CommandSettings,
+        executor: Executor,
+        journal: Journal,
+    ) -> None:
+        self._kafka = kafka
+        self._topic = topic
+        self._settings = settings
+        self._executor = executor
+        self._journal = journal
+        self._consumer: AIOKafkaConsumer | None = None
+        self._workers: dict[TopicPartition, _Worker] = {}
+        self._leftovers: set[asyncio.Task[None]] = set()
+        self._journal_read: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
+        self._log = get_logger("bridge.consumer")
+        self.assigned: int | None = None  # partitions held; None while not in the group
+        self._crash: BaseException | None = None
+        self.problem = "not started"
+
+    # --- health --------------------------------------------------------------------------
+
+    @property
+    def ready(self) -> bool:
+        return self.assigned is not None and not self._stop.is_set()
+
+    @property
+    def detail(self) -> str:
+        if self.assigned is not None:
+            return f"{self.assigned} partition(s) of {self._topic} assigned"
+        return self.problem
+
+    # --- running -------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Stop polling; ``run`` then lets started commands finish (bounded) and returns."""
+        self._stop.set()
+
+    async def run(self) -> None:
+        """Consume until stopped, starting over with a new Kafka consumer after a failure."""
+        delay = 0.5
+        try:
+            while not self._stop.is_set():
+                try:
+                    await self._consume()
+                    delay = 0.5
+                except (AioKafkaError, OSError, errors.KafkaError, WorkerFailed) as exc:
+                    self.problem = f"command consumer failed: {type(exc).__name__}"
+                    self._log.error("command.consumer.failed", error=str(exc) or type(exc).__name__)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._stop.wait(), delay)
+                    delay = min(delay * 2, 10.0)
+        finally:
+            await self._finish_leftovers()
+
+    async def _consume(self) -> None:
+        consumer = AIOKafkaConsumer(
+            **client_options(self._kafka),
+            group_id=self._kafka.consumer_group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            session_timeout_ms=self._kafka.consumer_session_timeout_ms,
+            heartbeat_interval_ms=self._kafka.consumer_heartbeat_interval_ms,
+            rebalance_timeout_ms=self._kafka.consumer_rebalance_timeout_ms,
+            max_poll_interval_ms=self._kafka.consumer_max_poll_interval_ms,
+        )
+        consumer.subscribe([self._topic], listener=_Listener(self, consumer))
+        self.problem = "joining the consumer group"
+        self._crash = None
+        self._consumer = consumer  # set first: the group may be joined within start()
+        try:
+            await consumer.start()
+            self._log.info("command.consumer.started", group=self._kafka.consumer_group)
+            while not self._stop.is_set():
+                batch = await consumer.getmany(timeout_ms=200, max_records=500)
+                if self._crash is not None:
+                    raise WorkerFailed(f"a command worker failed: {self._crash!r}")
+                self._dispatch(consumer, batch)
+            await self._wind_down()
+        finally:
+            # From here on assignments are ignored (stop() may still complete a rebalance), and
+            # whatever runs finishes as a leftover; its offsets are the next owner's.
+            self._consumer = None
+            for worker in self._workers.values():
+                self._retire(worker)
+            self._workers.clear()
+            self.assigned = None
+            await consumer.stop()
+            if self._journal_read is not None:
+                self._journal_read.cancel()
+                await asyncio.gather(self._journal_read, return_exceptions=True)
+
+    def _dispatch(self, consumer: AIOKafkaConsumer, batch: dict[TopicPartition, list[Any]]) -> None:
+        for tp, records in batch.items():
+            worker = self._workers.get(tp)
+            if worker is None or not worker.gate.owned:
+                continue  # revoked meanwhile: the next owner reads them from the committed offset
+            worker.queue.extend(records)
+            worker.wake.set()
+            if len(worker.queue) >= self._settings.max_queued_records and not worker.paused:
+                consumer.pause(tp)
+                worker.paused = True
+
+    # --- workers -------------------------------------------------------------------------
+
+    async def _work(self, worker: _Worker) -> None:
+        if self._journal_read is not None:
+            await asyncio.wait([self._journal_read])  # never cancels the shared read
+        while worker.gate.owned:
+            if not worker.queue:
+                worker.wake.clear()
+                await worker.wake.wait()
+                continue
+            record = worker.queue.popleft()
+            if worker.paused and len(worker.queue) <= self._settings.max_queued_records // 2:
+                worker.consumer.resume(worker.tp)
+                worker.paused = False
+            try:
+                await self._executor.handle(_incoming(record), worker.gate)
+            except Revoked:
+                return
+            except Exception as exc:
+                # A bug, not a bad record (those are dead-lettered): start over with a new
+                # consumer; the record comes again, and the journal keeps it from running twice.
+                self._log.exception("command.worker.failed", partition=worker.tp.partition)
+                self._crash = exc
+                return
+            await self._commit(worker, record.offset + 1)
+
+    async def _commit(self, worker: _Worker, offset: int) -> None:
+        if not self._current(worker):
+            return  # revoked or retired: committing could move the next owner's offset back
+        try:
+            await worker.consumer.commit({worker.tp: offset})
+        except AioKafkaError as exc:
+            # Not fatal: the record comes again, and the journal makes that a repeat.
+            self._log.warning(
+                "command.commit_failed", partition=worker.tp.partition, error=type(exc).__name__
+            )
+
+    def _current(self, worker: _Worker) -> bool:
+        """Whether the worker still holds its partition on the consumer in use."""
+        return self._workers.get(worker.tp) is worker and self._consumer is worker.consumer
+
+    def _retire(self, worker: _Worker) -> None:
+        worker.gate.owned = False
+        worker.queue.clear()
+        worker.wake.set()
+        if worker.task is not None and not worker.task.done():
+            self._leftovers.add(worker.task)
+            worker.task.add_done_callback(self._leftovers.discard)
+
+    async def _wind_down(self) -> None:
+        """Stopping: no command starts any more; those started finish (bounded) and commit."""
+        for worker in self._workers.values():
+            worker.gate.owned = False
+            worker.queue.clear()
+            worker.wake.set()
+        await self._finish_leftovers([w.task for w in self._workers.values() if w.task])
+
+    async def _finish_leftovers(self, more: list[asyncio.Task[None]] | None = None) -> None:
+        """At shutdown: let started commands finish within the grace period, then cancel."""
+        tasks = [t for t in [*self._leftovers, *(more or [])] if not t.done()]
+        if not tasks:
+            return
+        grace = self._settings.shutdown_grace_seconds
+        _, pending = await asyncio.wait(tasks, timeout=grace)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if pending:
+            self._log.error(
+                "command.shutdown.abandoned",
+                commands=len(pending),
+                grace_seconds=grace,
+                note="recovered from the journal at the next start",
+            )
+
+    # --- rebalances ----------------------------------------------------------------------
+
+    async def _revoked(self, partitions: list[TopicPartition]) -> None:
+        self.assigned = None
+        self.problem = "rebalancing"
+        workers = [self._workers.pop(tp) for tp in partitions if tp in self._workers]
+        for worker in workers:
+            self._retire(worker)
+        bound = self._kafka.consumer_rebalance_timeout_ms / 2000
+        try:
+            async with asyncio.timeout(bound):
+                await asyncio.gather(*(worker.gate.close() for worker in workers))
+        except TimeoutError:
+            self._log.error("command.revoke.start_pending", partitions=len(workers))
+
+    def _assigned(self, consumer: AIOKafkaConsumer, partitions: list[TopicPartition]) -> None:
+        if self._consumer is not consumer:
+            return  # this consumer is being closed
+        if self._journal_read is not None:
+            self._journal_read.cancel()  # its workers are retired; the new read covers it all
+        self._journal_read = asyncio.create_task(self._read_journal(), name="command-journal")
+        for tp in partitions:
+            worker = _Worker(tp, consumer)
+            worker.task = asyncio.create_task(self._work(worker), name=f"commands-{tp.partition}")
+            self._workers[tp] = worker
+        self.assigned = len(partitions)
+        self._log.info(
+            "command.partitions.assigned", partitions=sorted(p.partition for p in partitions)
+        )
+
+    async def _read_journal(self) -> None:
+        """Read the journal up to its end (another bridge may have written to it)."""
+        delay = 0.5
+        while True:
+            try:
+                await self._journal.catch_up()
+                return
+            except errors.KafkaError as exc:
+                self._log.error("command.journal.unreadable", error=str(exc), retry_in=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
+
+class WorkerFailed(Exception):
+    """A command worker raised something unexpected; the consumer starts over."""
+
+
+class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is untyped
+    def __init__(self, owner: CommandConsumer, consumer: AIOKafkaConsumer) -> None:
+        self._owner = owner
+        self._consumer = consumer
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        await self._owner._revoked(list(revoked))
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        self._owner._assigned(self._consumer, list(assigned))
+
+
+def _incoming(record: Any) -> Incoming:
+    millis = record.timestamp
+    return Incoming(
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        key=record.key,
+        value=record.value,
+        headers=tuple(record.headers or ()),
+        timestamp=millis / 1000 if isinstance(millis, int) and millis > 0 else time.time(),
+    )
