@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client import CollectorRegistry
@@ -22,7 +23,7 @@ from prometheus_client import CollectorRegistry
 from bridge import errors, health
 from bridge.consumer import CommandConsumer
 from bridge.core.commands import CommandTopics
-from bridge.core.events import Contract
+from bridge.core.events import Contract, timestamp
 from bridge.core.messages import Aggregate
 from bridge.core.state import AggregateState, new_states
 from bridge.executor import Executor
@@ -201,13 +202,9 @@ class Bridge:
                 continue
             self._kafka_problem = ""
             if any(restored.entities.values()):
-                since = None
-                if restored.last_written is not None:
-                    from datetime import UTC, datetime
-
-                    from bridge.core.events import timestamp
-
-                    since = timestamp(datetime.fromtimestamp(restored.last_written, UTC))
+                # The bridge ran before: whatever ICWS said since its last record may be missed.
+                last = restored.last_written
+                since = timestamp(datetime.fromtimestamp(last, UTC)) if last else None
                 await self.pump.gap("restart", since)
             return True
         return False
@@ -232,7 +229,7 @@ class Bridge:
         self.session.stop()
         try:
             await reader  # stops reading, unsubscribes and logs out (bounded)
-            await self._flush(sender)
+            await self._flush()
         finally:
             sender.cancel()
             await asyncio.gather(sender, return_exceptions=True)
@@ -241,7 +238,7 @@ class Bridge:
             if failure is not None:
                 raise failure
 
-    async def _flush(self, sender: asyncio.Task[None]) -> None:
+    async def _flush(self) -> None:
         grace = self.settings.pipeline.flush_timeout_seconds
         try:
             async with asyncio.timeout(grace):
