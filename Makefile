@@ -35,6 +35,11 @@ test: lint typecheck
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit $(ARGS)
 
+# Benchmarks (issue #8), not part of `make test`: `make bench ARGS="--only latency"`; see BENCHMARKS.md.
+.PHONY: bench
+bench: $(STAMP)
+	$(BIN)/python -m bench $(ARGS)
+
 # Regenerate the pins after changing dependencies in pyproject.toml.
 lock:
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv

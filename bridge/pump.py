@@ -14,6 +14,8 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from prometheus_client import Counter
+
 from bridge.core import events, messages
 from bridge.core.events import Contract, Record
 from bridge.core.messages import Aggregate
@@ -24,6 +26,25 @@ from bridge.publisher import Publisher
 from bridge.session import SessionInfo
 
 Clock = Callable[[], float]
+
+
+class _ByLabel:
+    """One labelled counter's children by label value, each made once.
+
+    ``Counter.labels()`` costs more than the rest of counting a record; the pump counts every
+    message and event, so it keeps the children it has made.
+    """
+
+    def __init__(self, family: Counter, label: str) -> None:
+        self._family = family
+        self._label = label
+        self._children: dict[str, Counter] = {}
+
+    def __getitem__(self, value: str) -> Counter:
+        child = self._children.get(value)
+        if child is None:
+            child = self._children[value] = self._family.labels(**{self._label: value})
+        return child
 
 
 class Pump:
@@ -43,6 +64,8 @@ class Pump:
         self._metrics = metrics
         self._clock = clock
         self._log = get_logger("bridge.pump")
+        self._read = _ByLabel(metrics.messages_read, "type")
+        self._built = _ByLabel(metrics.events, "type")
         self._reported: set[str] = set()
         self.resync_pending: set[str] = set()
 
@@ -74,7 +97,7 @@ class Pump:
 
     async def _lifecycle(self, name: str, subject: str, data: dict[str, Any]) -> None:
         record = events.lifecycle_record(self._contract, name, subject, data, self._now())
-        self._metrics.events.labels(type=name).inc()
+        self._built[name].inc()
         await self._publisher.put([record], self._clock())
 
     async def deliver(self, batch: list[Any], read_at: float) -> None:
@@ -87,7 +110,7 @@ class Pump:
 
     def _one(self, raw: Any, recorded: datetime) -> list[Record]:
         message = messages.parse(raw)
-        self._metrics.messages_read.labels(type=message.kind).inc()
+        self._read[message.kind].inc()
         if isinstance(message, messages.Ignored):
             self._problem(message.kind, message.reason)
             return []
@@ -99,12 +122,12 @@ class Pump:
         records: list[Record] = []
         for change in changes:
             event, state = events.change_records(self._contract, change, recorded)
-            self._metrics.events.labels(type=event.label).inc()
+            self._built[event.label].inc()
             records += (event, state)
         if resync is not None and message.aggregate in self.resync_pending:
             self.resync_pending.discard(message.aggregate)
             records.append(events.resync_record(self._contract, resync, recorded))
-            self._metrics.events.labels(type="bridge.resync.completed").inc()
+            self._built["bridge.resync.completed"].inc()
             self._log.info(
                 "icws.resync.completed",
                 aggregate=resync.aggregate,

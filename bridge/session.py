@@ -335,14 +335,16 @@ class Session:
                     login.session_id, assistance_id, subscribe=subscribe
                 )
                 failure = icws_api.interpret_ok(call, await self._send(call))
-                if failure is not None and not isinstance(failure, errors.SessionLost):
-                    # A request that ended meanwhile answers 400/404: nothing to follow.
+                if isinstance(failure, errors.RequestRejected | errors.ResourceGone):
+                    # A request that ended meanwhile answers 400/404/410: nothing to follow.
                     self._log.info(
                         "icws.assistance.details_skipped",
                         assistance_id=assistance_id,
                         error=str(failure),
                     )
-                elif failure is not None:
+                elif failure is not None and subscribe:
+                    # Anything else (5xx, 401) would leave the request unfollowed for the
+                    # whole session: end it, and the next one's snapshots catch up.
                     raise failure
 
     async def _check_periodically(self, login: Login) -> None:

@@ -192,7 +192,11 @@ class KafkaSettings(_Group):
     compression_type: Literal["gzip", "snappy", "lz4", "zstd", "none"] = Field(
         "gzip", description="Producer compression."
     )
-    linger_ms: Annotated[int, Field(ge=0)] = Field(5, description="Producer linger.")
+    linger_ms: Annotated[int, Field(ge=0)] = Field(
+        0,
+        description="Producer linger. The publisher already sends in chunks and waits for "
+        "their acks, so waiting longer only adds latency.",
+    )
     request_timeout_ms: PositiveInt = Field(30000, description="Kafka request timeout.")
     retry_backoff_ms: PositiveInt = Field(200, description="Kafka client retry backoff.")
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(

