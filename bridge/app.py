@@ -183,9 +183,7 @@ class Bridge:
                 await self.publisher.start()
                 if self.settings.topics.create:
                     await ensure_topics(self.settings.kafka, self.settings.topics)
-                restored = await restore(
-                    self.settings.kafka, self.contract.state_topics, self.states
-                )
+                restored = await restore(self.settings.kafka, self.contract, self.states)
                 if self.commands is not None:
                     await self.commands.journal.catch_up()
                     await self.commands.sender.start()
@@ -201,6 +199,7 @@ class Bridge:
                 delay = min(delay * 2, 10.0)
                 continue
             self._kafka_problem = ""
+            await self.publisher.put(restored.repairs, time.time())
             if any(restored.entities.values()):
                 # The bridge ran before: whatever ICWS said since its last record may be missed.
                 last = restored.last_written

@@ -85,8 +85,12 @@ def sequences_are_clean(events: list[dict[str, Any]]) -> list[str]:
     """Problems in per-key sequences: each key's sequences must be 1, 2, 3... once each."""
     by_key: dict[tuple[str, str], list[int]] = {}
     ids: dict[str, dict[str, Any]] = {}
+    owners: dict[tuple[str, str, int], str] = {}
     problems = []
     for event in events:
+        slot = (event["type"].split(".")[-3], event["subject"], event["sequence"])
+        if owners.setdefault(slot, event["id"]) != event["id"]:
+            problems.append(f"{slot}: sequence claimed by two different events")
         aggregate = event["type"].split(".")[-3]
         by_key.setdefault((aggregate, event["subject"]), []).append(event["sequence"])
         if event["id"] in ids and ids[event["id"]]["data"] != event["data"]:

@@ -306,6 +306,34 @@ def change_records(contract: Contract, change: Change, recorded: datetime) -> tu
     return event, state
 
 
+ENDING_NAMES = tuple(name for (_, kind), name in EVENT_NAMES.items() if kind == "removed")
+
+
+def decode_event(aggregate: Aggregate, value: bytes) -> tuple[dict[str, Any] | None, int, str]:
+    """An entity event back as (internal state, or None if it ended the entity; sequence; type)."""
+    event = json.loads(value)
+    ended = event["type"].rsplit(".", 1)[0].endswith(ENDING_NAMES)
+    state = None if ended else UNPRESENT[aggregate](event["data"]["state"])
+    return state, int(event["sequence"]), str(event["type"])
+
+
+def state_record(
+    contract: Contract,
+    aggregate: Aggregate,
+    key: str,
+    state: Mapping[str, Any] | None,
+    sequence: int,
+    event_type: str,
+) -> Record:
+    """A state-topic record written on its own (a repair): the latest state, or a tombstone."""
+    value = (
+        None
+        if state is None
+        else _json({"sequence": sequence, "type": event_type, "state": PRESENT[aggregate](state)})
+    )
+    return Record(contract.state_topics[aggregate], key.encode(), value, (), "state")
+
+
 def decode_state(aggregate: Aggregate, value: bytes | None) -> tuple[dict[str, Any] | None, int]:
     """A state-topic record back as (internal state or None for a tombstone, sequence)."""
     if value is None:

@@ -160,11 +160,13 @@ class AggregateState:
     retired: OrderedDict[str, int] = field(default_factory=OrderedDict)
 
     def load(self, key: str, props: Mapping[str, Any] | None, sequence: int) -> None:
-        """Take one record of the state topic; ``None`` props is a tombstone (entity ended)."""
+        """Take one published state; ``None`` props means the entity ended (at ``sequence``)."""
         if props is None:
             entity = self.entities.pop(key, None)
-            if entity is not None:  # the tombstone stands for the removal, one past the state
-                self._retire(key, entity.sequence + 1)
+            if entity is not None:  # a tombstone stands for the removal, one past the state
+                self._retire(key, max(sequence, entity.sequence + 1))
+            elif sequence:
+                self._retire(key, max(sequence, self.retired.get(key, 0)))
             return
         self.retired.pop(key, None)
         self.entities[key] = Entity(props, sequence)

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaProducer
 
+from bridge.core import events
+from bridge.core.state import Change
 from bridge.embedded_broker import EmbeddedBroker
 from bridge.simulator import Simulator
 from bridge.simulator.scenario import LivelyScenario
@@ -144,3 +149,49 @@ class TestReconciliation:
             ]
             assert len(restarts) == 1
             await running.shutdown()
+
+
+class TestCrashWindow:
+    """Events acknowledged just before a crash, whose state checkpoint was never written."""
+
+    async def test_restart_continues_sequences_past_unrecorded_events(
+        self, broker: EmbeddedBroker, simulator: Simulator, start_bridge: Any, reader: Any
+    ) -> None:
+        """The next bridge reads the event tail: no sequence reused, the checkpoint repaired."""
+        settings = bridge_settings(broker, simulator.url)
+        simulator.world.add_status_message("Available", messageText="Available")
+        first = start_bridge(settings)
+        await first.ready()
+        topics = [settings.topics.status_messages, settings.topics.status_messages_state]
+        async with reader(topics) as kafka:
+            await kafka.wait_for(lambda _: len(kafka.events(topics[0])) == 1)
+            await first.shutdown()
+            # As if a bridge had published sequence 2 and died before its checkpoint.
+            contract = first.bridge.contract
+            state = {**first.bridge.states["status_messages"].entities["available"].props}
+            state["messageText"] = "Ready"
+            change = Change(
+                "status_messages", "available", "changed", state, ("messageText",), 2, "delta"
+            )
+            event, _checkpoint = events.change_records(contract, change, datetime.now(UTC))
+            producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap)
+            await producer.start()
+            await producer.send_and_wait(event.topic, event.value, key=event.key)
+            await producer.stop()
+            simulator.world.change_status_message("Available", messageText="Busy")
+
+            second = start_bridge(settings)
+            await second.ready()
+            await kafka.wait_for(lambda _: len(kafka.events(topics[0])) == 3)
+            await kafka.settle()
+            published = [
+                (e["sequence"], e["data"]["state"]["messageText"]) for e in kafka.events(topics[0])
+            ]
+            assert published == [(1, "Available"), (2, "Ready"), (3, "Busy")]
+            checkpoints = [json.loads(r.value) for r in kafka.records if r.topic == topics[1]]
+            assert [(c["sequence"], c["state"]["messageText"]) for c in checkpoints] == [
+                (1, "Available"),
+                (2, "Ready"),  # the repair
+                (3, "Busy"),
+            ]
+            await second.shutdown()

@@ -561,3 +561,37 @@ class TestPipelineIsTotal:
                 assert decoded == expected
             if resync is not None:
                 events.resync_record(contract, resync, recorded)
+
+
+class TestReadingEventsBack:
+    """Events read back at start-up (the crash window) give their state and sequence."""
+
+    @pytest.mark.parametrize("kind", ["added", "changed", "removed"])
+    def test_decode_event_round_trips(
+        self, contract: Contract, recorded: datetime, kind: ChangeKind
+    ) -> None:
+        """decode_event returns the change's internal state (None when it ended), sequence, type."""
+        state = {"statusId": "Away", "messageText": "Away"}
+        made = Change("status_messages", "away", kind, state, ("messageText",), 4, "delta")
+        event, _ = events.change_records(contract, made, recorded)
+        assert event.value is not None
+        props, sequence, event_type = events.decode_event("status_messages", event.value)
+        assert props == (None if kind == "removed" else state)
+        assert sequence == 4
+        assert event_type == value(event)["type"]
+
+    def test_repair_record_equals_the_checkpoint_change_records_writes(
+        self, contract: Contract, recorded: datetime
+    ) -> None:
+        """A repair from a decoded event is that change's state record, byte for byte."""
+        state = {"statusId": "Away", "messageText": "Away"}
+        made = Change("status_messages", "away", "changed", state, ("messageText",), 4, "delta")
+        event, checkpoint = events.change_records(contract, made, recorded)
+        assert event.value is not None
+        props, sequence, event_type = events.decode_event("status_messages", event.value)
+        repair = events.state_record(
+            contract, "status_messages", "away", props, sequence, event_type
+        )
+        assert repair == checkpoint
+        gone = events.state_record(contract, "status_messages", "away", None, 5, event_type)
+        assert gone.value is None

@@ -594,3 +594,25 @@ class TestProperties:
 
         later = data.draw(OPERATIONS[aggregate])
         assert run(restored, later) == run(original, later)
+
+
+class TestLoadingAnEnding:
+    """An ending read back at start-up keeps the sequence counting past it."""
+
+    def test_ending_with_sequence_retires_the_key_at_that_sequence(self) -> None:
+        """load(key, None, n) ends a live entity, and a comeback continues from n + 1."""
+        state = AggregateState("status_messages")
+        state.load("away", {"statusId": "Away"}, 3)
+        state.load("away", None, 7)
+        assert "away" not in state.entities
+        comeback = Update("status_messages", False, (Upsert("away", {"statusId": "Away"}),))
+        (change,), _ = state.apply(comeback)
+        assert (change.kind, change.sequence) == ("added", 8)
+
+    def test_ending_of_an_unknown_key_is_remembered(self) -> None:
+        """An ending of a key never loaded still sets where its sequence resumes."""
+        state = AggregateState("status_messages")
+        state.load("gone", None, 5)
+        comeback = Update("status_messages", False, (Upsert("gone", {"statusId": "Gone"}),))
+        (change,), _ = state.apply(comeback)
+        assert change.sequence == 6
