@@ -9,10 +9,10 @@ reported once and retried slowly, so the process stays up and says why it is not
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import random
 from collections.abc import Callable
-
-import stamina
 
 from bridge import errors
 from bridge.core import icws_api
@@ -36,6 +36,11 @@ def backoff(settings: IcwsSettings, attempt: int) -> float:
     """Capped exponential backoff with jitter over the upper half, for attempt 0, 1, 2..."""
     ceiling = min(settings.backoff_initial_seconds * 2**attempt, settings.backoff_max_seconds)
     return random.uniform(ceiling / 2, ceiling)
+
+
+def _unreachable(exc: errors.IcwsError) -> bool:
+    # No answer at all (refused, reset, timed out), as opposed to a 503 that answered.
+    return isinstance(exc, errors.ServerUnavailable) and exc.status is None
 
 
 def reason_of(exc: errors.IcwsError) -> str:
@@ -63,27 +68,50 @@ class Hosts:
         self._reported_rejection = False
         self.current: str | None = None
 
-    async def login(self, stopping: Callable[[], bool]) -> Login | None:
-        """Log in, backing off between failed rounds; None if ``stopping()`` meanwhile."""
-        retrying = stamina.retry_context(
-            on=self._backoff_for,
-            attempts=None,
-            timeout=None,
-            wait_initial=self._settings.backoff_initial_seconds,
-            wait_max=self._settings.backoff_max_seconds,
-            wait_jitter=self._settings.backoff_initial_seconds,
-        )
-        async for attempt in retrying:
-            with attempt:
-                if stopping():
-                    return None
-                return await self._round()
-        return None  # pragma: no cover - attempts=None retries forever
+    async def login(self, stop: asyncio.Event) -> Login | None:
+        """Log in, waiting between failed rounds; None once ``stop`` is set.
 
-    def _backoff_for(self, exc: Exception) -> bool | float:
-        if isinstance(exc, errors.AuthenticationFailed):
-            return self._settings.bad_credentials_retry_seconds
-        return isinstance(exc, errors.IcwsError) and exc.retriable
+        The waits are written out rather than left to stamina because they must end early:
+        at once when the bridge stops (a 300 s wait after rejected credentials must not hold
+        up a SIGTERM), and, while no host could even be reached, as soon as a cheap sessionless
+        probe shows one answering again, so recovery does not wait out the backoff.
+        """
+        attempt = 0
+        while not stop.is_set():
+            try:
+                return await self._round()
+            except errors.AuthenticationFailed:
+                wait, probe = self._settings.bad_credentials_retry_seconds, False
+            except errors.IcwsError as exc:
+                if not exc.retriable:
+                    raise
+                wait, probe = backoff(self._settings, attempt), _unreachable(exc)
+                attempt += 1
+            await self._pause(wait, probe, stop)
+        return None
+
+    async def _pause(self, seconds: float, probe: bool, stop: asyncio.Event) -> None:
+        """Wait ``seconds``, less if stopped or (with ``probe``) once some host answers."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        while (left := deadline - loop.time()) > 0:
+            step = min(left, self._settings.probe_interval_seconds) if probe else left
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), step)
+            if stop.is_set() or (probe and await self._answering()):
+                return
+
+    async def _answering(self) -> bool:
+        """Whether any host answers a sessionless request at all (it is up again)."""
+        hosts = icws_api.rotation(self._configured, self._announced, self.current)
+        for host in hosts[: self._settings.max_redirects]:
+            try:
+                async with asyncio.timeout(self._settings.probe_interval_seconds * 2):
+                    await self._http.send(host, icws_api.features())
+            except (TimeoutError, errors.ServerUnavailable):
+                continue
+            return True
+        return False
 
     async def _round(self) -> Login:
         """Try each host once (bounded); raise the last failure if none accepted."""

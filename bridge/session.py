@@ -164,7 +164,7 @@ class Session:
     async def _one_session(self) -> str:
         """Log in, subscribe, read until lost; return the loss reason."""
         self._set_state("connecting", "logging in")
-        login = await self._hosts.login(lambda: self._stopping)
+        login = await self._hosts.login(self._stop)
         if login is None:
             return "stopped"
         self._begin(login)

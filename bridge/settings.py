@@ -85,6 +85,11 @@ class IcwsSettings(_Group):
     bad_credentials_retry_seconds: PositiveFloat = Field(
         300.0, description="Delay between logins after ICWS rejected the credentials."
     )
+    probe_interval_seconds: PositiveFloat = Field(
+        0.5,
+        description="While no ICWS host can be reached, how often to check (sessionless) "
+        "whether one answers again, so the login follows at once.",
+    )
     max_redirects: PositiveInt = Field(
         8, description="Hosts tried in one login round before backing off."
     )

@@ -250,6 +250,11 @@ def _int(value: Any) -> int:
         return 0
 
 
+def features() -> Call:
+    """GET /icws/connection/features: sessionless, cheap; any answer means the server is up."""
+    return Call("features", "GET", "/icws/connection/features", csrf=False)
+
+
 def check_connection(session_id: str) -> Call:
     """GET /icws/{sessionId}/connection (§1.2)."""
     return Call("check", "GET", f"/icws/{session_id}/connection")

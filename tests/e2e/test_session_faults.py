@@ -283,6 +283,63 @@ class TestHosts:
             await running.shutdown()
             await backup.stop()
 
+    async def test_unreachable_server_back_is_logged_into_without_waiting_out_backoff(
+        self, broker: EmbeddedBroker, start_bridge: Start, reader: Any
+    ) -> None:
+        """No host answers: a probe sees the server return and the login follows at once."""
+        sim = Simulator(SimulatorConfig(users={USER: PASSWORD}))
+        await sim.start(host="127.0.0.1", port=0)
+        port = sim.port
+        settings = bridge_settings(
+            broker,
+            sim.url,
+            icws={
+                "backoff_initial_seconds": 8,
+                "backoff_max_seconds": 8,
+                "probe_interval_seconds": 0.2,
+            },
+        )
+        running = start_bridge(settings)
+        topic = settings.topics.status_messages
+        async with reader([topic]) as kafka:
+            await flows(running, sim, kafka, topic, "BeforeOutage")
+            await sim.stop()
+            failed = running.bridge.metrics.registry
+            await running.until(
+                lambda: (
+                    (
+                        failed.get_sample_value(
+                            "icws_bridge_logins_total", {"result": "unavailable"}
+                        )
+                        or 0
+                    )
+                    >= 1
+                )
+            )
+            await sim.start(host="127.0.0.1", port=port)
+            try:
+                # The backoff alone would wait at least 4 s (half of 8, with jitter).
+                await running.until(lambda: running.bridge.session.up, 3.5)
+                await flows(running, sim, kafka, topic, "AfterOutage")
+            finally:
+                await running.shutdown()
+                await sim.stop()
+
+    async def test_stop_is_prompt_while_waiting_after_rejected_credentials(
+        self, broker: EmbeddedBroker, simulator: Simulator, start_bridge: Start
+    ) -> None:
+        """A SIGTERM during the slow wait after rejected credentials does not wait it out."""
+        simulator.set_password(USER, "rotated-elsewhere")
+        settings = bridge_settings(
+            broker, simulator.url, icws={"bad_credentials_retry_seconds": 300}
+        )
+        running = start_bridge(settings)
+        await running.until(lambda: running.bridge.session.health.state == "bad_credentials")
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await running.shutdown()
+        assert loop.time() - started < 10
+
     async def test_gone_subscription_is_named_and_others_work(
         self, broker: EmbeddedBroker, simulator: Simulator, start_bridge: Start, reader: Any
     ) -> None:
