@@ -118,7 +118,7 @@ class Bridge:
         self.settings = settings
         self.metrics: Metrics = create(registry)
         self.contract = contract_from(settings.events, settings.topics)
-        self.states = new_states()
+        self.states = new_states(max_history=settings.pipeline.history_cache_entities)
         self.publisher = Publisher(settings.kafka, settings.pipeline, self.metrics)
         self.pump = Pump(self.contract, self.states, self.publisher, self.metrics)
         self.session = Session(settings.icws, settings.subscriptions, self.metrics, self.pump)

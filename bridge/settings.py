@@ -265,6 +265,11 @@ class PipelineSettings(_Group):
     outage_seconds: PositiveFloat = Field(
         30.0, description="Not ready after this long without a successful delivery."
     )
+    history_cache_entities: PositiveInt | None = Field(
+        None,
+        description="Most history items kept to diff snapshots against (unbounded when unset); "
+        "keep it above subscriptions.history.number_of_messages.",
+    )
     flush_timeout_seconds: PositiveFloat = Field(
         20.0, description="Grace period to flush records at shutdown."
     )

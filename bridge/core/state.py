@@ -249,8 +249,10 @@ class AggregateState:
 
     def _evict(self) -> None:
         # Only for aggregates whose entities never end (history): keep the newest, forget the
-        # oldest. A forgotten entry that shows up in a later snapshot is published again with
-        # the same sequence and state, hence the same event id, which consumers deduplicate.
+        # oldest. A forgotten entry that a later snapshot still holds is published again as
+        # new; if it never changed (history items rarely do) that is the same sequence and
+        # state, hence the same event id, which consumers deduplicate. Keep the cache larger
+        # than the snapshot (subscriptions.history.number_of_messages) and it does not happen.
         if self.max_entities is None:
             return
         excess = len(self.entities) - self.max_entities

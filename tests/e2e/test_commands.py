@@ -161,6 +161,16 @@ def open_request(sim: Simulator, text: str = "Please help") -> str:
     return sim.world.create_assistance(USER, "100123456780170101", text)
 
 
+async def started(
+    broker: EmbeddedBroker, simulator: Simulator, start_bridge: Any
+) -> tuple[Settings, RunningBridge, str]:
+    """A ready bridge, and an open assistance request of its user to command."""
+    settings = settings_for(broker, simulator)
+    running = start_bridge(settings)
+    await running.ready()
+    return settings, running, open_request(simulator)
+
+
 def texts(sim: Simulator, assistance_id: str) -> list[str]:
     return [m["text"] for m in sim.world.assistance[assistance_id]["messages"]]
 
@@ -177,10 +187,7 @@ class TestOutcomes:
         producer: Any,
     ) -> None:
         """An update succeeds; the simulator's request has the message from the bridge's user."""
-        settings = settings_for(broker, simulator)
-        running = start_bridge(settings)
-        await running.ready()
-        assistance_id = open_request(simulator)
+        settings, running, assistance_id = await started(broker, simulator, start_bridge)
         update = command("update", assistance_id, "Refund approved?")
         async with reader([settings.topics.command_results]) as kafka:
             await Sender(producer, settings.topics.commands).send(update)
@@ -206,10 +213,7 @@ class TestOutcomes:
         producer: Any,
     ) -> None:
         """A complete succeeds, and the simulator's request is completed (state 2)."""
-        settings = settings_for(broker, simulator)
-        running = start_bridge(settings)
-        await running.ready()
-        assistance_id = open_request(simulator)
+        settings, running, assistance_id = await started(broker, simulator, start_bridge)
         complete = command("complete", assistance_id)
         async with reader([settings.topics.command_results]) as kafka:
             await Sender(producer, settings.topics.commands).send(complete)
@@ -252,10 +256,7 @@ class TestOutcomes:
         producer: Any,
     ) -> None:
         """A 410 Gone is ``failed`` at once: one call, the status in the error."""
-        settings = settings_for(broker, simulator)
-        running = start_bridge(settings)
-        await running.ready()
-        assistance_id = open_request(simulator)
+        settings, running, assistance_id = await started(broker, simulator, start_bridge)
         simulator.faults.fail_requests(5, status=410, path_regex=command_path(assistance_id))
         update = command("update", assistance_id, "hello")
         async with reader([settings.topics.command_results]) as kafka:
@@ -315,10 +316,7 @@ class TestOutcomes:
         producer: Any,
     ) -> None:
         """A command read after its deadline is ``expired`` and never reaches ICWS."""
-        settings = settings_for(broker, simulator)
-        running = start_bridge(settings)
-        await running.ready()
-        assistance_id = open_request(simulator)
+        settings, running, assistance_id = await started(broker, simulator, start_bridge)
         update = command("update", assistance_id, "too late", deadline=time.time() - 1)
         async with reader([settings.topics.command_results]) as kafka:
             await Sender(producer, settings.topics.commands).send(update)
@@ -341,10 +339,7 @@ class TestOnce:
         producer: Any,
     ) -> None:
         """A duplicate id is not executed again; its one result is published again unchanged."""
-        settings = settings_for(broker, simulator)
-        running = start_bridge(settings)
-        await running.ready()
-        assistance_id = open_request(simulator)
+        settings, running, assistance_id = await started(broker, simulator, start_bridge)
         update = command("update", assistance_id, "only once")
         sender = Sender(producer, settings.topics.commands)
         async with reader([settings.topics.command_results]) as kafka:
@@ -447,10 +442,7 @@ class TestSessionTrouble:
         producer: Any,
     ) -> None:
         """Sent while the session is down, a command runs once after the bridge logs in again."""
-        settings = settings_for(broker, simulator)
-        running = start_bridge(settings)
-        await running.ready()
-        assistance_id = open_request(simulator)
+        settings, running, assistance_id = await started(broker, simulator, start_bridge)
         simulator.faults.refuse_logins()
         simulator.faults.expire_session()
         await running.until(lambda: not running.bridge.session.up)
@@ -477,10 +469,7 @@ class TestSessionTrouble:
         producer: Any,
     ) -> None:
         """A 401 on the command's call makes the bridge log in again; the command then succeeds."""
-        settings = settings_for(broker, simulator)
-        running = start_bridge(settings)
-        await running.ready()
-        assistance_id = open_request(simulator)
+        settings, running, assistance_id = await started(broker, simulator, start_bridge)
         simulator.faults.fail_requests(1, status=401, path_regex=command_path(assistance_id))
         update = command("update", assistance_id, "after a 401")
         async with reader([settings.topics.command_results]) as kafka:
