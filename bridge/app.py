@@ -122,6 +122,7 @@ class Bridge:
         self.publisher = Publisher(settings.kafka, settings.pipeline, self.metrics)
         self.pump = Pump(self.contract, self.states, self.publisher, self.metrics)
         self.session = Session(settings.icws, settings.subscriptions, self.metrics, self.pump)
+        self.metrics.message_age.set_function(lambda: time.time() - self.session.last_message)
         self.commands = Commands(self) if settings.commands.enabled else None
         self.health_port: int | None = None
         self._log = get_logger("bridge.app")

@@ -43,6 +43,7 @@ class Metrics:
     messages_read: Counter
     message_problems: Counter
     last_message: Gauge
+    message_age: Gauge
     subscriptions: Gauge
     events: Counter
     records_published: Counter
@@ -108,6 +109,11 @@ def create(registry: CollectorRegistry | None = None) -> Metrics:
         last_message=Gauge(
             name("icws_last_message_timestamp_seconds"),
             "Unix time of the last ICWS message or keep-alive.",
+            registry=reg,
+        ),
+        message_age=Gauge(
+            name("icws_seconds_since_last_message"),
+            "Seconds since the last ICWS message or keep-alive, as of the scrape.",
             registry=reg,
         ),
         subscriptions=Gauge(

@@ -54,6 +54,12 @@ class TestProbes:
         assert status == 200
         assert 'icws_bridge_session_state{state="up"} 1.0' in exposition
         assert "icws_bridge_delivery_latency_seconds_bucket" in exposition
+        age = next(
+            float(line.split()[-1])
+            for line in exposition.splitlines()
+            if line.startswith("icws_bridge_icws_seconds_since_last_message ")
+        )
+        assert 0 <= age < 5  # SSE keep-alives arrive every 0.5 s in the test simulator
         checked = run_tool([promtool, "check", "metrics"], stdin=exposition)
         assert checked.returncode == 0, checked.stdout + checked.stderr
         await running.shutdown()
