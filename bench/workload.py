@@ -20,21 +20,14 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from functools import partial
 
+from bridge.simulator.scenario import CALLERS, NOTES, TYPES
 from bridge.simulator.world import World
+
+WRITTEN_NOTES = tuple(note for note in NOTES if note)
 
 OPEN_CALLS = 3
 STATUS_EVERY = 25
 
-_CALLERS = (
-    ("John Smith", "+13175550100"),
-    ("Maria Garcia", "+13175550123"),
-    ("Wei Chen", "+13175550188"),
-    ("Fatima Khan", "+13175550142"),
-    ("Liam O'Brien", "+13175550177"),
-    ("Aiko Tanaka", "+13175550199"),
-)
-_TYPES = ("Call", "Call", "Call", "Chat", "Email", "Callback")
-_NOTES = ("Customer asked for a refund.", "Escalated to billing.", "Address updated.")
 
 Action = Callable[[], int]  # performs one world change; returns the messages it queued
 
@@ -64,10 +57,10 @@ class CallWorkload:
                 yield self._toggle_status
 
     def _start_call(self) -> int:
-        name, address = self._rng.choice(_CALLERS)
+        name, address = self._rng.choice(CALLERS)
         interaction_id = self._world.start_alerting(
             self._user,
-            interactionType=self._rng.choice(_TYPES),
+            interactionType=self._rng.choice(TYPES),
             name=name,
             address=address,
             monitoredQueue={"queueType": 2, "queueName": "Support"},
@@ -81,7 +74,7 @@ class CallWorkload:
         return 2  # the alerting stops, a history item is recorded
 
     def _write_note(self, interaction_id: str) -> int:
-        note = f"{self._rng.choice(_NOTES)} Ticket {self._calls}."
+        note = f"{self._rng.choice(WRITTEN_NOTES)} Ticket {self._calls}."
         self._world.change_history(self._user, interaction_id, notes=note)
         return 1
 
@@ -104,20 +97,20 @@ def populate(world: World, user: str, alerting: int, history: int, seed: int = 2
     """Give ``user`` many live entities at once (no session needs to watch)."""
     rng = random.Random(seed)
     for _ in range(alerting):
-        name, address = rng.choice(_CALLERS)
+        name, address = rng.choice(CALLERS)
         world.start_alerting(
             user,
-            interactionType=rng.choice(_TYPES),
+            interactionType=rng.choice(TYPES),
             name=name,
             address=address,
             monitoredQueue={"queueType": 2, "queueName": "Support"},
         )
     for number in range(history):
-        name, address = rng.choice(_CALLERS)
+        name, address = rng.choice(CALLERS)
         world.add_history(
             user,
             remoteName=name,
             remoteAddress=address,
             remoteId=address,
-            notes=f"{rng.choice(_NOTES)} Ticket {number}.",
+            notes=f"{rng.choice(WRITTEN_NOTES)} Ticket {number}.",
         )

@@ -18,6 +18,8 @@ from aiokafka import AIOKafkaConsumer
 from bridge.app import Bridge
 from bridge.embedded_broker import EmbeddedBroker
 from bridge.settings import load_settings
+from bridge.simulator import Simulator, SimulatorConfig
+from bridge.simulator.scenario import run_lively
 
 USER, PASSWORD = "agent.one", "demo-password"
 
@@ -64,9 +66,6 @@ async def print_events(bootstrap: str, topics: list[str], stop: asyncio.Event) -
 
 async def run(args: argparse.Namespace, stop: asyncio.Event) -> None:
     """Run the whole demo until ``stop`` is set or the duration has passed."""
-    from bridge.simulator import Simulator, SimulatorConfig
-    from bridge.simulator.scenario import run_lively
-
     broker = EmbeddedBroker()
     await broker.start()
     sim = Simulator(SimulatorConfig(users={USER: PASSWORD}))

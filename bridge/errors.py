@@ -6,15 +6,15 @@
     │   ├── AuthenticationFailed    400 authenticationFailure at login           (retried slowly)
     │   ├── SessionLost             401, Down message, dead stream, failed check (retriable)
     │   ├── ServerUnavailable       503 (with alternates) or no connection      (retriable)
-    │   ├── FeatureUnsupported      the server's feature version is too low      (not retriable)
     │   ├── RequestRejected         400 on a call: bad data, unknown id          (not retriable)
     │   ├── ResourceGone            403 / 404 / 410                              (not retriable)
     │   └── ServerError             5xx or an unreadable answer                  (retriable)
     └── KafkaError                  delivery or consumption trouble              (retriable)
 
-aiohttp and aiokafka exceptions are translated into these at exactly one place each
-(``session.py`` and ``publisher.py``). Messages never contain passwords, tokens or cookies:
-response bodies are truncated and only their ``errorId`` and ``message`` fields are kept.
+aiohttp's exceptions are translated into these in one place, ``icws_http.py``; aiokafka's in
+the module that owns each Kafka client (publisher, sender, consumer, journal, restore, topics).
+Messages never contain passwords, tokens or cookies: response bodies are truncated and only
+their ``errorId`` and ``message`` fields are kept.
 """
 
 from __future__ import annotations
@@ -63,10 +63,6 @@ class ServerUnavailable(IcwsError):
     """The host does not accept connections now; try an alternate host."""
 
     retriable = True
-
-
-class FeatureUnsupported(IcwsError):
-    """The server's feature version is below what a subscription needs."""
 
 
 class RequestRejected(IcwsError):

@@ -23,8 +23,10 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError as AioKafkaError
+from aiokafka.helpers import create_ssl_context
 
 from bridge.core.events import Record
+from bridge.errors import KafkaError
 from bridge.logs import get_logger
 from bridge.metrics import Metrics
 from bridge.settings import KafkaSettings, PipelineSettings
@@ -51,8 +53,6 @@ def client_options(settings: KafkaSettings) -> dict[str, Any]:
         "retry_backoff_ms": settings.retry_backoff_ms,
     }
     if settings.security_protocol in ("SSL", "SASL_SSL"):
-        from aiokafka.helpers import create_ssl_context
-
         options["ssl_context"] = create_ssl_context(
             cafile=str(settings.ssl_cafile) if settings.ssl_cafile else None,
             certfile=str(settings.ssl_certfile) if settings.ssl_certfile else None,
@@ -100,8 +100,6 @@ class Publisher:
             await producer.start()
         except (AioKafkaError, OSError) as exc:
             await producer.stop()
-            from bridge.errors import KafkaError
-
             raise KafkaError(f"producer cannot start: {type(exc).__name__}") from None
         self._producer = producer
         self.last_delivery = time.time()

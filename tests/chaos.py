@@ -298,7 +298,7 @@ def published_states(kafka: Reader, settings: Settings) -> set[tuple[str, str, s
     for record in kafka.records:
         if record.topic in event_topics(settings) and record.value is not None:
             event = json.loads(record.value)
-            removed = event["type"].rsplit(".", 2)[-2] in ("stopped", "removed", "closed")
+            removed = event["type"].rsplit(".", 1)[0].endswith(core_events.ENDING_NAMES)
             state = "removed" if removed else json.dumps(event["data"]["state"], sort_keys=True)
             seen.add((record.topic, event["subject"], state))
     return seen

@@ -308,14 +308,11 @@ class Reader:
 
 
 @pytest.fixture(name="reader")
-async def fixture_reader(broker: EmbeddedBroker) -> AsyncIterator[Callable[[list[str]], Reader]]:
-    """Make readers for topics of the test broker; closed at the end."""
-    opened: list[Reader] = []
+def fixture_reader(broker: EmbeddedBroker) -> Callable[[list[str]], Reader]:
+    """Make readers of the test broker's topics (each closes itself: use ``async with``)."""
 
     def make(topics: list[str]) -> Reader:
-        reader = Reader(broker.bootstrap, topics)
-        opened.append(reader)
-        return reader
+        return Reader(broker.bootstrap, topics)
 
     return make
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
 from bridge.settings import Settings
 from bridge.simulator import Simulator
+from bridge.simulator.scenario import LivelyScenario
 from tests.conftest import USER
 
 Table = dict[str, dict[str, Any]]
@@ -79,6 +81,18 @@ def state_topics(settings: Settings) -> list[str]:
 def event_topics(settings: Settings) -> list[str]:
     t = settings.topics
     return [t.status_messages, t.alerting, t.history, t.assistance]
+
+
+def entity_and_lifecycle_topics(settings: Settings) -> list[str]:
+    """Every event topic, every state topic and the lifecycle topic."""
+    return event_topics(settings) + state_topics(settings) + [settings.topics.lifecycle]
+
+
+async def steps(scenario: LivelyScenario, count: int, pause: float = 0.005) -> None:
+    """Advance the scenario, letting the bridge read between steps."""
+    for _ in range(count):
+        scenario.step()
+        await asyncio.sleep(pause)
 
 
 def sequences_are_clean(events: list[dict[str, Any]]) -> list[str]:

@@ -20,7 +20,7 @@ from .world import World
 
 log = logging.getLogger(__name__)
 
-_CALLERS = (
+CALLERS = (
     ("John Smith", "+13175550100"),
     ("Maria Garcia", "+13175550123"),
     ("Wei Chen", "+13175550188"),
@@ -28,9 +28,9 @@ _CALLERS = (
     ("Liam O'Brien", "+13175550177"),
     ("Aiko Tanaka", "+13175550199"),
 )
-_TYPES = ("Call", "Call", "Call", "Chat", "Email", "Callback")
+TYPES = ("Call", "Call", "Call", "Chat", "Email", "Callback")
 _ALERT_TYPES = (AlertType.ACD_USER, AlertType.ACD_USER, AlertType.USER, AlertType.WORKGROUP)
-_NOTES = ("Customer asked for a refund.", "Escalated to billing.", "Address updated.", "")
+NOTES = ("Customer asked for a refund.", "Escalated to billing.", "Address updated.", "")
 _HELP = ("Customer is asking for a manager.", "Can you approve a refund?", "Caller is abusive.")
 _SUPERVISOR = ("supervisor.sam", "Sam Supervisor")
 _EXTRA_STATUS = "Team Meeting"
@@ -76,7 +76,7 @@ class LivelyScenario:
     def _start_call(self, user: str) -> str | None:
         if len(self._world.alerting(user)) >= _MAX_ALERTING:
             return None
-        name, address = self._rng.choice(_CALLERS)
+        name, address = self._rng.choice(CALLERS)
         alert_type = self._rng.choice(_ALERT_TYPES)
         queue = (
             {"queueType": int(QueueType.WORKGROUP), "queueName": "Support"}
@@ -85,7 +85,7 @@ class LivelyScenario:
         )
         interaction_id = self._world.start_alerting(
             user,
-            interactionType=self._rng.choice(_TYPES),
+            interactionType=self._rng.choice(TYPES),
             name=name,
             address=address,
             alertType=int(alert_type),
@@ -119,7 +119,7 @@ class LivelyScenario:
         interaction_id = self._pick(list(self._world.history(user)))
         if interaction_id is None:
             return None
-        self._world.change_history(user, interaction_id, notes=self._rng.choice(_NOTES))
+        self._world.change_history(user, interaction_id, notes=self._rng.choice(NOTES))
         return f"{user}: notes on {interaction_id}"
 
     def _toggle_status(self, user: str) -> str | None:

@@ -20,15 +20,9 @@ from bridge.simulator import Simulator
 from bridge.simulator.scenario import LivelyScenario
 from tests.conftest import USER, Reader, bridge_process, bridge_settings
 from tests.oracle import expected_events, published
-from tests.truth import event_topics
+from tests.truth import event_topics, steps
 
 pytestmark = pytest.mark.e2e
-
-
-async def steps(scenario: LivelyScenario, count: int, pause: float = 0.005) -> None:
-    for _ in range(count):
-        scenario.step()
-        await asyncio.sleep(pause)
 
 
 def assert_exactly_delivered(kafka: Any, simulator: Simulator, settings: Any) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import signal
 from datetime import UTC, datetime
@@ -18,23 +17,16 @@ from bridge.simulator import Simulator
 from bridge.simulator.scenario import LivelyScenario
 from tests.conftest import USER, bridge_process, bridge_settings, subscribed_sessions
 from tests.truth import (
-    difference,
+    entity_and_lifecycle_topics,
     event_topics,
     sequences_are_clean,
     simulator_truth,
     state_topic_truth,
-    state_topics,
+    steps,
     wait_until_state_is_truth,
 )
 
 pytestmark = pytest.mark.e2e
-
-
-async def steps(scenario: LivelyScenario, count: int) -> None:
-    """Advance the scenario, letting the bridge read between steps."""
-    for _ in range(count):
-        scenario.step()
-        await asyncio.sleep(0.005)
 
 
 def lifecycle_types(kafka: Any, topic: str) -> list[str]:
@@ -52,7 +44,7 @@ class TestReconciliation:
         running = start_bridge(settings)
         await running.ready()
         scenario = LivelyScenario(simulator.world, [USER], seed=11)
-        topics = event_topics(settings) + state_topics(settings) + [settings.topics.lifecycle]
+        topics = entity_and_lifecycle_topics(settings)
         async with reader(topics) as kafka:
             await steps(scenario, 40)
             simulator.faults.expire_session()
@@ -78,16 +70,12 @@ class TestReconciliation:
         first = start_bridge(settings)
         await first.ready()
         scenario = LivelyScenario(simulator.world, [USER], seed=5)
-        topics = event_topics(settings) + state_topics(settings) + [settings.topics.lifecycle]
+        topics = entity_and_lifecycle_topics(settings)
         async with reader(topics) as kafka:
             await steps(scenario, 60)
             truth = simulator_truth(simulator, USER)
             assert any(truth[a] for a in ("alerting", "history", "status_messages"))
-            await kafka.wait_for(
-                lambda r: state_topic_truth(r, settings) == truth,
-                20,
-                lambda r: difference(truth, state_topic_truth(r, settings)),
-            )
+            await wait_until_state_is_truth(kafka, simulator, settings)
             await first.shutdown()
             await kafka.settle()
             before = sum(len(kafka.events(t)) for t in event_topics(settings))
@@ -121,7 +109,7 @@ class TestReconciliation:
         """SIGKILL mid-scenario, changes while dead, restart: state topics equal the truth."""
         settings = bridge_settings(broker, simulator.url)
         scenario = LivelyScenario(simulator.world, [USER], seed=23)
-        topics = event_topics(settings) + state_topics(settings) + [settings.topics.lifecycle]
+        topics = entity_and_lifecycle_topics(settings)
         async with bridge_process(broker, simulator.url) as process, reader(topics) as kafka:
             await kafka.wait_for(
                 lambda _: (

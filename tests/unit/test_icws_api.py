@@ -217,7 +217,6 @@ class TestFailures:
             (errors.ServerError, True),
             (errors.RequestRejected, False),
             (errors.ResourceGone, False),
-            (errors.FeatureUnsupported, False),
         ],
     )
     def test_retriable_says_whether_trying_again_can_help(

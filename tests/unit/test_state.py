@@ -56,6 +56,18 @@ CALL = {"interactionId": "1", "name": "John Smith", "alertType": "AcdUser"}
 CHAT = {"interactionId": "2", "name": "Web Visitor", "alertType": "Workgroup"}
 
 
+def restored_from(aggregate: Aggregate, changes: list[Change]) -> AggregateState:
+    """A state rebuilt, as at start-up, from the state records the changes produce."""
+    contract = events.Contract("t", "/t", "https://s", {aggregate: "ev"}, {aggregate: "st"}, "life")
+    recorded = datetime(2024, 1, 5, tzinfo=UTC)
+    restored = AggregateState(aggregate)
+    for change in changes:
+        _, record = events.change_records(contract, change, recorded)
+        assert record.key is not None
+        restored.load(record.key.decode(), *events.decode_state(aggregate, record.value))
+    return restored
+
+
 class TestSnapshot:
     """A snapshot replaces what is known about each entity it holds."""
 
@@ -556,20 +568,10 @@ class TestProperties:
         self, aggregate: Aggregate, data: st.DataObject
     ) -> None:
         """State rebuilt from the emitted state records, given the same snapshot, emits nothing."""
-        contract = events.Contract(
-            "t", "/t", "https://s", {aggregate: "ev"}, {aggregate: "st"}, "life"
-        )
-        recorded = datetime(2024, 1, 5, tzinfo=UTC)
         original = AggregateState(aggregate)
         entities = data.draw(ENTITIES[aggregate])
         updates = [*data.draw(OPERATIONS[aggregate]), snapshot(aggregate, entities)]
-        changes = run(original, updates)
-
-        restored = AggregateState(aggregate)
-        for change in changes:
-            _, record = events.change_records(contract, change, recorded)
-            assert record.key is not None
-            restored.load(record.key.decode(), *events.decode_state(aggregate, record.value))
+        restored = restored_from(aggregate, run(original, updates))
 
         assert restored.apply(snapshot(aggregate, entities))[0] == []
         assert live(restored) == live(original)
@@ -581,16 +583,8 @@ class TestProperties:
         self, aggregate: Aggregate, data: st.DataObject
     ) -> None:
         """After a restart, any further messages emit the same changes as without the restart."""
-        contract = events.Contract(
-            "t", "/t", "https://s", {aggregate: "ev"}, {aggregate: "st"}, "life"
-        )
-        recorded = datetime(2024, 1, 5, tzinfo=UTC)
         original = AggregateState(aggregate)
-        restored = AggregateState(aggregate)
-        for change in run(original, data.draw(OPERATIONS[aggregate])):
-            _, record = events.change_records(contract, change, recorded)
-            assert record.key is not None
-            restored.load(record.key.decode(), *events.decode_state(aggregate, record.value))
+        restored = restored_from(aggregate, run(original, data.draw(OPERATIONS[aggregate])))
 
         later = data.draw(OPERATIONS[aggregate])
         assert run(restored, later) == run(original, later)
