@@ -21,7 +21,7 @@ from unittest import mock
 from aiokafka import AIOKafkaProducer
 from prometheus_client import Counter
 
-import bridge.publisher
+import bridge.events.publisher
 from bench.simproc import PASSWORD, USER
 from bridge import logs
 from bridge.app import Bridge
@@ -153,7 +153,7 @@ async def running(settings: Settings, acks: Acks, log: Path) -> AsyncIterator[Ru
     log.parent.mkdir(parents=True, exist_ok=True)
     with (
         log.open("a", encoding="utf-8") as stream,
-        mock.patch.object(bridge.publisher, "AIOKafkaProducer", acks.producer),
+        mock.patch.object(bridge.events.publisher, "AIOKafkaProducer", acks.producer),
     ):
         logs.configure(settings.log.level, "json", stream)
         instance = Bridge(settings)

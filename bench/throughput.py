@@ -33,7 +33,7 @@ from aiokafka import AIOKafkaProducer
 
 from bench import procs
 from bench.inproc import Acks, RunningBridge, bench_settings, running
-from bridge.publisher import client_options
+from bridge.kafka import client_options
 from bridge.settings import Settings
 
 SentRecord = tuple[str, bytes | None, bytes | None, list[Any]]
@@ -78,7 +78,7 @@ async def _burst(
         profiler.enable()
     await sim.call("release")
     await bridge.until(
-        lambda: bridge.messages - messages >= queued and bridge.bridge.publisher.depth == 0,
+        lambda: bridge.messages - messages >= queued and bridge.bridge.events.publisher.depth == 0,
         limit=max(120.0, count / 200),
         poll=0.005,
     )

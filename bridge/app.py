@@ -21,23 +21,22 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from bridge import errors, health
-from bridge.consumer import CommandConsumer
+from bridge.commands.consumer import CommandConsumer
+from bridge.commands.handler import Executor
+from bridge.commands.journal import Journal
 from bridge.core.commands import CommandTopics
 from bridge.core.events import Contract, timestamp
 from bridge.core.messages import Aggregate
 from bridge.core.state import AggregateState, new_states
-from bridge.executor import Executor
+from bridge.events.publisher import Publisher
+from bridge.events.pump import Pump
+from bridge.events.restore import restore
 from bridge.health import Check
-from bridge.journal import Journal
+from bridge.icws.session import Session
+from bridge.kafka import AwaitedProducer, ensure_topics
 from bridge.logs import get_logger
 from bridge.metrics import Metrics, create
-from bridge.publisher import Publisher
-from bridge.pump import Pump
-from bridge.restore import restore
-from bridge.sender import Sender
-from bridge.session import Session
 from bridge.settings import EventSettings, Settings, TopicSettings
-from bridge.topics import ensure_topics
 
 
 def contract_from(events: EventSettings, t: TopicSettings) -> Contract:
@@ -93,7 +92,7 @@ class Commands:
     def __init__(self, bridge: Bridge) -> None:
         settings = bridge.settings
         self.journal = Journal(settings.kafka, settings.topics.command_journal)
-        self.sender = Sender(settings.kafka)
+        self.sender = AwaitedProducer(settings.kafka)
         view = AssistanceView(bridge.session, bridge.pump, bridge.states["assistance"])
         self.executor = Executor(
             settings.commands,

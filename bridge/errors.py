@@ -11,7 +11,7 @@
     │   └── ServerError             5xx or an unreadable answer                  (retriable)
     └── KafkaError                  delivery or consumption trouble              (retriable)
 
-aiohttp's exceptions are translated into these in one place, ``icws_http.py``; aiokafka's in
+aiohttp's exceptions are translated into these in one place, ``icws/client.py``; aiokafka's in
 the module that owns each Kafka client (publisher, sender, consumer, journal, restore, topics).
 Messages never contain passwords, tokens or cookies: response bodies are truncated and only
 their ``errorId`` and ``message`` fields are kept.

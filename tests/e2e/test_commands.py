@@ -18,11 +18,12 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from bridge.core import commands, journal
+from bridge.core import commands
+from bridge.core import journal_entries as journal
 from bridge.embedded_broker import EmbeddedBroker
+from bridge.kafka import ensure_topics
 from bridge.settings import Settings
 from bridge.simulator import Simulator
-from bridge.topics import ensure_topics
 from tests.conftest import (
     USER,
     Reader,

@@ -9,11 +9,12 @@ import jsonschema
 import pytest
 
 from bridge import errors
-from bridge.core import commands, journal
+from bridge.core import commands
+from bridge.core import journal_entries as journal
 from bridge.core.commands import Command, DeadLetter, Position, Problem, Ref, Verdict
 from bridge.core.events import Contract
 from bridge.core.icws_api import Answer
-from bridge.core.journal import Baseline, Finished, Started
+from bridge.core.journal_entries import Baseline, Finished, Started
 from bridge.core.schemas import command_schemas
 
 WRITTEN = 1_700_000_000.0  # the record's timestamp

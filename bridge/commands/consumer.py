@@ -30,10 +30,10 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError as AioKafkaError
 
 from bridge import errors
-from bridge.executor import Executor, Gate, Incoming, Revoked
-from bridge.journal import Journal
+from bridge.commands.handler import Executor, Gate, Incoming, Revoked
+from bridge.commands.journal import Journal
+from bridge.kafka import client_options
 from bridge.logs import get_logger
-from bridge.publisher import client_options
 from bridge.settings import CommandSettings, KafkaSettings
 
 
@@ -69,7 +69,7 @@ class CommandConsumer:
         self._leftovers: set[asyncio.Task[None]] = set()
         self._journal_read: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
-        self._log = get_logger("bridge.consumer")
+        self._log = get_logger("bridge.commands.consumer")
         self.assigned: int | None = None  # partitions held; None while not in the group
         self._crash: BaseException | None = None
         self.problem = "not started"

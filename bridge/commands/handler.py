@@ -30,11 +30,12 @@ from typing import Any, Protocol
 import stamina
 
 from bridge import errors
+from bridge.commands.journal import Journal
 from bridge.core import commands
 from bridge.core.commands import Command, DeadLetter, Position, Problem, Ref, Verdict
 from bridge.core.events import Contract
 from bridge.core.icws_api import Answer, Call
-from bridge.core.journal import (
+from bridge.core.journal_entries import (
     Baseline,
     Expire,
     Finished,
@@ -46,10 +47,9 @@ from bridge.core.journal import (
     journal_record,
     observed,
 )
-from bridge.journal import Journal
+from bridge.kafka import AwaitedProducer
 from bridge.logs import get_logger
 from bridge.metrics import Metrics
-from bridge.sender import Sender
 from bridge.settings import CommandSettings, TopicSettings
 
 SESSION_POLL_SECONDS = 0.05
@@ -145,7 +145,7 @@ class Executor:
         caller: Caller,
         view: View,
         journal: Journal,
-        sender: Sender,
+        sender: AwaitedProducer,
         metrics: Metrics,
         user: str,
         clock: Callable[[], float] = time.time,
@@ -162,7 +162,7 @@ class Executor:
         self._clock = clock
         self._inflight: dict[str, asyncio.Future[None]] = {}
         self.instance = uuid.uuid4().hex
-        self._log = get_logger("bridge.executor")
+        self._log = get_logger("bridge.commands.handler")
         # Every label pair exists from the start, so an alert sees the first failure.
         for kind in commands.KINDS:
             for outcome in commands.COUNTED_OUTCOMES:

@@ -9,7 +9,7 @@ is handled. Each catch-up uses a fresh consumer: its first fetch happens after t
 high-water marks it sees include everything acknowledged before the call.
 
 The topic is compacted but may not be compacted yet (Tansu never is): the last record per key
-wins, and :func:`bridge.core.journal.merge` keeps ``finished`` over ``started`` whatever the
+wins, and :func:`bridge.core.journal_entries.merge` keeps ``finished`` over ``started`` whatever the
 reading order. ``highwater`` is used, not ``end_offsets``, which some brokers get wrong.
 """
 
@@ -20,10 +20,10 @@ import asyncio
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError as AioKafkaError
 
-from bridge.core.journal import Entry, merge, read_entry
+from bridge.core.journal_entries import Entry, merge, read_entry
 from bridge.errors import KafkaError
+from bridge.kafka import client_options
 from bridge.logs import get_logger
-from bridge.publisher import client_options
 from bridge.settings import KafkaSettings
 
 

@@ -25,8 +25,9 @@ from bridge.core.events import Contract, Record, decode_event, decode_state, sta
 from bridge.core.messages import Aggregate
 from bridge.core.state import AggregateState
 from bridge.errors import KafkaError
+from bridge.events.publisher import CHUNK
+from bridge.kafka import client_options
 from bridge.logs import get_logger
-from bridge.publisher import CHUNK, client_options
 from bridge.settings import KafkaSettings
 
 
@@ -75,7 +76,9 @@ async def restore(
             states[aggregate].load(key, props, sequence)
             repairs.append(state_record(contract, aggregate, key, props, sequence, event_type))
     counts = {aggregate: len(state.entities) for aggregate, state in states.items()}
-    get_logger("bridge.restore").info("state.restored", entities=counts, repairs=len(repairs))
+    get_logger("bridge.events.restore").info(
+        "state.restored", entities=counts, repairs=len(repairs)
+    )
     return Restored(counts, newest / 1000 if newest else None, repairs)
 
 

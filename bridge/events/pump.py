@@ -20,10 +20,10 @@ from bridge.core import events, messages
 from bridge.core.events import Contract, Record
 from bridge.core.messages import Aggregate
 from bridge.core.state import AggregateState
+from bridge.events.publisher import Publisher
+from bridge.icws.session import SessionInfo
 from bridge.logs import get_logger
 from bridge.metrics import Metrics
-from bridge.publisher import Publisher
-from bridge.session import SessionInfo
 
 Clock = Callable[[], float]
 
@@ -63,7 +63,7 @@ class Pump:
         self._publisher = publisher
         self._metrics = metrics
         self._clock = clock
-        self._log = get_logger("bridge.pump")
+        self._log = get_logger("bridge.events.pump")
         self._read = _ByLabel(metrics.messages_read, "type")
         self._built = _ByLabel(metrics.events, "type")
         self._reported: set[str] = set()

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from bridge import errors
 from bridge.core import icws_api
 from bridge.core.icws_api import Login
-from bridge.icws_http import IcwsHttp
+from bridge.icws.client import IcwsClient
 from bridge.logs import get_logger
 from bridge.metrics import Metrics
 from bridge.settings import IcwsSettings
@@ -54,7 +54,7 @@ class Hosts:
     def __init__(
         self,
         settings: IcwsSettings,
-        http: IcwsHttp,
+        http: IcwsClient,
         metrics: Metrics,
         on_rejected: Callable[[], None],
     ) -> None:
@@ -62,7 +62,7 @@ class Hosts:
         self._http = http
         self._metrics = metrics
         self._on_rejected = on_rejected
-        self._log = get_logger("bridge.login")
+        self._log = get_logger("bridge.icws.login")
         self._configured = [str(url).rstrip("/") for url in settings.servers]
         self._announced: list[str] = []
         self._reported_rejection = False

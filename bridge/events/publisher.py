@@ -23,10 +23,10 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError as AioKafkaError
-from aiokafka.helpers import create_ssl_context
 
 from bridge.core.events import Record
 from bridge.errors import KafkaError
+from bridge.kafka import client_options
 from bridge.logs import get_logger
 from bridge.metrics import Metrics
 from bridge.settings import KafkaSettings, PipelineSettings
@@ -43,30 +43,6 @@ class Pending:
     read_at: float
 
 
-def client_options(settings: KafkaSettings) -> dict[str, Any]:
-    """Connection and security options shared by every Kafka client of the bridge."""
-    options: dict[str, Any] = {
-        "bootstrap_servers": settings.bootstrap_servers,
-        "client_id": settings.client_id,
-        "security_protocol": settings.security_protocol,
-        "request_timeout_ms": settings.request_timeout_ms,
-        "retry_backoff_ms": settings.retry_backoff_ms,
-    }
-    if settings.security_protocol in ("SSL", "SASL_SSL"):
-        options["ssl_context"] = create_ssl_context(
-            cafile=str(settings.ssl_cafile) if settings.ssl_cafile else None,
-            certfile=str(settings.ssl_certfile) if settings.ssl_certfile else None,
-            keyfile=str(settings.ssl_keyfile) if settings.ssl_keyfile else None,
-        )
-    if settings.sasl_mechanism:
-        options["sasl_mechanism"] = settings.sasl_mechanism
-        options["sasl_plain_username"] = settings.sasl_username
-        options["sasl_plain_password"] = (
-            settings.sasl_password.get_secret_value() if settings.sasl_password else None
-        )
-    return options
-
-
 class Publisher:
     """Owns the producer and the buffer between the pump and Kafka."""
 
@@ -74,7 +50,7 @@ class Publisher:
         self._kafka = kafka
         self._pipeline = pipeline
         self._metrics = metrics
-        self._log = get_logger("bridge.publisher")
+        self._log = get_logger("bridge.events.publisher")
         self._buffer: deque[Pending] = deque()
         self._changed = asyncio.Condition()
         self._producer: AIOKafkaProducer | None = None

@@ -26,8 +26,8 @@ from bridge import __version__, errors
 from bridge.core import icws_api, messages
 from bridge.core.icws_api import Answer, Call, Login
 from bridge.core.sse import SseDecoder
-from bridge.icws_http import IcwsHttp
-from bridge.login import Hosts, backoff, reason_of
+from bridge.icws.client import IcwsClient
+from bridge.icws.login import Hosts, backoff, reason_of
 from bridge.logs import get_logger
 from bridge.metrics import Metrics
 from bridge.settings import IcwsSettings, SubscriptionSettings
@@ -99,7 +99,7 @@ class Session:
         self._bodies = subscription_bodies(subscriptions)
         self._metrics = metrics
         self._sink = sink
-        self._http = IcwsHttp(settings, metrics)
+        self._http = IcwsClient(settings, metrics)
         self._log = get_logger("bridge.session")
         self._hosts = Hosts(
             settings,

@@ -33,7 +33,7 @@ def tls_context(settings: IcwsSettings) -> ssl.SSLContext | bool:
     return context
 
 
-class IcwsHttp:
+class IcwsClient:
     """Sends ICWS calls with the session's cookie jar and CSRF token."""
 
     def __init__(self, settings: IcwsSettings, metrics: Metrics) -> None:
@@ -44,7 +44,7 @@ class IcwsHttp:
         self._http: aiohttp.ClientSession | None = None
         self.csrf_token: str | None = None
 
-    async def __aenter__(self) -> IcwsHttp:
+    async def __aenter__(self) -> IcwsClient:
         self._http = aiohttp.ClientSession(
             cookie_jar=self._jar,
             connector=aiohttp.TCPConnector(ssl=tls_context(self._settings), limit=8),
@@ -75,7 +75,7 @@ class IcwsHttp:
 
     async def send(self, base: str, call: Call) -> Answer:
         """Send ``call`` to ``base``; connection trouble raises ServerUnavailable."""
-        assert self._http is not None, "use IcwsHttp as an async context manager"
+        assert self._http is not None, "use IcwsClient as an async context manager"
         try:
             async with self._http.request(
                 call.method,
@@ -96,7 +96,7 @@ class IcwsHttp:
     @asynccontextmanager
     async def stream(self, base: str, call: Call) -> AsyncIterator[aiohttp.StreamReader | Answer]:
         """Open a long-lived response: its byte stream, or the Answer if it is not a stream."""
-        assert self._http is not None, "use IcwsHttp as an async context manager"
+        assert self._http is not None, "use IcwsClient as an async context manager"
         no_total = aiohttp.ClientTimeout(
             total=None, sock_connect=self._settings.request_timeout_seconds
         )

@@ -1,0 +1,1 @@
+"""The command pipeline: consumer, record handler, journal; each command runs once."""

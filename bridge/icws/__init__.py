@@ -1,0 +1,1 @@
+"""The ICWS adapter: the aiohttp client, host rotation and login, the session."""
