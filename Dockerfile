@@ -26,10 +26,11 @@ WORKDIR /src
 COPY constraints.txt pyproject.toml README.md ./
 COPY bridge/ ./bridge/
 # Every version comes from constraints.txt. pip byte-compiles the installed modules, so the
-# read-only runtime never needs to write .pyc files. `bridge --help` proves the console script
-# and every module the CLI imports load with the runtime dependencies alone.
+# read-only runtime never needs to write .pyc files. `bridge schemas --check` proves the console
+# script and the service's modules load with the runtime dependencies alone (the context holds
+# no simulator, embedded broker or demo: see .dockerignore).
 RUN pip install --no-cache-dir -c constraints.txt . \
-    && bridge --help > /dev/null
+    && bridge schemas --check > /dev/null
 
 
 FROM ${PYTHON_IMAGE} AS runtime

