@@ -127,7 +127,7 @@ class Bridge:
         self._log = get_logger("bridge.app")
         self._tasks: list[asyncio.Task[None]] = []
         self._kafka_problem = "not connected yet"
-        self._stopping = False
+        self.liveness = health.Liveness()
 
     # --- health --------------------------------------------------------------------------
 
@@ -154,14 +154,11 @@ class Bridge:
     def ready(self) -> bool:
         return all(check.ok for check in self.checks().values())
 
-    def alive(self) -> bool:
-        return self._stopping or not any(task.done() for task in self._tasks)
-
     # --- running -------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set, then shut down in order."""
-        app = health.make_app(self.metrics, self.checks, self.alive)
+        app = health.make_app(self.metrics, self.checks, self.liveness.dead)
         runner, self.health_port = await health.serve(
             app, self.settings.health.host, self.settings.health.port
         )
@@ -216,10 +213,13 @@ class Bridge:
         if self.commands is not None:
             consuming = asyncio.create_task(self.commands.consumer.run(), name="commands")
             self._tasks.append(consuming)
+        self.liveness.watch(self._tasks)
         self._log.info("bridge.started", health_port=self.health_port)
         stopper = asyncio.create_task(stop.wait())
         await asyncio.wait([stopper, *self._tasks], return_when=asyncio.FIRST_COMPLETED)
-        self._stopping = True
+        if not stopper.done():
+            self._log.error("bridge.part.died", parts=self.liveness.dead())
+        self.liveness.stopping()
         stopper.cancel()
         if self.commands is not None and consuming is not None:
             # Commands first, while the session is still there for those already sent.

@@ -1,13 +1,15 @@
 """The HTTP face for operators: ``/livez``, ``/readyz`` with named checks, and ``/metrics``.
 
-``/livez`` depends on nothing outside the process: it fails only when one of the bridge's own
-long-running tasks has died. ``/readyz`` runs every named check and answers 503 with each
-check's state when any fails.
+``/livez`` depends on nothing outside the process: it answers 503, naming the part, once one of
+the bridge's own long-running tasks has died (raised, or ended before a stop was asked), and
+stays so while the bridge shuts down after it. ``/readyz`` runs every named check and answers
+503 with each check's state when any fails.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import asyncio
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -25,15 +27,45 @@ class Check:
 
 
 Checks = Callable[[], Mapping[str, Check]]
-Alive = Callable[[], bool]
+Dead = Callable[[], Sequence[str]]
 
 
-def make_app(metrics: Metrics, checks: Checks, alive: Alive) -> web.Application:
+class Liveness:
+    """Which of the bridge's long-running tasks died: raised, or ended before a stop was asked."""
+
+    def __init__(self) -> None:
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
+        self._died_before_stop: list[asyncio.Task[None]] = []
+
+    def watch(self, tasks: Iterable[asyncio.Task[None]]) -> None:
+        self._tasks = list(tasks)
+
+    def stopping(self) -> None:
+        """The bridge is stopping (asked to, or after a death): tasks ending now end on purpose."""
+        self._died_before_stop = [task for task in self._tasks if self._died(task)]
+        self._stopping = True
+
+    def dead(self) -> list[str]:
+        """The names of the tasks that died."""
+        died = [*self._died_before_stop, *(t for t in self._tasks if self._died(t))]
+        return sorted({task.get_name() for task in died})
+
+    def _died(self, task: asyncio.Task[None]) -> bool:
+        if not task.done():
+            return not self._stopping
+        if task.cancelled():
+            return not self._stopping
+        return task.exception() is not None or not self._stopping
+
+
+def make_app(metrics: Metrics, checks: Checks, dead: Dead) -> web.Application:
     """The aiohttp application serving the three endpoints."""
 
     async def livez(_request: web.Request) -> web.Response:
-        ok = alive()
-        return web.json_response({"status": "ok" if ok else "dead"}, status=200 if ok else 503)
+        if died := list(dead()):
+            return web.json_response({"status": "dead", "dead": died}, status=503)
+        return web.json_response({"status": "ok"})
 
     async def readyz(_request: web.Request) -> web.Response:
         results = checks()
