@@ -53,7 +53,7 @@ class Liveness:
 
     def _died(self, task: asyncio.Task[None]) -> bool:
         if not task.done():
-            return not self._stopping
+            return False
         if task.cancelled():
             return not self._stopping
         return task.exception() is not None or not self._stopping
