@@ -305,7 +305,9 @@ class TestJudge:
             "errorId": "error.request.invalidRepresentation.invalidProperty",
             "message": "The assistance request a-1 does not exist.",
         }
-        verdict = command_rules.judge(commands.call(commands.plan(command), "1"), Answer(400, {}, body))
+        verdict = command_rules.judge(
+            commands.call(commands.plan(command), "1"), Answer(400, {}, body)
+        )
         assert verdict.problem is not None
         assert verdict.problem.as_data()["errorId"] == body["errorId"]
         assert body["message"] in verdict.problem.message
