@@ -22,7 +22,7 @@ from prometheus_client import CollectorRegistry
 
 from bridge import errors, health
 from bridge.commands.consumer import CommandConsumer
-from bridge.commands.handler import Executor
+from bridge.commands.handler import CommandHandler
 from bridge.commands.journal import Journal
 from bridge.core.commands import CommandTopics
 from bridge.core.events import Contract, timestamp
@@ -70,7 +70,7 @@ def command_topics(t: TopicSettings) -> CommandTopics:
 
 
 class AssistanceView:
-    """The executor's view of ICWS assistance requests: the pump's reconciled state."""
+    """The command side's view of ICWS assistance requests: the pump's reconciled state."""
 
     def __init__(self, session: Session, pump: Pump, state: AggregateState) -> None:
         self._session = session
@@ -87,14 +87,14 @@ class AssistanceView:
 
 
 class Commands:
-    """The command side: journal, producer, executor and consumer, built together."""
+    """The command side: journal, producer, handler and consumer, built together."""
 
     def __init__(self, bridge: Bridge) -> None:
         settings = bridge.settings
         self.journal = Journal(settings.kafka, settings.topics.command_journal)
         self.sender = AwaitedProducer(settings.kafka)
         view = AssistanceView(bridge.session, bridge.pump, bridge.states["assistance"])
-        self.executor = Executor(
+        self.handler = CommandHandler(
             settings.commands,
             settings.topics,
             bridge.contract,
@@ -106,7 +106,7 @@ class Commands:
             settings.icws.username,
         )
         self.consumer = CommandConsumer(
-            settings.kafka, settings.topics.commands, settings.commands, self.executor, self.journal
+            settings.kafka, settings.topics.commands, settings.commands, self.handler, self.journal
         )
 
 

@@ -1,13 +1,11 @@
-"""Commands from Kafka as values: their types, decoding, the ICWS call, the verdict, the records.
+"""Commands from Kafka as values: their types, decoding, and the ICWS call each one makes.
 
 A command is a structured-mode CloudEvent on the command topic; its ``id`` is the idempotency key.
 :func:`decode` turns a record's bytes into a :class:`Command` or a :class:`DeadLetter` naming the
-reason; :func:`plan` says which ICWS call it makes; :func:`judge` and :func:`judge_error` say
-what an answer (or a failed attempt) means, through the table :data:`JUDGEMENT`: success →
-``succeeded``; 400 → ``rejected`` (not retried); 403/404/410 → ``failed`` (gone); 401, 429, 5xx
-and connection trouble → retry while the deadline and the attempt cap allow, then ``failed``.
-:func:`result_event` builds the one result a command id has, :func:`dead_letter_record` the
-dead letter. How one id is kept from running twice is ``core/journal.py``.
+reason; :func:`plan` says which ICWS call it makes, as a :class:`Plan` value that :func:`call`
+turns into the call once the live session's id is known. What an answer means and when to try
+again is ``core/command_rules.py``; the result and dead-letter records are
+``core/command_results.py``; how one id is kept from running twice is ``core/journal_entries.py``.
 
 The command types are a table (:data:`COMMAND_TYPES`) from which both the decoder's checks and
 the published JSON Schemas are made. Nothing here does I/O or reads a clock.
@@ -22,10 +20,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from bridge import errors
 from bridge.core import icws_api
-from bridge.core.events import CONTENT_TYPE, SPEC_VERSION, Contract, Record, envelope, event_id
-from bridge.core.icws_api import Answer, Call
+from bridge.core.events import SPEC_VERSION, Contract
+from bridge.core.icws_api import Call
 
 Kind = Literal["assistance_update", "assistance_complete"]
 Outcome = Literal["succeeded", "rejected", "failed", "expired", "unknown"]
@@ -274,155 +271,41 @@ def parse_time(value: Any) -> float | None:
     return None if moment.tzinfo is None else moment.timestamp()
 
 
-# --- planning and judging ------------------------------------------------------------------
-
-
-def plan(command: Command) -> Callable[[str], Call]:
-    """The ICWS call a command makes, given the live session's id."""
-    if command.ref.kind == "assistance_update":
-        text = command.text or ""
-        return lambda session_id: icws_api.assistance_update(
-            session_id, command.assistance_id, text
-        )
-    return lambda session_id: icws_api.assistance_complete(session_id, command.assistance_id)
-
-
-@dataclass(frozen=True, slots=True)
-class Problem:
-    """What went wrong, as the result event shows it."""
-
-    message: str
-    status: int | None = None
-    error_id: str | None = None
-
-    def as_data(self) -> dict[str, Any]:
-        return {"status": self.status, "errorId": self.error_id, "message": self.message}
-
-
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    """An outcome (``retry`` means: transient, try again while the deadline allows)."""
-
-    outcome: Outcome | Literal["retry"]
-    problem: Problem | None = None
-    observed: bool = False
-
-
-SUCCEEDED = Verdict("succeeded")
-
-# Status → outcome for an answer the call did not expect; anything not listed is by class.
-JUDGEMENT: Mapping[int, Outcome | Literal["retry"]] = {
-    400: "rejected",
-    401: "retry",  # the session is lost; Session re-logs in, and the command waits for it
-    403: "failed",
-    404: "failed",
-    410: "failed",
-    429: "retry",
-}
-
-
-def judge(call: Call, answer: Answer) -> Verdict:
-    """What an ICWS answer to a command's call means."""
-    failure = icws_api.interpret_ok(call, answer)
-    if failure is None:
-        return SUCCEEDED
-    outcome = JUDGEMENT.get(answer.status)
-    if outcome is None:
-        outcome = "retry" if answer.status >= 500 else "failed"
-    return Verdict(outcome, problem_of(failure))
-
-
-def judge_error(exc: errors.IcwsError) -> Verdict:
-    """What a failed attempt (no usable answer) means: retriable errors are retried."""
-    if exc.retriable:
-        return Verdict("retry", problem_of(exc))
-    outcome: Outcome = "rejected" if isinstance(exc, errors.RequestRejected) else "failed"
-    return Verdict(outcome, problem_of(exc))
-
-
-def problem_of(exc: errors.IcwsError) -> Problem:
-    return Problem(str(exc)[:500], exc.status, exc.error_id)
-
-
-# --- records -------------------------------------------------------------------------------
-
-
 def timestamp(moment: float) -> str:
     """Unix time as RFC 3339 UTC with milliseconds."""
     text = datetime.fromtimestamp(moment, UTC).isoformat(timespec="milliseconds")
     return text.replace("+00:00", "Z")
 
 
-def result_event(
-    contract: Contract,
-    ref: Ref,
-    verdict: Verdict,
-    *,
-    assistance_id: str | None,
-    deadline: float | None,
-    attempts: int | None,
-    finished: float,
-) -> dict[str, Any]:
-    """The result CloudEvent of a command (subject and key: the command id)."""
-    if verdict.outcome == "retry":
-        raise ValueError("a retry is not a result")
-    data = {
-        "commandId": ref.id,
-        "commandType": ref.type,
-        "commandSource": ref.source,
-        "assistanceId": assistance_id,
-        "outcome": verdict.outcome,
-        "observed": verdict.observed,
-        "attempts": attempts,
-        "deadline": None if deadline is None else timestamp(deadline),
-        "error": None if verdict.problem is None else verdict.problem.as_data(),
-    }
-    recorded = datetime.fromtimestamp(finished, UTC)
-    return envelope(
-        contract,
-        RESULT_NAME,
-        ident=event_id(RESULT_NAME, ref.id),
-        subject=ref.id,
-        data=data,
-        recorded=recorded,
-    )
+# --- planning ------------------------------------------------------------------------------
 
 
-def result_record(contract: Contract, topic: str, event: Mapping[str, Any]) -> Record:
-    """The Kafka record of a result event, with ``ce_*`` headers like every event."""
-    headers = [("content-type", CONTENT_TYPE.encode())]
-    if contract.attribute_headers:
-        headers += [
-            (f"ce_{attr}", str(value).encode())
-            for attr, value in event.items()
-            if attr not in ("data", "datacontenttype")
-        ]
-    return Record(topic, str(event["subject"]).encode(), _json(event), tuple(headers), RESULT_NAME)
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """The ICWS call a command makes, all but the live session's id (the session adds it)."""
+
+    kind: Kind
+    assistance_id: str
+    text: str | None = None
 
 
-DLQ_HEADER_PREFIX = "dlq."
+def plan(command: Command) -> Plan:
+    """What ICWS call a command makes."""
+    text = (command.text or "") if command.ref.kind == "assistance_update" else None
+    return Plan(command.ref.kind, command.assistance_id, text)
 
 
-def dead_letter_record(
-    topic: str,
-    letter: DeadLetter,
-    *,
-    key: bytes | None,
-    value: bytes | None,
-    headers: tuple[tuple[str, bytes], ...],
-    position: Position,
-) -> Record:
-    """The original record, bytes untouched, with why and where from in ``dlq.*`` headers."""
-    kept = tuple(h for h in headers if not h[0].startswith(DLQ_HEADER_PREFIX))
-    added = (
-        ("dlq.reason", letter.reason.encode()),
-        ("dlq.detail", letter.detail[:500].encode()),
-        ("dlq.topic", position.topic.encode()),
-        ("dlq.partition", str(position.partition).encode()),
-        ("dlq.offset", str(position.offset).encode()),
-    )
-    return Record(topic, key, value, kept + added, "dead_letter")
+# Kind -> the icws_api description of its call, given the session id and the plan.
+_CALLS: Mapping[Kind, Callable[[str, Plan], Call]] = {
+    "assistance_update": lambda session_id, p: icws_api.assistance_update(
+        session_id, p.assistance_id, p.text or ""
+    ),
+    "assistance_complete": lambda session_id, p: icws_api.assistance_complete(
+        session_id, p.assistance_id
+    ),
+}
 
 
-def _json(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+def call(planned: Plan, session_id: str) -> Call:
+    """The planned call on the session with this id."""
+    return _CALLS[planned.kind](session_id, planned)

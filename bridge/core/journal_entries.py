@@ -34,7 +34,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, assert_never
 
 from bridge.core.commands import OUTCOMES, Command, Outcome, Position
 from bridge.core.events import Record
@@ -86,6 +86,8 @@ def observed(
 
 @dataclass(frozen=True, slots=True)
 class Started:
+    """A bridge began a command: where its record was, when, the baseline, and which bridge."""
+
     command_id: str
     position: Position
     at: float
@@ -95,6 +97,8 @@ class Started:
 
 @dataclass(frozen=True, slots=True)
 class Finished:
+    """A command's outcome is known: the complete result event, published after this entry."""
+
     command_id: str
     position: Position
     outcome: Outcome
@@ -113,15 +117,18 @@ def journal_record(topic: str, entry: Entry) -> Record:
     """The journal record of an entry, keyed by command id."""
     where = [entry.position.topic, entry.position.partition, entry.position.offset]
     value: dict[str, Any] = {"v": 1, "commandId": entry.command_id, "position": where}
-    if isinstance(entry, Started):
-        value |= {
-            "phase": "started",
-            "at": entry.at,
-            "baseline": {"open": entry.baseline.open, "matching": entry.baseline.matching},
-            "instance": entry.instance,
-        }
-    else:
-        value |= {"phase": "finished", "outcome": entry.outcome, "result": entry.result}
+    match entry:
+        case Started():
+            value |= {
+                "phase": "started",
+                "at": entry.at,
+                "baseline": {"open": entry.baseline.open, "matching": entry.baseline.matching},
+                "instance": entry.instance,
+            }
+        case Finished():
+            value |= {"phase": "finished", "outcome": entry.outcome, "result": entry.result}
+        case _:
+            assert_never(entry)
     return Record(topic, entry.command_id.encode(), _json(value), (), "journal")
 
 
@@ -171,11 +178,15 @@ Decision = Execute | Expire | Repeat | Recover
 
 def decide(entry: Entry | None, deadline: float, now: float, position: Position) -> Decision:
     """What to do with a command record, given the journal's entry for its id."""
-    if isinstance(entry, Finished):
-        return Repeat(entry, entry.position == position)
-    if isinstance(entry, Started):
-        return Recover(entry)
-    return Expire() if now >= deadline else Execute()
+    match entry:
+        case Finished():
+            return Repeat(entry, entry.position == position)
+        case Started():
+            return Recover(entry)
+        case None:
+            return Expire() if now >= deadline else Execute()
+        case _:
+            assert_never(entry)
 
 
 def _json(value: Any) -> bytes:

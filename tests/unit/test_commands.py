@@ -9,9 +9,10 @@ import jsonschema
 import pytest
 
 from bridge import errors
-from bridge.core import commands
+from bridge.core import command_results, command_rules, commands
 from bridge.core import journal_entries as journal
-from bridge.core.commands import Command, DeadLetter, Position, Problem, Ref, Verdict
+from bridge.core.command_rules import Problem, Verdict
+from bridge.core.commands import Command, DeadLetter, Plan, Position, Ref
 from bridge.core.events import Contract
 from bridge.core.icws_api import Answer
 from bridge.core.journal_entries import Baseline, Finished, Started
@@ -218,11 +219,30 @@ class TestSchemasAgreeWithTheDecoder:
 class TestPlan:
     """Each command becomes the documented ICWS call on the live session."""
 
+    @pytest.mark.parametrize(
+        ("changes", "planned"),
+        [
+            ({}, Plan("assistance_update", "a-1", "Customer asks for a refund")),
+            (
+                {"type": COMPLETE, "data": {"assistanceId": "a-1"}},
+                Plan("assistance_complete", "a-1", None),
+            ),
+        ],
+        ids=["update", "complete"],
+    )
+    def test_plan_is_a_value(
+        self, contract: Contract, changes: dict[str, Any], planned: Plan
+    ) -> None:
+        """A plan is a comparable value naming the call's kind, target and text, no session."""
+        command = decode(contract, raw(event(**changes)))
+        assert isinstance(command, Command)
+        assert commands.plan(command) == planned
+
     def test_update_posts_the_text(self, contract: Contract) -> None:
         """Update: POST .../agent-assistance/{id} with {"text": ...}."""
         command = decode(contract, raw(event()))
         assert isinstance(command, Command)
-        call = commands.plan(command)("12345")
+        call = commands.call(commands.plan(command), "12345")
         assert (call.method, call.path) == (
             "POST",
             "/icws/12345/interactions/agent-assistance/a-1",
@@ -233,7 +253,7 @@ class TestPlan:
         """Complete: DELETE .../agent-assistance/{id}, no body."""
         command = decode(contract, raw(event(type=COMPLETE, data={"assistanceId": "a-1"})))
         assert isinstance(command, Command)
-        call = commands.plan(command)("12345")
+        call = commands.call(commands.plan(command), "12345")
         assert (call.method, call.path, call.body) == (
             "DELETE",
             "/icws/12345/interactions/agent-assistance/a-1",
@@ -270,8 +290,8 @@ class TestJudge:
         """Success, 400, gone, session and server trouble each mean one thing."""
         command = decode(contract, raw(event()))
         assert isinstance(command, Command)
-        call = commands.plan(command)("1")
-        verdict = commands.judge(call, Answer(status, {}, error_body("error.x")))
+        call = commands.call(commands.plan(command), "1")
+        verdict = command_rules.judge(call, Answer(status, {}, error_body("error.x")))
         assert verdict.outcome == outcome
         if outcome != "succeeded":
             assert verdict.problem is not None
@@ -285,7 +305,9 @@ class TestJudge:
             "errorId": "error.request.invalidRepresentation.invalidProperty",
             "message": "The assistance request a-1 does not exist.",
         }
-        verdict = commands.judge(commands.plan(command)("1"), Answer(400, {}, body))
+        verdict = command_rules.judge(
+            commands.call(commands.plan(command), "1"), Answer(400, {}, body)
+        )
         assert verdict.problem is not None
         assert verdict.problem.as_data()["errorId"] == body["errorId"]
         assert body["message"] in verdict.problem.message
@@ -303,7 +325,7 @@ class TestJudge:
     )
     def test_errors(self, error: errors.IcwsError, outcome: str) -> None:
         """Raised errors are judged by whether retrying can help."""
-        assert commands.judge_error(error).outcome == outcome
+        assert command_rules.judge_error(error).outcome == outcome
 
 
 def request(*messages: tuple[str, str], state: str = "None") -> dict[str, Any]:
@@ -457,7 +479,7 @@ class TestRecords:
 
     def result(self, contract: Contract, verdict: Verdict, **options: Any) -> dict[str, Any]:
         settings = {"assistance_id": "a-1", "deadline": WRITTEN + 300, "attempts": 1}
-        return commands.result_event(
+        return command_results.result_event(
             contract, self.REF, verdict, finished=WRITTEN + 2, **(settings | options)
         )
 
@@ -484,7 +506,7 @@ class TestRecords:
         """Whatever the outcome, one command id has one result event id."""
         ids = {
             self.result(contract, verdict)["id"]
-            for verdict in (commands.SUCCEEDED, Verdict("unknown", Problem("?")))
+            for verdict in (command_rules.SUCCEEDED, Verdict("unknown", Problem("?")))
         }
         assert len(ids) == 1
 
@@ -496,7 +518,7 @@ class TestRecords:
     @pytest.mark.parametrize(
         "verdict",
         [
-            commands.SUCCEEDED,
+            command_rules.SUCCEEDED,
             Verdict("succeeded", observed=True),
             Verdict("expired", Problem("too late")),
             Verdict("unknown", Problem("?")),
@@ -512,8 +534,8 @@ class TestRecords:
 
     def test_result_record(self, contract: Contract) -> None:
         """The record is keyed by the command id and carries ce_* headers."""
-        event_ = self.result(contract, commands.SUCCEEDED)
-        record = commands.result_record(contract, "test.results", event_)
+        event_ = self.result(contract, command_rules.SUCCEEDED)
+        record = command_results.result_record(contract, "test.results", event_)
         headers = dict(record.headers)
         assert (record.topic, record.key) == ("test.results", b"cmd-1")
         assert headers["content-type"] == b"application/cloudevents+json"
@@ -524,7 +546,7 @@ class TestRecords:
     def test_dead_letter_keeps_the_original(self) -> None:
         """The dead letter has the original key, bytes and headers, plus why and where from."""
         letter = DeadLetter("not_json", "not UTF-8 JSON")
-        record = commands.dead_letter_record(
+        record = command_results.dead_letter_record(
             "test.dlq",
             letter,
             key=b"k",

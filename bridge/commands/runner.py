@@ -1,0 +1,251 @@
+"""Drives one command to a verdict through the ICWS session, or recovers one a crash left open.
+
+Executing: wait for the ICWS session (never past the deadline), write ``started`` to the journal,
+send the planned call through :class:`Caller` (the session: its cookie, CSRF token and re-login
+on 401), and retry transient failures with capped, jittered backoff (stamina) while the deadline
+and the attempt cap allow. What each answer means and whether to go on is decided by
+``core/command_rules.py``; a retry is first checked against the bridge's own view of ICWS, so an
+attempt whose answer was lost but which took effect is not sent again.
+
+Recovering: a command found ``started`` but not finished is never sent again blindly; its
+result (written meanwhile by the bridge that started it) or its observed effect settles it,
+else ``unknown`` once nobody can be running it any more.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol, assert_never
+
+import stamina
+
+from bridge import errors
+from bridge.commands.ownership import Gate, Revoked
+from bridge.commands.results import JournalStore, Producer
+from bridge.core import command_rules as rules
+from bridge.core import commands
+from bridge.core.command_rules import Problem, Retry, Send, Stop, Verdict, Wait
+from bridge.core.commands import Command, Plan, Position
+from bridge.core.icws_api import Answer, Call
+from bridge.core.journal_entries import (
+    Baseline,
+    Finished,
+    Started,
+    baseline,
+    journal_record,
+    observed,
+)
+from bridge.logs import get_logger
+from bridge.settings import CommandSettings
+
+SESSION_POLL_SECONDS = 0.05
+RECOVERY_POLL_SECONDS = 0.1
+RECOVERY_CATCH_UP_SECONDS = 1.0
+
+
+class Caller(Protocol):
+    """Sends a call on the live ICWS session (waiting while there is none)."""
+
+    @property
+    def up(self) -> bool: ...
+
+    async def request(self, make: Callable[[str], Call]) -> Answer: ...
+
+
+class View(Protocol):
+    """The bridge's own view of ICWS assistance requests (its reconciled state)."""
+
+    def fresh(self) -> bool: ...
+
+    def assistance(self, assistance_id: str) -> Mapping[str, Any] | None: ...
+
+
+class _Transient(Exception):
+    def __init__(self, problem: Problem | None) -> None:
+        super().__init__(problem.message if problem else "transient failure")
+        self.problem = problem
+
+
+@dataclass
+class _Attempts:
+    count: int = 0
+    baseline: Baseline | None = None
+    last: Problem | None = None
+
+
+class Runner:
+    """Runs commands against ICWS and recovers interrupted ones; one call per command at most."""
+
+    def __init__(
+        self,
+        settings: CommandSettings,
+        caller: Caller,
+        view: View,
+        journal: JournalStore,
+        producer: Producer,
+        user: str,
+        instance: str,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._settings = settings
+        self._caller = caller
+        self._view = view
+        self._journal = journal
+        self._producer = producer
+        self._user = user
+        self._instance = instance
+        self._clock = clock
+        self._log = get_logger("bridge.commands.runner")
+
+    # --- executing -----------------------------------------------------------------------
+
+    async def execute(
+        self, command: Command, position: Position, gate: Gate
+    ) -> tuple[Verdict, int]:
+        """The command's final verdict and how many ICWS calls it took."""
+        state = _Attempts()
+        retrying = stamina.retry_context(
+            on=_Transient,
+            attempts=self._settings.max_attempts,
+            timeout=max(command.deadline - self._clock(), 0.001),
+            wait_initial=self._settings.backoff_initial_seconds,
+            wait_max=self._settings.backoff_max_seconds,
+            wait_jitter=self._settings.backoff_initial_seconds,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    return await self._attempt(command, position, gate, state), state.count
+        except _Transient as exc:
+            return rules.gave_up(state.count, exc.problem).verdict, state.count
+        raise AssertionError("stamina ended without a result")  # pragma: no cover
+
+    async def _attempt(
+        self, command: Command, position: Position, gate: Gate, state: _Attempts
+    ) -> Verdict:
+        """One attempt: its final verdict, or _Transient for stamina to retry."""
+        if not await self._ready(command, position, gate, state):
+            return rules.unreachable(state.count, state.last).verdict
+        assert state.baseline is not None
+        # Nothing awaits from here to the send: the session is up and the deadline is ahead.
+        match rules.before_send(state.count, self._observed(command, state.baseline)):
+            case Stop(verdict=verdict):
+                return verdict
+            case Send():
+                pass
+            case unexpected:
+                assert_never(unexpected)
+        state.count += 1
+        judged = await self._send(commands.plan(command))
+        seen = self._observed(command, state.baseline)
+        step = rules.after_answer(
+            state.count, self._settings.max_attempts, command.deadline, self._clock(), judged, seen
+        )
+        match step:
+            case Stop(verdict=verdict):
+                return verdict
+            case Retry(problem=problem):
+                state.last = problem
+                self._log.info(
+                    "command.retrying",
+                    attempt=state.count,
+                    error=problem.message if problem else "",
+                )
+                raise _Transient(problem)
+            case other:
+                assert_never(other)
+
+    async def _send(self, planned: Plan) -> Verdict:
+        """Send the planned call on the live session and judge what comes back."""
+        try:
+            answer = await self._caller.request(functools.partial(commands.call, planned))
+        except errors.IcwsError as exc:
+            return rules.judge_error(exc)
+        return rules.judge(commands.call(planned, ""), answer)
+
+    async def _ready(
+        self, command: Command, position: Position, gate: Gate, state: _Attempts
+    ) -> bool:
+        """Session up and ``started`` journaled; False once the deadline has passed."""
+        while True:
+            # Once started, a command is seen through even if its partition moves: the new
+            # owner finds it started and waits for this bridge's result.
+            if not await self._until_up(command.deadline, gate if state.baseline is None else None):
+                return False
+            if state.baseline is not None:
+                return True
+            state.baseline = baseline(command, self._request(command), self._user)
+            await self._start(command, position, gate, state.baseline)
+            # The write took time: look at the session and the deadline again.
+
+    async def _until_up(self, deadline: float, gate: Gate | None) -> bool:
+        """Wait for the session; False once the deadline has passed; Revoked if ``gate`` closes."""
+        while True:
+            if gate is not None and not gate.owned:
+                raise Revoked
+            if self._clock() >= deadline:
+                return False
+            if self._caller.up:
+                return True
+            await asyncio.sleep(SESSION_POLL_SECONDS)
+
+    async def _start(
+        self, command: Command, position: Position, gate: Gate, base: Baseline
+    ) -> None:
+        entry = Started(command.ref.id, position, self._clock(), base, self._instance)
+        async with gate:
+            await self._producer.send(journal_record(self._journal.topic, entry))
+        self._journal.remember(entry)
+
+    def _request(self, command: Command) -> Mapping[str, Any] | None:
+        return self._view.assistance(command.assistance_id)
+
+    def _observed(self, command: Command, base: Baseline) -> bool:
+        return self._view.fresh() and observed(command, base, self._request(command), self._user)
+
+    # --- recovering ----------------------------------------------------------------------
+
+    async def recover(self, command: Command, started: Started, gate: Gate) -> Verdict | Finished:
+        """After a crash mid-command: its result, its observed effect, or unknown.
+
+        The bridge that started it may still be alive (a rebalance handed the partition over
+        mid-command) and may still publish its result; when ``unknown`` may be said is
+        :func:`bridge.core.command_rules.recovery_ends_at`.
+        """
+        self._log.warning(
+            "command.recovering",
+            started_by=started.instance,
+            assistance_id=command.assistance_id,
+        )
+        first = self._clock()
+        fresh_since: float | None = None
+        next_read = first
+        while True:
+            if not gate.owned:
+                raise Revoked
+            now = self._clock()
+            if now >= next_read:  # the other bridge may finish it meanwhile
+                next_read = now + RECOVERY_CATCH_UP_SECONDS
+                # Unreadable now: try again at the next read; the wait is bounded anyway.
+                with contextlib.suppress(errors.KafkaError):
+                    await self._journal.catch_up()
+            entry = self._journal.get(command.ref.id)
+            if isinstance(entry, Finished):
+                return entry
+            if fresh_since is None and self._view.fresh():
+                fresh_since = now
+            ends_at = rules.recovery_ends_at(
+                command.deadline, first, fresh_since, self._settings.recovery_seconds
+            )
+            match rules.recovery_step(self._observed(command, started.baseline), now, ends_at):
+                case Stop(verdict=verdict):
+                    return verdict
+                case Wait():
+                    await asyncio.sleep(RECOVERY_POLL_SECONDS)
+                case unexpected:
+                    assert_never(unexpected)
