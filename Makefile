@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
 ARGS ?=
 
-.PHONY: demo test lint typecheck unit install lock docs chaos clean
+.PHONY: demo test tools lint typecheck unit install lock docs chaos clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,8 +29,22 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: lint typecheck
+test: tools lint typecheck
 	$(BIN)/pytest $(ARGS)
+
+# Tools the tests drive that PyPI does not provide. promtool (Debian package `prometheus`) is
+# installed when missing and this is root on Debian; otherwise `make test` stops at once naming
+# the one command that fixes it. Nothing is ever skipped for a missing tool.
+tools:
+	@command -v promtool >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "make test: installing promtool (Debian package prometheus)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      --no-install-recommends prometheus >/dev/null; \
+	  else \
+	    echo "make test needs promtool; install it with: sudo apt-get install prometheus" >&2; \
+	    exit 1; \
+	  fi; }
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit $(ARGS)
