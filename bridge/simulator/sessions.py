@@ -4,7 +4,9 @@ A session is born at login and dies in one of two ways. It *ends* (logout, idle 
 delivered Down message): it is remembered, so `GET .../connection` can still report it Down when
 the config says so. Or it is *forgotten* (`expire_session`): every later request is a 401, as if
 the server had never issued it. Messages wait in a FIFO queue until a poll or the SSE stream
-takes them; a message counts as sent only once it has been handed to a client.
+takes them; a message counts as sent only once it has been handed to a client. The queue belongs
+to the session, not to a stream: what is queued while no stream is open (between recycled
+streams) waits for the next reader, stream or poll.
 """
 
 from __future__ import annotations
@@ -97,8 +99,28 @@ class Records:
     sent_messages: list[tuple[str, JsonObject]] = field(default_factory=list)
     requests: list[tuple[str, str, int]] = field(default_factory=list)
     logins: int = 0
+    login_attempts: int = 0
     logouts: int = 0
     dropped_messages: int = 0
+    subscription_puts: int = 0
+    streams_opened: int = 0
+    streams_recycled: int = 0
+    heartbeats: int = 0
+
+    def counters(self) -> dict[str, int]:
+        """The counters as the control API's `/_sim/state` reports them (camelCase)."""
+        return {
+            "logins": self.logins,
+            "loginAttempts": self.login_attempts,
+            "logouts": self.logouts,
+            "droppedMessages": self.dropped_messages,
+            "sentMessages": len(self.sent_messages),
+            "requests": len(self.requests),
+            "subscriptionPuts": self.subscription_puts,
+            "streamsOpened": self.streams_opened,
+            "streamsRecycled": self.streams_recycled,
+            "heartbeats": self.heartbeats,
+        }
 
 
 class SessionRegistry:
@@ -210,6 +232,11 @@ class SessionRegistry:
             if message is not None:
                 self.enqueue(session, message)
 
+    def end_subscription(self, session: Session, name: str, message: JsonObject) -> None:
+        """Drop a subscription (no more deltas until a new PUT) and queue its state message."""
+        del session.subscriptions[name]
+        self.enqueue(session, message)
+
     def enqueue(self, session: Session, message: JsonObject) -> None:
         """Append to the session's queue, dropping the oldest message beyond the cap."""
         cap = self._config.max_queued_messages
@@ -253,6 +280,7 @@ class SessionRegistry:
         if session.stream is not None:
             session.stream.close()
         session.stream = SseStream()
+        self._records.streams_opened += 1
         return session.stream
 
     def detach_stream(self, session: Session, stream: SseStream) -> None:
@@ -260,6 +288,10 @@ class SessionRegistry:
         if session.stream is stream:
             session.stream = None
         self.touch(session)
+
+    def recycled(self) -> None:
+        """Count a stream the server ended on purpose (`sse_recycle_seconds`)."""
+        self._records.streams_recycled += 1
 
     def streams(self) -> list[SseStream]:
         """Every open SSE stream."""
