@@ -88,7 +88,7 @@ async def log_in(request: web.Request) -> web.Response:
     application, user, password = (require_text(settings, name) for name in _REQUIRED_SETTINGS)
     if ctx.config.users.get(user) != password:
         raise _bad_credentials(ctx.config)
-    session = ctx.registry.open(user, application, language)
+    session = ctx.registry.open(user, application, language, proxy_name(request))
     return _created(request, ctx, session)
 
 

@@ -84,6 +84,9 @@ def require_session(
     session = registry.lookup(request.match_info["sid"])
     if session is None or (session.down is not None and not allow_down):
         raise IcwsError.of("invalid_session")
+    if session.icserver != proxy_name(request):
+        # Another IC server behind the proxy has never heard of this session.
+        raise IcwsError.of("invalid_session")
     check_credentials(request, session.cookie_value, session.csrf_token, csrf=csrf)
     registry.touch(session)
     return session

@@ -133,7 +133,7 @@ async def _idle(
     keepalive = None if ctx.faults.sse_silenced else ctx.config.sse_keepalive_seconds
     waits = [
         wait
-        for wait in (keepalive, None if recycle_at is None else recycle_at - _now())
+        for wait in (keepalive, None if recycle_at is None else recycle_at - _loop_time())
         if wait is not None
     ]
     timeout = min(waits) if waits else None
@@ -144,7 +144,7 @@ async def _idle(
             await response.write(_PING)
 
 
-def _now() -> float:
+def _loop_time() -> float:
     return asyncio.get_running_loop().time()
 
 

@@ -81,6 +81,8 @@ class Session:
     stream: SseStream | None = None
     # Set once a Down message is queued: the session only lets the client drain it, then ends.
     down: Ending | None = None
+    # The proxied `<icserver>` name it was created under; only that name serves it.
+    icserver: str | None = None
 
     def feature(self, feature_id: str) -> int:
         """The version of a feature as announced at login; 0 when absent."""
@@ -140,7 +142,9 @@ class SessionRegistry:
 
     # ---- lifecycle ----------------------------------------------------------------------------
 
-    def open(self, user: str, application_name: str, language: str) -> Session:
+    def open(
+        self, user: str, application_name: str, language: str, icserver: str | None = None
+    ) -> Session:
         """Create a session with fresh id, CSRF token and cookie value."""
         session_id = self._new_session_id()
         session = Session(
@@ -152,6 +156,7 @@ class SessionRegistry:
             language=language,
             features=dict(self._config.features),
             last_activity=self._clock(),
+            icserver=icserver,
         )
         self.live[session_id] = session
         self._records.logins += 1

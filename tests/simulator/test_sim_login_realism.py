@@ -152,6 +152,22 @@ class TestProxyMode:
         assert (await icws.call("GET", "/connection")).body == {"connectionState": 1}
         assert ("POST", "/api/ic1/icws/connection", 201) in sim.requests
 
+    async def test_session_belongs_to_its_icserver(
+        self, make_sim: MakeSim, http: aiohttp.ClientSession
+    ) -> None:
+        """A session made through ic1 is unknown under ic2, even with its cookie and token."""
+        sim = await make_sim(**PROXY)
+        icws = await login(http, sim, root="/api/ic1")
+        cookie = {f"icws_{icws.session_id}": sim.sessions[icws.session_id].cookie_value}
+        reply = await send(
+            http,
+            "GET",
+            f"{sim.url}/api/ic2/icws/{icws.session_id}/connection",
+            headers={"ININ-ICWS-CSRF-Token": icws.csrf_token},
+            cookies=cookie,
+        )
+        assert (reply.status, reply.body["errorCode"]) == (401, -2147221499)
+
     async def test_backup_name_answers_503_naming_the_primary(
         self, make_sim: MakeSim, http: aiohttp.ClientSession
     ) -> None:

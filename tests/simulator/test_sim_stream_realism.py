@@ -34,6 +34,17 @@ async def read_to_eof(reader: SseReader) -> list[str]:
             return blocks
 
 
+async def after_one_recycle(make_sim: MakeSim, http: aiohttp.ClientSession) -> Icws:
+    """A subscribed session whose first stream delivered the snapshot and was then recycled."""
+    sim = await make_sim(sse_recycle_seconds=0.1, sse_keepalive_seconds=None)
+    icws = await login(http, sim)
+    await icws.subscribe(ALERTING)
+    async with stream(icws) as reader:
+        assert (await reader.message())["isDelta"] is False
+        assert await read_to_eof(reader) == []
+    return icws
+
+
 class TestRecycling:
     """sse_recycle_seconds and sse_retry_ms: the server ends healthy streams on purpose."""
 
@@ -65,12 +76,8 @@ class TestRecycling:
         self, make_sim: MakeSim, http: aiohttp.ClientSession
     ) -> None:
         """What is queued between streams is delivered, in order and once, to the next stream."""
-        sim = await make_sim(sse_recycle_seconds=0.2, sse_keepalive_seconds=None)
-        icws = await login(http, sim)
-        await icws.subscribe(ALERTING)
-        async with stream(icws) as reader:
-            assert (await reader.message())["isDelta"] is False
-            await read_to_eof(reader)
+        icws = await after_one_recycle(make_sim, http)
+        sim = icws.sim
         ids = [sim.world.start_alerting("agent.one") for _ in range(3)]
         async with stream(icws) as reader:
             deltas = [await reader.message() for _ in ids]
@@ -83,13 +90,8 @@ class TestRecycling:
         self, make_sim: MakeSim, http: aiohttp.ClientSession
     ) -> None:
         """A poll after a recycled stream gets what was queued meanwhile."""
-        sim = await make_sim(sse_recycle_seconds=0.1, sse_keepalive_seconds=None)
-        icws = await login(http, sim)
-        await icws.subscribe(ALERTING)
-        async with stream(icws) as reader:
-            await reader.message()
-            await read_to_eof(reader)
-        iid = sim.world.start_alerting("agent.one")
+        icws = await after_one_recycle(make_sim, http)
+        iid = icws.sim.world.start_alerting("agent.one")
         [delta] = await icws.poll()
         assert delta["alertingInteractionDetails"][0]["interactionId"] == iid
 
