@@ -3,29 +3,54 @@
 Every `/icws` request passes one middleware that applies injected delays and failures and turns
 `IcwsError`s and router misses into ICWS error bodies. Every answered `/icws` request is recorded
 when its headers go out, so an SSE stream shows up as soon as it opens.
+
+Every ICWS route also exists below `/api/{icserver}` for web-proxy mode. Which set answers is
+the config's choice: without `proxy_names` only `/icws/...` (as a direct IC server); with them
+only `/api/<name>/icws/...` for those names. Anything else gets the plain 404 of a web server
+that has no such page, never an ICWS error body.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
+from collections.abc import Iterable
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from . import connection, interactions, messaging, subscriptions
-from .context import CONTEXT, Context, context
+from .context import CONTEXT, PROXY_NAME_MATCH, PROXY_ROOT, Context, context
 from .wire import IcwsError, error_response
 
 ICWS_PREFIX = "/icws/"
+_PROXIED = re.compile(re.escape(PROXY_ROOT) + r"/([^/]+)/icws/")
+_LOGIN = re.compile(r"/icws/connection/?$")
+
+
+def _is_icws(request: web.Request) -> bool:
+    return request.path.startswith(ICWS_PREFIX) or _PROXIED.match(request.path) is not None
+
+
+def _served(request: web.Request, ctx: Context) -> bool:
+    """Whether this ICWS path exists in the current (direct or proxy) mode."""
+    proxied = _PROXIED.match(request.path)
+    if not ctx.config.proxy_names:
+        return proxied is None
+    return proxied is not None and proxied.group(1) in ctx.config.proxy_names
 
 
 @web.middleware
 async def icws_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Apply request faults and render every error under `/icws` the way ICWS does."""
-    if not request.path.startswith(ICWS_PREFIX):
+    if not _is_icws(request):
         return await handler(request)
     ctx = context(request)
+    if not _served(request, ctx):
+        raise web.HTTPNotFound()
+    if request.method == "POST" and _LOGIN.search(request.path):
+        ctx.records.login_attempts += 1
     try:
         delay = ctx.faults.take_delay(request.method, request.path)
         if delay:
@@ -53,7 +78,7 @@ async def _sleep_unless_stopping(ctx: Context, seconds: float) -> None:
 
 
 async def _record(request: web.Request, response: web.StreamResponse) -> None:
-    if request.path.startswith(ICWS_PREFIX):
+    if _is_icws(request):
         context(request).records.requests.append((request.method, request.path, response.status))
 
 
@@ -61,10 +86,24 @@ def build_app(ctx: Context, extra_routes: list[web.RouteDef] | None = None) -> w
     """The simulator's application: ICWS routes, then any extra (control) routes."""
     app = web.Application(middlewares=[icws_middleware])
     app[CONTEXT] = ctx
-    app.router.add_routes(connection.routes)
-    app.router.add_routes(messaging.routes)
-    app.router.add_routes(subscriptions.route_table())
-    app.router.add_routes(interactions.routes)
+    icws_routes = [
+        *connection.routes,
+        *messaging.routes,
+        *subscriptions.route_table(),
+        *interactions.routes,
+    ]
+    app.router.add_routes(icws_routes)
+    app.router.add_routes(_proxied(icws_routes))
     app.router.add_routes(extra_routes or [])
     app.on_response_prepare.append(_record)
     return app
+
+
+def _proxied(route_defs: Iterable[web.AbstractRouteDef]) -> list[web.RouteDef]:
+    """The same routes below `/api/{icserver}`, as a web proxy exposes an IC server."""
+    prefix = f"{PROXY_ROOT}/{{{PROXY_NAME_MATCH}}}"
+    return [
+        web.RouteDef(route.method, prefix + route.path, route.handler, route.kwargs)
+        for route in route_defs
+        if isinstance(route, web.RouteDef)
+    ]

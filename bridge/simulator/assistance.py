@@ -2,7 +2,9 @@
 
 The list of requests is scoped to the initiator (assumed, §8.13); the details of one request go
 to every session watching it. Ids look like GUIDs (their real format is UNCONFIRMED) and come
-from a fixed-seed generator, so a scripted run always produces the same ids.
+from a fixed-seed generator, so a scripted run always produces the same ids. With
+`opaque_assistance_ids` they are opaque strings full of reserved characters, like
+`{a1|b:2 c/3}`, so clients must percent-encode them in paths (§10).
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ class AssistanceBook:
 
     def create(self, user: str, interaction_id: str, text: str) -> str:
         """Open a request from `user` about an interaction; returns its id."""
-        assistance_id = str(uuid.UUID(int=self._ids.getrandbits(128), version=4))
+        assistance_id = self._new_id()
         self._requests[assistance_id] = {
             "assistanceId": assistance_id,
             "initiator": user,
@@ -65,6 +67,13 @@ class AssistanceBook:
         }
         self._publish_list(user, added=[assistance_id])
         return assistance_id
+
+    def _new_id(self) -> str:
+        bits = self._ids.getrandbits(128)
+        if self._config.opaque_assistance_ids:
+            number = len(self._requests) + 1
+            return f"{{a{number}|b:{bits % 1000} c/{bits >> 120:x}}}"
+        return str(uuid.UUID(int=bits, version=4))
 
     def accept(self, assistance_id: str, supervisor_user_id: str, name: str) -> None:
         """A supervisor accepts: state Accepted, and the supervisor joins (or changes)."""

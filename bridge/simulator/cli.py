@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import logging
 
-from .config import SimulatorConfig
+from .config import BAD_CREDENTIALS_BODIES, HEARTBEAT_STATUSES, SimulatorConfig
 from .scenario import run_lively
 from .server import Simulator
 
@@ -68,6 +68,53 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=15.0,
         help="seconds between ':ping' comments on SSE streams, 0 for none (default %(default)s)",
     )
+    _add_realism_arguments(parser)
+
+
+def _add_realism_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options for real-server realism (issue #12); every default is the plain behaviour."""
+    parser.add_argument(
+        "--sse-recycle",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="end healthy SSE streams cleanly after SECONDS (default: never)",
+    )
+    parser.add_argument(
+        "--sse-retry",
+        type=int,
+        default=None,
+        metavar="MS",
+        help="send 'retry: MS' at the start of every SSE stream (default: not sent)",
+    )
+    parser.add_argument(
+        "--bad-credentials",
+        choices=BAD_CREDENTIALS_BODIES,
+        default="full",
+        help="body of a bad-credentials 400; error-code-only as before CIC 4.0.6 "
+        "(default %(default)s)",
+    )
+    parser.add_argument(
+        "--proxy-name",
+        dest="proxy_names",
+        action="append",
+        metavar="ICSERVER",
+        help="serve ICWS under /api/ICSERVER/icws/ (web-proxy mode); repeatable, the first is "
+        "the primary, the others answer logins 503 naming it (default: direct /icws/)",
+    )
+    parser.add_argument(
+        "--heartbeat-status",
+        type=int,
+        choices=HEARTBEAT_STATUSES,
+        default=204,
+        help="answer of POST .../messaging/heartbeat; 404/410 act unsupported "
+        "(default %(default)s)",
+    )
+    parser.add_argument(
+        "--opaque-assistance-ids",
+        action="store_true",
+        help="new assistance ids hold reserved characters, like {a1|b:2 c/3}",
+    )
 
 
 def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
@@ -76,6 +123,12 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         users=dict(args.users or [DEFAULT_USER]),
         idle_timeout_seconds=args.idle_timeout,
         sse_keepalive_seconds=args.sse_keepalive if args.sse_keepalive > 0 else None,
+        sse_recycle_seconds=args.sse_recycle,
+        sse_retry_ms=args.sse_retry,
+        bad_credentials_body=args.bad_credentials,
+        proxy_names=list(args.proxy_names or []),
+        heartbeat_status=args.heartbeat_status,
+        opaque_assistance_ids=args.opaque_assistance_ids,
     )
     config.features["messaging"] = args.messaging_version
     return config

@@ -1,4 +1,10 @@
-"""Connection resources (§1): log in, check, log out, and the sessionless feature lists."""
+"""Connection resources (§1): log in, check, log out, and the sessionless feature lists.
+
+A login can be turned away before it is handled: a `refuse_logins` fault (limited to one listening
+address, or in proxy mode to one `<icserver>` name), a proxied login to a name that is not the
+primary (503 naming the primary), or the configured `login_status` (a 3xx HTML redirect page or
+a 4xx error body). Bad credentials answer the full modern body or, by config, errorCode only.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,17 @@ from typing import Any
 from aiohttp import web
 
 from .catalogue import display_name
-from .context import check_credentials, context, read_json_object, require_session, require_text
+from .config import SimulatorConfig
+from .context import (
+    Context,
+    base_path,
+    check_credentials,
+    context,
+    proxy_name,
+    read_json_object,
+    require_session,
+    require_text,
+)
 from .sessions import Ending, Session
 from .wire import (
     CSRF_HEADER,
@@ -57,10 +73,9 @@ _INCLUDES: dict[str, tuple[str, Callable[[Session], Any]]] = {
 async def log_in(request: web.Request) -> web.Response:
     """`POST /icws/connection` with `icAuthConnectionRequestSettings`: 201 and a new session."""
     ctx = context(request)
-    sockname = request.transport.get_extra_info("sockname") if request.transport else None
-    refusal = ctx.faults.take_refusal(sockname[0] if sockname else None)
-    if refusal is not None:
-        raise refusal
+    redirect = _turn_away(request, ctx)
+    if redirect is not None:
+        return redirect
     language = request.headers.get("Accept-Language", "").strip()
     if not language:
         raise IcwsError.of(
@@ -72,31 +87,82 @@ async def log_in(request: web.Request) -> web.Response:
     _check_settings_type(settings)
     application, user, password = (require_text(settings, name) for name in _REQUIRED_SETTINGS)
     if ctx.config.users.get(user) != password:
-        raise IcwsError.of("authentication_failed")
-    session = ctx.registry.open(user, application, language)
+        raise _bad_credentials(ctx.config)
+    session = ctx.registry.open(user, application, language, proxy_name(request))
+    return _created(request, ctx, session)
+
+
+def _turn_away(request: web.Request, ctx: Context) -> web.Response | None:
+    """Raise (or, for a 3xx, return) the answer of a login the server will not handle."""
+    name = proxy_name(request)
+    if name is None:
+        sockname = request.transport.get_extra_info("sockname") if request.transport else None
+        here = sockname[0] if sockname else None
+    else:
+        here = name
+    refusal = ctx.faults.take_refusal(here)
+    if refusal is not None:
+        raise refusal
+    primary = ctx.config.primary_proxy_name
+    if name is not None and name != primary:
+        # The backup behind the proxy: a switchover partner names the primary by its name.
+        raise IcwsError.of("not_accepting_connections", alternateHostList=[primary])
+    status = ctx.config.login_status
+    if status is None:
+        return None
+    if status < 400:
+        page = f'<html><body><a href="{ctx.config.login_location}">Sign in</a></body></html>'
+        return web.Response(
+            status=status,
+            text=page,
+            content_type="text/html",
+            headers={"Location": ctx.config.login_location},
+        )
+    body: JsonObject = {"message": f"The login was refused ({status})."}
+    if ctx.config.login_error_id is not None:
+        body["errorId"] = ctx.config.login_error_id
+    raise IcwsError(status, body)
+
+
+def _bad_credentials(config: SimulatorConfig) -> IcwsError:
+    error = IcwsError.of("authentication_failed")
+    if config.bad_credentials_body == "error-code-only":
+        # Servers before CIC 4.0.6 send no errorId (ICWS-PROTOCOL.md §10).
+        del error.body["errorId"]
+    return error
+
+
+def _created(request: web.Request, ctx: Context, session: Session) -> web.Response:
+    """The 201 of a successful login, its paths under the proxy prefix when proxied."""
+    name = proxy_name(request)
+    if name is None:
+        server, alternates = ctx.config.server_name, list(ctx.config.alternate_hosts)
+    else:
+        # Behind a proxy an alternate is just another <icserver> name (§10).
+        server, alternates = name, [other for other in ctx.config.proxy_names if other != name]
     body: JsonObject = {
         "sessionId": session.session_id,
         "csrfToken": session.csrf_token,
-        "alternateHostList": list(ctx.config.alternate_hosts),
-        "userID": user,
-        "userDisplayName": display_name(user),
-        "icServer": ctx.config.server_name,
+        "alternateHostList": alternates,
+        "userID": session.user,
+        "userDisplayName": display_name(session.user),
+        "icServer": server,
     }
     wanted = {part.strip() for part in request.query.get("include", "").split(",")}
-    for include, (name, produce) in _INCLUDES.items():
+    for include, (property_name, produce) in _INCLUDES.items():
         if include in wanted:
-            body[name] = produce(session)
-    sid = session.session_id
+            body[property_name] = produce(session)
+    sid, base = session.session_id, base_path(request)
     return json_response(
         body,
         201,
         {
             SESSION_ID_HEADER: sid,
             CSRF_HEADER: session.csrf_token,
-            "Location": f"/icws/{sid}/connection",
+            "Location": f"{base}/icws/{sid}/connection",
             # Verbatim shape of the observed header; the path scopes it to this session (§1.1).
             "Set-Cookie": f"{session.cookie_name}={session.cookie_value}"
-            f"; Path=/icws/{sid}; HttpOnly",
+            f"; Path={base}/icws/{sid}; HttpOnly",
         },
     )
 

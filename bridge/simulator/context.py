@@ -4,6 +4,9 @@ Authentication follows §0 and §3.1: the path-scoped cookie `icws_<sessionId>` 
 (else 401 errorCode 1) and belong to a live session (else 401 -2147221499), and the
 `ININ-ICWS-CSRF-Token` header must match (else 401 errorCode 2) on every route except
 `GET .../messaging/messages`, which an EventSource has to reach with the cookie alone.
+
+In web-proxy mode (`proxy_names`) every ICWS route is served below `/api/<icserver>`; the route's
+`icserver` match names the IC server, and paths the simulator hands out carry that prefix.
 """
 
 from __future__ import annotations
@@ -34,11 +37,24 @@ class Context:
 
 
 CONTEXT = web.AppKey("icws_simulator_context", Context)
+PROXY_ROOT = "/api"
+PROXY_NAME_MATCH = "icserver"
 
 
 def context(request: web.Request) -> Context:
     """The context of the application serving `request`."""
     return request.app[CONTEXT]
+
+
+def proxy_name(request: web.Request) -> str | None:
+    """The `<icserver>` segment of a proxied request, None for a direct one."""
+    return request.match_info.get(PROXY_NAME_MATCH)
+
+
+def base_path(request: web.Request) -> str:
+    """What precedes `/icws/` in this request's path: `/api/<icserver>` or nothing."""
+    name = proxy_name(request)
+    return "" if name is None else f"{PROXY_ROOT}/{name}"
 
 
 def check_credentials(
@@ -67,6 +83,9 @@ def require_session(
         raise IcwsError.of("missing_session_id")
     session = registry.lookup(request.match_info["sid"])
     if session is None or (session.down is not None and not allow_down):
+        raise IcwsError.of("invalid_session")
+    if session.icserver != proxy_name(request):
+        # Another IC server behind the proxy has never heard of this session.
         raise IcwsError.of("invalid_session")
     check_credentials(request, session.cookie_value, session.csrf_token, csrf=csrf)
     registry.touch(session)

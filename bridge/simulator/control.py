@@ -3,6 +3,9 @@
 One table maps each (method, path) to an action on the simulator. Bodies are JSON objects with
 the ICWS property names (camelCase); fault bodies are the keyword arguments of `sim.faults`.
 Unknown entities answer 404, unusable input 400, both with `{"error": "..."}`.
+`GET /_sim/state` carries the counters (logins, login attempts, subscription PUTs, streams opened
+and recycled, heartbeats, ...); `GET|PATCH /_sim/config` read and change the runtime knobs of
+`SimulatorConfig` by field name (PATCH answers the resulting knobs).
 """
 
 from __future__ import annotations
@@ -32,6 +35,9 @@ FAULTS = frozenset(
         "delay_requests",
         "cut_sse",
         "silence_sse",
+        "hang_sse",
+        "html_sse",
+        "fail_subscription",
         "clear",
     }
 )
@@ -53,14 +59,7 @@ def _state(sim: Simulator, _match: Mapping[str, str], _body: JsonObject) -> Json
         }
         for sid, session in sim.sessions.items()
     }
-    counters = {
-        "logins": sim.logins,
-        "logouts": sim.logouts,
-        "droppedMessages": sim.dropped_messages,
-        "sentMessages": len(sim.sent_messages),
-        "requests": len(sim.requests),
-    }
-    return {**sim.world.truth(), "sessions": sessions, "counters": counters}
+    return {**sim.world.truth(), "sessions": sessions, "counters": sim.counters}
 
 
 def _add_status(sim: Simulator, _match: Mapping[str, str], body: JsonObject) -> JsonObject:
@@ -158,12 +157,14 @@ _ROUTES: list[tuple[str, str, int, Action]] = [
         lambda sim, m, b: sim.set_password(m["user"], _take(b, "password")),
     ),
     ("PUT", "/features", 204, lambda sim, _m, b: sim.set_features(b)),
+    ("GET", "/config", 200, lambda sim, _m, _b: sim.runtime_config()),
+    ("PATCH", "/config", 200, lambda sim, _m, b: sim.configure(**b)),
     ("POST", "/assistance", 201, _create_assistance),
-    ("POST", "/assistance/{aid}/accept", 204, _accept_assistance),
-    ("POST", "/assistance/{aid}/messages", 204, _add_assistance_message),
+    ("POST", "/assistance/{aid:[^/]+}/accept", 204, _accept_assistance),
+    ("POST", "/assistance/{aid:[^/]+}/messages", 204, _add_assistance_message),
     (
         "POST",
-        "/assistance/{aid}/complete",
+        "/assistance/{aid:[^/]+}/complete",
         204,
         lambda sim, m, _b: sim.world.complete_assistance(m["aid"]),
     ),

@@ -1,8 +1,10 @@
 """Fault injection: the ways a real IC server misbehaves, scripted for tests and demos.
 
 Request faults (refused logins, failures, delays) are rules the app consults before handling an
-`/icws` request; each rule counts down and retires itself. Session faults (expiry, Down) and
-stream faults (cut, silence) act on the session registry at once.
+`/icws` request; each rule counts down and retires itself. Session faults (expiry, Down, a
+Suspended or Faulted subscription) and stream faults (cut, silence) act on the session registry
+at once. SSE request faults (a stream that hangs, a `text/html` proxy page) are counted rules
+that only SSE requests consult; polls are unaffected.
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
+from .messages import subscription_state_message
 from .sessions import Ending, Session, SessionRegistry
-from .wire import IcwsError
+from .wire import IcwsError, SubscriptionState
 
 
 @dataclass
@@ -61,6 +64,15 @@ class _Refusal(_Rule):
     on_host: str | None = None
 
 
+@dataclass
+class SseFault(_Rule):
+    """How the next SSE requests misbehave: hang (with or without headers) or answer HTML."""
+
+    html: bool = False
+    send_headers: bool = True
+    status: int = 502
+
+
 _R = TypeVar("_R", bound=_Rule)
 
 
@@ -76,6 +88,7 @@ class Faults:
         self._failures: list[_Failure] = []
         self._delays: list[_Delay] = []
         self._refusal: _Refusal | None = None
+        self._sse_fault: SseFault | None = None
         self._silenced = False
 
     # ---- session faults -----------------------------------------------------------------------
@@ -94,6 +107,28 @@ class Faults:
         """Deliver a Down `connectionStateChangeMessage`, then end the session(s)."""
         for session in self._targets(session_id):
             self._registry.go_down(session, Ending(reason, should_reconnect))
+
+    def fail_subscription(
+        self,
+        subscription: str,
+        state: int = SubscriptionState.SUSPENDED,
+        message: str = "The subscription was suspended by the server.",
+        session_id: str | None = None,
+    ) -> None:
+        """Suspend (2) or fault (3) a subscription: its state message is queued, deltas stop.
+
+        `subscription` is the resource path below `/messaging/subscriptions/`, e.g.
+        `interaction-alerting` or `interactions/agent-assistance/<id>`. A new PUT re-creates it
+        (with a fresh snapshot, as always).
+        """
+        if state not in (SubscriptionState.SUSPENDED, SubscriptionState.FAULTED):
+            raise ValueError(f"state must be 2 (Suspended) or 3 (Faulted), not {state!r}")
+        targets = [s for s in self._targets(session_id) if subscription in s.subscriptions]
+        if not targets:
+            raise KeyError(f"no live session has the {subscription!r} subscription")
+        for session in targets:
+            note = subscription_state_message(subscription, state, message)
+            self._registry.end_subscription(session, subscription, note)
 
     def _targets(self, session_id: str | None) -> list[Session]:
         if session_id is None:
@@ -192,6 +227,28 @@ class Faults:
         for stream in self._registry.streams():
             stream.cut(mid_event)
 
+    def hang_sse(self, send_headers: bool = True, count: int | None = None) -> None:
+        """The next `count` SSE requests (None: all until `clear`) never send a byte of body.
+
+        With `send_headers` the 200 and its headers go out first (a proxy buffering the
+        stream); without, not even those. Each ends only when the client hangs up.
+        """
+        self._sse_fault = SseFault(count, send_headers=send_headers)
+
+    def html_sse(self, status: int = 502, count: int | None = None) -> None:
+        """The next `count` SSE requests (None: all until `clear`) get a `text/html` page."""
+        self._sse_fault = SseFault(count, html=True, status=status)
+
+    def take_sse_fault(self) -> SseFault | None:
+        """The fault for an SSE request about to be served, if one is armed."""
+        rule = self._sse_fault
+        if rule is None:
+            return None
+        rule.consume()
+        if rule.spent:
+            self._sse_fault = None
+        return rule
+
     def silence_sse(self) -> None:
         """Open and future SSE streams send nothing (not even keep-alives) until `clear`."""
         self._silenced = True
@@ -206,6 +263,7 @@ class Faults:
         self._failures.clear()
         self._delays.clear()
         self._refusal = None
+        self._sse_fault = None
         self._silenced = False
         for stream in self._registry.streams():
             stream.wake.set()

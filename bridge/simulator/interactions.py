@@ -15,7 +15,8 @@ from .world import World
 routes = web.RouteTableDef()
 
 ASSISTANCE_VERSION = 9
-_REQUEST = r"/icws/{sid:\d+}/interactions/agent-assistance/{assistance_id}"
+# Ids are opaque: any characters but a raw `/` (aiohttp decodes an encoded `%2F` into the match).
+_REQUEST = r"/icws/{sid:\d+}/interactions/agent-assistance/{assistance_id:[^/]+}"
 
 
 @routes.post(r"/icws/{sid:\d+}/interactions/{interaction_id:\d+}/agent-assistance")

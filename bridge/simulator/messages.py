@@ -11,7 +11,7 @@ import copy
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
-from .wire import ConnectionState, JsonObject, Urn
+from .wire import ConnectionState, JsonObject, SubscriptionState, Urn
 
 # Subscription names: the resource path below `/messaging/subscriptions/`.
 ALERTING = "interaction-alerting"
@@ -201,4 +201,29 @@ def connection_state_message(
     )
     if should_reconnect is not None:
         message["shouldReconnect"] = should_reconnect
+    return message
+
+
+def subscription_state_message(subscription: str, state: int, error_message: str) -> JsonObject:
+    """A subscription-state message saying `subscription` is Suspended (2) or Faulted (3).
+
+    The assistance subscriptions have their own derived `__type` (§4.4). `state` and `error` are
+    the SDK's properties; the SDK names no property identifying the subscription, so
+    `subscriptionId` (the resource path below `/messaging/subscriptions/`, as the SDK's
+    `multipleSubscriptionMessage` names its id) and the errorIds are the simulator's invention.
+    """
+    urn = (
+        Urn.ASSISTANCE_SUBSCRIPTION_STATE
+        if subscription.startswith(ASSISTANCE_LIST)
+        else Urn.SUBSCRIPTION_STATE
+    )
+    message = _envelope(urn, is_delta=False)
+    kind = "faulted" if state == SubscriptionState.FAULTED else "suspended"
+    message.update(
+        {
+            "subscriptionId": subscription,
+            "state": int(state),
+            "error": {"errorId": f"error.messaging.subscription.{kind}", "message": error_message},
+        }
+    )
     return message

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from types import TracebackType
+from typing import Any
 
 from aiohttp import web
 
 from .app import build_app
-from .config import SimulatorConfig
+from .config import NOT_RUNTIME_FIELDS, SimulatorConfig
 from .context import Context
 from .control import control_routes
 from .faults import Faults
@@ -133,7 +136,31 @@ class Simulator:
         """Replace the feature list; affects the next logins and `GET .../features`."""
         self.config.features = dict(features)
 
+    def configure(self, **changes: Any) -> JsonObject:
+        """Change runtime knobs of the config by field name; all or nothing, validated.
+
+        Returns the resulting knobs. Unknown names, `users`, `features` and invalid values are
+        refused (TypeError or ValueError) without changing anything.
+        """
+        refused = sorted(set(changes) - _runtime_fields())
+        if refused:
+            raise TypeError(f"not runtime config fields: {', '.join(refused)}")
+        checked = dataclasses.replace(self.config, **changes)
+        for name in changes:
+            # The config object is shared by every part, so it is changed in place.
+            setattr(self.config, name, copy.deepcopy(getattr(checked, name)))
+        return self.runtime_config()
+
+    def runtime_config(self) -> JsonObject:
+        """The current runtime knobs, by field name (no users, so no passwords)."""
+        return {name: copy.deepcopy(getattr(self.config, name)) for name in _runtime_fields()}
+
     # ---- records ------------------------------------------------------------------------------
+
+    @property
+    def counters(self) -> dict[str, int]:
+        """What the control API reports: logins, subscription PUTs, streams, heartbeats, ..."""
+        return self._records.counters()
 
     @property
     def sessions(self) -> dict[str, Session]:
@@ -179,6 +206,10 @@ class Simulator:
                 name = what or getattr(predicate, "__qualname__", repr(predicate))
                 raise TimeoutError(f"simulator condition not met within {timeout}s: {name}")
             await asyncio.sleep(_WAIT_POLL_SECONDS)
+
+
+def _runtime_fields() -> set[str]:
+    return {item.name for item in dataclasses.fields(SimulatorConfig)} - NOT_RUNTIME_FIELDS
 
 
 def _bound_port(runner: web.AppRunner) -> int:

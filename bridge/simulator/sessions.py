@@ -4,7 +4,9 @@ A session is born at login and dies in one of two ways. It *ends* (logout, idle 
 delivered Down message): it is remembered, so `GET .../connection` can still report it Down when
 the config says so. Or it is *forgotten* (`expire_session`): every later request is a 401, as if
 the server had never issued it. Messages wait in a FIFO queue until a poll or the SSE stream
-takes them; a message counts as sent only once it has been handed to a client.
+takes them; a message counts as sent only once it has been handed to a client. The queue belongs
+to the session, not to a stream: what is queued while no stream is open (between recycled
+streams) waits for the next reader, stream or poll.
 """
 
 from __future__ import annotations
@@ -79,6 +81,8 @@ class Session:
     stream: SseStream | None = None
     # Set once a Down message is queued: the session only lets the client drain it, then ends.
     down: Ending | None = None
+    # The proxied `<icserver>` name it was created under; only that name serves it.
+    icserver: str | None = None
 
     def feature(self, feature_id: str) -> int:
         """The version of a feature as announced at login; 0 when absent."""
@@ -97,8 +101,28 @@ class Records:
     sent_messages: list[tuple[str, JsonObject]] = field(default_factory=list)
     requests: list[tuple[str, str, int]] = field(default_factory=list)
     logins: int = 0
+    login_attempts: int = 0
     logouts: int = 0
     dropped_messages: int = 0
+    subscription_puts: int = 0
+    streams_opened: int = 0
+    streams_recycled: int = 0
+    heartbeats: int = 0
+
+    def counters(self) -> dict[str, int]:
+        """The counters as the control API's `/_sim/state` reports them (camelCase)."""
+        return {
+            "logins": self.logins,
+            "loginAttempts": self.login_attempts,
+            "logouts": self.logouts,
+            "droppedMessages": self.dropped_messages,
+            "sentMessages": len(self.sent_messages),
+            "requests": len(self.requests),
+            "subscriptionPuts": self.subscription_puts,
+            "streamsOpened": self.streams_opened,
+            "streamsRecycled": self.streams_recycled,
+            "heartbeats": self.heartbeats,
+        }
 
 
 class SessionRegistry:
@@ -118,7 +142,9 @@ class SessionRegistry:
 
     # ---- lifecycle ----------------------------------------------------------------------------
 
-    def open(self, user: str, application_name: str, language: str) -> Session:
+    def open(
+        self, user: str, application_name: str, language: str, icserver: str | None = None
+    ) -> Session:
         """Create a session with fresh id, CSRF token and cookie value."""
         session_id = self._new_session_id()
         session = Session(
@@ -130,6 +156,7 @@ class SessionRegistry:
             language=language,
             features=dict(self._config.features),
             last_activity=self._clock(),
+            icserver=icserver,
         )
         self.live[session_id] = session
         self._records.logins += 1
@@ -210,6 +237,11 @@ class SessionRegistry:
             if message is not None:
                 self.enqueue(session, message)
 
+    def end_subscription(self, session: Session, name: str, message: JsonObject) -> None:
+        """Drop a subscription (no more deltas until a new PUT) and queue its state message."""
+        del session.subscriptions[name]
+        self.enqueue(session, message)
+
     def enqueue(self, session: Session, message: JsonObject) -> None:
         """Append to the session's queue, dropping the oldest message beyond the cap."""
         cap = self._config.max_queued_messages
@@ -253,6 +285,7 @@ class SessionRegistry:
         if session.stream is not None:
             session.stream.close()
         session.stream = SseStream()
+        self._records.streams_opened += 1
         return session.stream
 
     def detach_stream(self, session: Session, stream: SseStream) -> None:
@@ -260,6 +293,10 @@ class SessionRegistry:
         if session.stream is stream:
             session.stream = None
         self.touch(session)
+
+    def recycled(self) -> None:
+        """Count a stream the server ended on purpose (`sse_recycle_seconds`)."""
+        self._records.streams_recycled += 1
 
     def streams(self) -> list[SseStream]:
         """Every open SSE stream."""

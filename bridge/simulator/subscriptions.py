@@ -1,7 +1,8 @@
 """Subscription resources (§2.5, §4): PUT creates or replaces and queues a snapshot, DELETE cancels.
 
 One table row per subscription says which feature version it needs, its success code, how its
-parameters are read and where its `isDelta:false` snapshot comes from.
+parameters are read and where its `isDelta:false` snapshot comes from. A subscription the
+server suspended or faulted (`faults.fail_subscription`) is gone until the next PUT re-creates it.
 """
 
 from __future__ import annotations
@@ -59,7 +60,8 @@ def _history_params(body: JsonObject) -> JsonObject:
 
 
 def _details_snapshot(world: World, name: str) -> JsonObject:
-    assistance_id = name.rsplit("/", 1)[1]
+    # The id may itself hold `/`: everything after the list's path is the id.
+    assistance_id = name.removeprefix(ASSISTANCE_LIST + "/")
     try:
         return world.assistance_details_snapshot(assistance_id)
     except KeyError:
@@ -137,6 +139,7 @@ def _put(kind_name: str, kind: SubscriptionKind) -> Handler:
         snapshot = kind.snapshot(ctx.world, session, params, name)
         session.subscriptions[name] = params
         ctx.registry.enqueue(session, snapshot)
+        ctx.records.subscription_puts += 1
         return empty_response(kind.put_status)
 
     return put_subscription
@@ -158,7 +161,8 @@ def _delete(kind_name: str, kind: SubscriptionKind) -> Handler:
 def route_table() -> list[web.RouteDef]:
     """PUT and DELETE routes for every subscription in `KINDS`, plus assistance details."""
     rows = [(_PREFIX + name, name, kind) for name, kind in KINDS.items()]
-    rows.append((_PREFIX + ASSISTANCE_LIST + "/{assistance_id}", "details", _DETAILS))
+    # Opaque ids (§10): any characters but a raw `/`; an encoded `%2F` arrives decoded.
+    rows.append((_PREFIX + ASSISTANCE_LIST + "/{assistance_id:[^/]+}", "details", _DETAILS))
     table: list[web.RouteDef] = []
     for path, name, kind in rows:
         table += [web.put(path, _put(name, kind)), web.delete(path, _delete(name, kind))]

@@ -37,6 +37,10 @@ class Urn:
     # The dot after "interactions" is real (§4.4, pitfall 8).
     ASSISTANCE_LIST = "urn:inin.com:interactions.assistance:assistanceRequestListMessage"
     ASSISTANCE_DETAILS = "urn:inin.com:interactions.assistance:assistanceRequestDetailsMessage"
+    SUBSCRIPTION_STATE = "urn:inin.com:messaging:subscriptionStateMessage"
+    ASSISTANCE_SUBSCRIPTION_STATE = (
+        "urn:inin.com:interactions.assistance:assistanceRequestSubscriptionStateMessage"
+    )
     MISSING_PROPERTY = "urn:inin.com:common:missingPropertyError"
     INVALID_PROPERTY = "urn:inin.com:common:invalidPropertyError"
 
@@ -47,6 +51,15 @@ class ConnectionState(IntEnum):
     NONE = 0
     UP = 1
     DOWN = 2
+
+
+class SubscriptionState(IntEnum):
+    """`urn:inin.com:messaging:subscriptionState`."""
+
+    NONE = 0
+    NORMAL = 1
+    SUSPENDED = 2
+    FAULTED = 3
 
 
 class AlertType(IntEnum):

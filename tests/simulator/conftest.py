@@ -43,3 +43,28 @@ async def fixture_http() -> AsyncIterator[aiohttp.ClientSession]:
         cookie_jar=aiohttp.CookieJar(unsafe=True), timeout=aiohttp.ClientTimeout(total=10)
     ) as http:
         yield http
+
+
+class FakeClock:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture(name="clock")
+def fixture_clock() -> FakeClock:
+    """A hand-driven clock for idle timeouts."""
+    return FakeClock()
+
+
+@pytest.fixture(name="timed_sim")
+async def fixture_timed_sim(clock: FakeClock) -> AsyncIterator[Simulator]:
+    """A simulator whose sessions idle out after 10 fake seconds."""
+    sim = Simulator(SimulatorConfig(idle_timeout_seconds=10), clock=clock)
+    await sim.start()
+    yield sim
+    await sim.stop()

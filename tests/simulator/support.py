@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 from multidict import CIMultiDictProxy
+from yarl import URL
 
 from bridge.simulator import Simulator
 
@@ -32,7 +35,7 @@ class Reply:
     body: Any
 
 
-async def send(http: aiohttp.ClientSession, method: str, url: str, **kwargs: Any) -> Reply:
+async def send(http: aiohttp.ClientSession, method: str, url: str | URL, **kwargs: Any) -> Reply:
     """Send a request and read the whole reply."""
     async with http.request(method, url, **kwargs) as response:
         text = await response.text()
@@ -48,18 +51,22 @@ class Icws:
     session_id: str
     csrf_token: str
     login: Reply
+    root: str = ""
 
     @property
     def base(self) -> str:
-        """The session's URL prefix, `.../icws/<sessionId>`."""
-        return f"{self.sim.url}/icws/{self.session_id}"
+        """The session's URL prefix, `...[/api/<icserver>]/icws/<sessionId>`."""
+        return f"{self.sim.url}{self.root}/icws/{self.session_id}"
 
-    async def call(self, method: str, path: str, *, csrf: bool = True, **kwargs: Any) -> Reply:
-        """Send a request under the session's prefix."""
+    async def call(
+        self, method: str, path: str, *, csrf: bool = True, encoded: bool = False, **kwargs: Any
+    ) -> Reply:
+        """Send a request under the session's prefix; `encoded`: the path is sent verbatim."""
         headers = dict(kwargs.pop("headers", {}))
         if csrf:
             headers[CSRF] = self.csrf_token
-        return await send(self.http, method, self.base + path, headers=headers, **kwargs)
+        url = URL(self.base + path, encoded=True) if encoded else self.base + path
+        return await send(self.http, method, url, headers=headers, **kwargs)
 
     async def subscribe(self, name: str, body: Any = None) -> Reply:
         """PUT a subscription, with an optional JSON body."""
@@ -79,17 +86,21 @@ async def login(
     user: str = "agent.one",
     password: str = PASSWORD,
     include: str = "features",
+    root: str = "",
 ) -> Icws:
-    """Log in and return the session; fails the test when the login fails."""
+    """Log in (below `root`, e.g. `/api/ic1` behind a proxy) and return the session.
+
+    Fails the test when the login fails.
+    """
     reply = await send(
         http,
         "POST",
-        f"{sim.url}/icws/connection?include={include}",
+        f"{sim.url}{root}/icws/connection?include={include}",
         headers=LANGUAGE,
         json=login_body(user, password),
     )
     assert reply.status == 201, reply.body
-    return Icws(http, sim, reply.body["sessionId"], reply.body["csrfToken"], reply)
+    return Icws(http, sim, reply.body["sessionId"], reply.body["csrfToken"], reply, root)
 
 
 class SseReader:
@@ -124,3 +135,19 @@ class SseReader:
 def types(messages: list[dict[str, Any]]) -> list[str]:
     """The `__type` of each message, shortened to its last segment."""
     return [message["__type"].rsplit(":", 1)[1] for message in messages]
+
+
+EVENT_STREAM = {"Accept": "text/event-stream"}
+
+
+@asynccontextmanager
+async def stream(icws: Icws) -> AsyncIterator[SseReader]:
+    """Open the SSE stream the way an EventSource does: cookie only, no CSRF header."""
+    async with icws.http.get(f"{icws.base}/messaging/messages", headers=EVENT_STREAM) as response:
+        assert response.status == 200
+        yield SseReader(response)
+
+
+async def streaming(sim: Simulator, icws: Icws) -> None:
+    """Wait until the simulator has the session's stream attached."""
+    await sim.wait_for(lambda: sim.sessions[icws.session_id].stream is not None, timeout=5)

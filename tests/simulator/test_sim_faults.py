@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
 
-from bridge.simulator import Simulator, SimulatorConfig
+from bridge.simulator import Simulator
 
-from .conftest import MakeSim
+from .conftest import FakeClock, MakeSim
 from .support import LANGUAGE, SseReader, login, login_body, send
 
 DOWN_URN = "urn:inin.com:connection:connectionStateChangeMessage"
@@ -189,31 +188,6 @@ class TestFailAndDelay:
         sim.faults.clear()
         icws = await login(http, sim)
         assert (await icws.call("GET", "/connection")).status == 200
-
-
-class FakeClock:
-    """A monotonic clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture(name="clock")
-def fixture_clock() -> FakeClock:
-    """A hand-driven clock for idle timeouts."""
-    return FakeClock()
-
-
-@pytest.fixture(name="timed_sim")
-async def fixture_timed_sim(clock: FakeClock) -> AsyncIterator[Simulator]:
-    """A simulator whose sessions idle out after 10 fake seconds."""
-    sim = Simulator(SimulatorConfig(idle_timeout_seconds=10), clock=clock)
-    await sim.start()
-    yield sim
-    await sim.stop()
 
 
 class TestIdleTimeout:

@@ -134,6 +134,24 @@ class TestCli:
         assert (config.idle_timeout_seconds, config.sse_keepalive_seconds) == (30, None)
         assert args.lively is False
 
+    def test_realism_options(self) -> None:
+        """Recycling, retry, login body, proxy names, heartbeat and opaque ids reach the config."""
+        args = self.parse(
+            "--sse-recycle", "10", "--sse-retry", "2000", "--bad-credentials", "error-code-only",
+            "--proxy-name", "ic1", "--proxy-name", "ic2", "--heartbeat-status", "410",
+            "--opaque-assistance-ids",
+        )  # fmt: skip
+        config = config_from_args(args)
+        assert (config.sse_recycle_seconds, config.sse_retry_ms) == (10, 2000)
+        assert config.bad_credentials_body == "error-code-only"
+        assert (config.proxy_names, config.primary_proxy_name) == (["ic1", "ic2"], "ic1")
+        assert (config.heartbeat_status, config.opaque_assistance_ids) == (410, True)
+
+    def test_realism_defaults_change_nothing(self) -> None:
+        """Without the realism flags the config equals the plain default config."""
+        config = config_from_args(self.parse())
+        assert config == SimulatorConfig(sse_keepalive_seconds=15.0)
+
     def test_bad_user_is_rejected(self) -> None:
         """A --user without a colon is a usage error."""
         with pytest.raises(SystemExit):

@@ -2,31 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
 import aiohttp
 import pytest
 
 from bridge.simulator import Simulator
 
 from .conftest import MakeSim
-from .support import Icws, SseReader, login
-
-EVENT_STREAM = {"Accept": "text/event-stream"}
-
-
-@asynccontextmanager
-async def stream(icws: Icws) -> AsyncIterator[SseReader]:
-    """Open the SSE stream the way an EventSource does: cookie only, no CSRF header."""
-    async with icws.http.get(f"{icws.base}/messaging/messages", headers=EVENT_STREAM) as response:
-        assert response.status == 200
-        yield SseReader(response)
-
-
-async def streaming(sim: Simulator, icws: Icws) -> None:
-    """Wait until the simulator has the session's stream attached."""
-    await sim.wait_for(lambda: sim.sessions[icws.session_id].stream is not None, timeout=5)
+from .support import EVENT_STREAM, SseReader, login, stream, streaming
 
 
 async def read_until_cut(reader: SseReader) -> bytes:
