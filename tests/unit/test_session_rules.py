@@ -1,4 +1,4 @@
-"""The session rules: what a login, a batch of messages and a connection check make the session do."""
+"""The session rules: what a login, a batch and a connection check make the session do."""
 
 from __future__ import annotations
 
