@@ -205,6 +205,7 @@ class Session:
         login = await self._hosts.login(self._stop)
         if login is None:
             return "stopped"
+        self._metrics.info.info({"version": __version__, "icws_version": login.version})
         with structlog.contextvars.bound_contextvars(
             session_id=login.session_id, host=self._hosts.current
         ):
@@ -273,14 +274,13 @@ class Session:
         return reason
 
     def _begin(self, login: Login) -> None:
-        """A fresh session: new interrupt switch, build info for operators."""
+        """A fresh session: a new interrupt switch, no end decided yet."""
         self._login = login
         self._interrupt = asyncio.Event()
         self._interrupt_reason_text = ""
         self._ended = None
         if self._stopping:
             self._interrupt.set()
-        self._metrics.info.info({"version": __version__, "icws_version": login.version})
 
     def _live(self, login: Login) -> Live:
         return Live(self._http, self._base(), login.session_id)
