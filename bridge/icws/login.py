@@ -14,13 +14,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-import stamina
-
 from bridge import errors
 from bridge.core import icws_api
 from bridge.core.icws_api import Login
 from bridge.icws.client import Client
-from bridge.icws.pacing import Pacing, run_paced
+from bridge.icws.pacing import Pacing, forever, run_paced
 from bridge.logs import get_logger
 from bridge.metrics import Metrics
 from bridge.settings import IcwsSettings
@@ -82,15 +80,7 @@ class Hosts:
 
     async def _rounds(self) -> Login:
         """Rounds until one logs in, paced by stamina."""
-        retrying = stamina.retry_context(
-            on=self._pause_after,
-            attempts=None,
-            timeout=None,
-            wait_initial=self._settings.backoff_initial_seconds,
-            wait_max=self._settings.backoff_max_seconds,
-            wait_jitter=self._settings.backoff_initial_seconds,
-        )
-        async for attempt in retrying:
+        async for attempt in forever(self._settings, self._pause_after):
             with attempt:
                 self._pacing.attempt_starts()
                 self._unreachable = False

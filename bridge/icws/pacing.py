@@ -12,11 +12,33 @@ login, a whole session that is reading) is never cancelled: it ends at its own s
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterable, Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
+
+import stamina
+
+from bridge.settings import IcwsSettings
 
 T = TypeVar("T")
 Waker = Callable[[], Awaitable[object]]
+
+
+def forever(
+    settings: IcwsSettings, on: Callable[[Exception], bool | float]
+) -> AsyncIterable[stamina.Attempt]:
+    """Attempts without end, paced by stamina as ``settings`` say; ``on`` judges failures.
+
+    ``on`` returns False (give up: re-raise), True (stamina's jittered exponential backoff) or
+    a number of seconds to wait instead.
+    """
+    return stamina.retry_context(
+        on=on,
+        attempts=None,
+        timeout=None,
+        wait_initial=settings.backoff_initial_seconds,
+        wait_max=settings.backoff_max_seconds,
+        wait_jitter=settings.backoff_initial_seconds,
+    )
 
 
 class Pacing:

@@ -27,7 +27,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, assert_never
 
-import stamina
 import structlog
 
 from bridge import __version__, errors
@@ -37,7 +36,7 @@ from bridge.core.messages import Message
 from bridge.core.session_rules import EndSession, Follow, Proceed, Unfollow, Unsupported
 from bridge.icws.client import Client, IcwsClient
 from bridge.icws.login import Hosts, reason_of
-from bridge.icws.pacing import Pacing, run_paced
+from bridge.icws.pacing import Pacing, forever, run_paced
 from bridge.icws.subscriptions import (
     Live,
     close,
@@ -145,15 +144,7 @@ class Session:
 
     async def _sessions(self) -> None:
         """Sessions one after another, paced while they fail; returns after a stable one."""
-        retrying = stamina.retry_context(
-            on=self._pause_after,
-            attempts=None,
-            timeout=None,
-            wait_initial=self._settings.backoff_initial_seconds,
-            wait_max=self._settings.backoff_max_seconds,
-            wait_jitter=self._settings.backoff_initial_seconds,
-        )
-        async for attempt in retrying:
+        async for attempt in forever(self._settings, self._pause_after):
             with attempt:
                 self._pacing.attempt_starts()
                 await self._judged_session(first=attempt.num == 1)
