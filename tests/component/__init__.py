@@ -1,0 +1,1 @@
+"""Component tests: one shell part against fakes; no broker, no simulator, no sleeps."""
