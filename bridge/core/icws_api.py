@@ -15,6 +15,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from bridge import errors
+from bridge.core.messages import ConnectionChange
 
 ICWS_JSON = "application/vnd.inin.icws+JSON;charset=utf-8"
 EVENT_STREAM = "text/event-stream"
@@ -56,13 +57,6 @@ class Login:
     alternates: tuple[str, ...]
     server: str
     version: str
-
-
-@dataclass(frozen=True, slots=True)
-class ConnectionState:
-    up: bool
-    reason: str
-    should_reconnect: bool | None
 
 
 # --- subscriptions -------------------------------------------------------------------------
@@ -134,19 +128,6 @@ def assistance_details(session_id: str, assistance_id: str, *, subscribe: bool) 
 
 
 ASSISTANCE_LIST = "urn:inin.com:interactions.assistance:assistanceRequestListMessage"
-
-
-def assistance_changes(batch: list[Any]) -> tuple[list[str], list[str]]:
-    """Assistance ids added to and removed from the list in a batch of raw messages."""
-    added: list[str] = []
-    removed: list[str] = []
-    for raw in batch:
-        if isinstance(raw, dict) and raw.get("__type") == ASSISTANCE_LIST:
-            for ids, key in ((added, "requestsAdded"), (removed, "requestsRemoved")):
-                value = raw.get(key)
-                if isinstance(value, list):
-                    ids += [i for i in value if isinstance(i, str) and i]
-    return added, removed
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,15 +241,20 @@ def check_connection(session_id: str) -> Call:
     return Call("check", "GET", f"/icws/{session_id}/connection")
 
 
-def interpret_connection(answer: Answer) -> ConnectionState | errors.IcwsError:
-    """Up, or Down with the reason; a 401 is a lost session (§1.2, §3.1)."""
+def interpret_connection(answer: Answer) -> ConnectionChange | errors.IcwsError:
+    """Up, or Down with the reason; a 401 is a lost session (§1.2, §3.1).
+
+    The answer is the same connection state a ``connectionStateChangeMessage`` carries, so it
+    is the same type, and the session rules read both alike.
+    """
     if answer.status != 200:
         return failure("check", answer)
     body = answer.body if isinstance(answer.body, dict) else {}
-    return ConnectionState(
+    reconnect = body.get("shouldReconnect")
+    return ConnectionChange(
         up=body.get("connectionState") == 1,
         reason=str(body.get("reason", "")),
-        should_reconnect=body.get("shouldReconnect"),
+        should_reconnect=reconnect if isinstance(reconnect, bool) else None,
     )
 
 

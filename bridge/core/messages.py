@@ -53,7 +53,11 @@ class Update:
 
 @dataclass(frozen=True, slots=True)
 class ConnectionChange:
-    """The session's state changed; Down means log in again (if allowed)."""
+    """The session's connection state: Down means log in again (if allowed).
+
+    The one type for it, whether a ``connectionStateChangeMessage`` said it or a connection
+    check (``GET /icws/{sessionId}/connection``) answered it.
+    """
 
     up: bool
     reason: str

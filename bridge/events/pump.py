@@ -1,7 +1,8 @@
 """From ICWS messages to Kafka records: parse, apply to state, build events, hand to the publisher.
 
-The pump is the session's sink. ``deliver`` runs the pure core over a batch and waits for buffer
-space in the publisher; while it waits, the session reads nothing more (back-pressure). It also
+The pump is the session's sink. ``deliver`` runs the pure core over a batch of messages the
+session has parsed (each raw message is parsed once, there) and waits for buffer space in the
+publisher; while it waits, the session reads nothing more (back-pressure). It also
 marks the session's life on the lifecycle topic: ``session.up``, ``session.down`` with a
 ``gap.possible`` (messages may be lost until the snapshots are reconciled), and one
 ``resync.completed`` per aggregate once its first snapshot after a (re)subscription is applied.
@@ -10,7 +11,7 @@ marks the session's life on the lifecycle topic: ``session.up``, ``session.down`
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,7 +19,7 @@ from prometheus_client import Counter
 
 from bridge.core import events, messages
 from bridge.core.events import Contract, Record
-from bridge.core.messages import Aggregate
+from bridge.core.messages import Aggregate, Message
 from bridge.core.state import AggregateState
 from bridge.events.publisher import Publisher
 from bridge.icws.session import SessionInfo
@@ -100,16 +101,15 @@ class Pump:
         self._built[name].inc()
         await self._publisher.put([record], self._clock())
 
-    async def deliver(self, batch: list[Any], read_at: float) -> None:
-        """Run one batch through the core and queue its records (waits when the buffer is full)."""
+    async def deliver(self, batch: Sequence[Message], read_at: float) -> None:
+        """Run one parsed batch through the core and queue its records (waits when full)."""
         records: list[Record] = []
         recorded = datetime.fromtimestamp(read_at, UTC)
-        for raw in batch:
-            records += self._one(raw, recorded)
+        for message in batch:
+            records += self._one(message, recorded)
         await self._publisher.put(records, read_at)
 
-    def _one(self, raw: Any, recorded: datetime) -> list[Record]:
-        message = messages.parse(raw)
+    def _one(self, message: Message, recorded: datetime) -> list[Record]:
         self._read[message.kind].inc()
         if isinstance(message, messages.Ignored):
             self._problem(message.kind, message.reason)

@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 import ssl
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any, Protocol, Self
 
 import aiohttp
 
@@ -21,6 +21,28 @@ from bridge.core import icws_api
 from bridge.core.icws_api import Answer, Call
 from bridge.metrics import Metrics
 from bridge.settings import IcwsSettings
+
+
+class ByteStream(Protocol):
+    """An open response body read in chunks; ``b""`` means the server closed it."""
+
+    async def readany(self) -> bytes: ...
+
+
+class Client(Protocol):
+    """What the rest of the ICWS adapter needs of a client: :class:`IcwsClient`, or a fake."""
+
+    csrf_token: str | None
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(self, *exc: object) -> None: ...
+
+    def new_session(self, token: str | None) -> None: ...
+
+    async def send(self, base: str, call: Call) -> Answer: ...
+
+    def stream(self, base: str, call: Call) -> AbstractAsyncContextManager[ByteStream | Answer]: ...
 
 
 def tls_context(settings: IcwsSettings) -> ssl.SSLContext | bool:

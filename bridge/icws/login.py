@@ -3,21 +3,22 @@
 Hosts are tried in order: the one that answered last, the configured servers, then every
 alternate a server announced (``alternateHostList`` in a 201 or a 503), each rebuilt with the
 base URL's scheme and port. One round tries at most ``max_redirects`` hosts; between failed
-rounds the wait grows exponentially with jitter up to a cap (stamina). Rejected credentials are
-reported once and retried slowly, so the process stays up and says why it is not ready.
+rounds stamina waits, growing exponentially with jitter up to a cap. Rejected credentials are
+reported once and retried slowly, so the process stays up and says why it is not ready. Every
+wait ends at once on a stop, and, while no host could even be reached, as soon as a sessionless
+probe sees one answer (:mod:`bridge.icws.pacing`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import random
 from collections.abc import Callable
 
 from bridge import errors
 from bridge.core import icws_api
 from bridge.core.icws_api import Login
-from bridge.icws.client import IcwsClient
+from bridge.icws.client import Client
+from bridge.icws.pacing import Pacing, forever, run_paced
 from bridge.logs import get_logger
 from bridge.metrics import Metrics
 from bridge.settings import IcwsSettings
@@ -30,12 +31,6 @@ REASONS: dict[type[errors.IcwsError], str] = {
     errors.ResourceGone: "gone",
     errors.RequestRejected: "rejected",
 }
-
-
-def backoff(settings: IcwsSettings, attempt: int) -> float:
-    """Capped exponential backoff with jitter over the upper half, for attempt 0, 1, 2..."""
-    ceiling = min(settings.backoff_initial_seconds * 2**attempt, settings.backoff_max_seconds)
-    return random.uniform(ceiling / 2, ceiling)
 
 
 def _unreachable(exc: errors.IcwsError) -> bool:
@@ -54,7 +49,7 @@ class Hosts:
     def __init__(
         self,
         settings: IcwsSettings,
-        http: IcwsClient,
+        http: Client,
         metrics: Metrics,
         on_rejected: Callable[[], None],
     ) -> None:
@@ -66,42 +61,51 @@ class Hosts:
         self._configured = [str(url).rstrip("/") for url in settings.servers]
         self._announced: list[str] = []
         self._reported_rejection = False
+        self._pacing = Pacing()
+        self._unreachable = False  # the last round reached no host at all: probe while waiting
         self.current: str | None = None
 
     async def login(self, stop: asyncio.Event) -> Login | None:
-        """Log in, waiting between failed rounds; None once ``stop`` is set.
-
-        The waits are written out rather than left to stamina because they must end early:
-        at once when the bridge stops (a 300 s wait after rejected credentials must not hold
-        up a SIGTERM), and, while no host could even be reached, as soon as a cheap sessionless
-        probe shows one answering again, so recovery does not wait out the backoff.
-        """
-        attempt = 0
+        """Log in, waiting between failed rounds; None once ``stop`` is set."""
         while not stop.is_set():
             try:
-                return await self._round()
-            except errors.AuthenticationFailed:
-                wait, probe = self._settings.bad_credentials_retry_seconds, False
+                login = await run_paced(self._rounds(), self._pacing, stop.wait, self._answering)
             except errors.IcwsError as exc:
                 if not exc.retriable:
                     raise
-                wait, probe = backoff(self._settings, attempt), _unreachable(exc)
-                attempt += 1
-            await self._pause(wait, probe, stop)
+                continue  # stamina gave up (only in its test mode, which caps attempts)
+            if login is not None:
+                return login
         return None
 
-    async def _pause(self, seconds: float, probe: bool, stop: asyncio.Event) -> None:
-        """Wait ``seconds``, less if stopped or (with ``probe``) once some host answers."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + seconds
-        while (left := deadline - loop.time()) > 0:
-            step = min(left, self._settings.probe_interval_seconds) if probe else left
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), step)
-            if stop.is_set() or (probe and await self._answering()):
+    async def _rounds(self) -> Login:
+        """Rounds until one logs in, paced by stamina."""
+        async for attempt in forever(self._settings, self._pause_after):
+            with attempt:
+                self._pacing.attempt_starts()
+                self._unreachable = False
+                return await self._round()
+        raise AssertionError("stamina ended without a result")  # pragma: no cover
+
+    def _pause_after(self, exc: Exception) -> bool | float:
+        """How long stamina waits after a failed round: slowly after rejected credentials."""
+        if isinstance(exc, errors.AuthenticationFailed):
+            wait: bool | float = self._settings.bad_credentials_retry_seconds
+        elif isinstance(exc, errors.IcwsError) and exc.retriable:
+            wait, self._unreachable = True, _unreachable(exc)
+        else:
+            return False
+        self._pacing.pauses()
+        return wait
+
+    async def _answering(self) -> None:
+        """Return once, after a round that reached no host, a sessionless probe gets an answer."""
+        while True:
+            await asyncio.sleep(self._settings.probe_interval_seconds)
+            if self._unreachable and self._pacing.pausing.is_set() and await self._any_answers():
                 return
 
-    async def _answering(self) -> bool:
+    async def _any_answers(self) -> bool:
         """Whether any host answers a sessionless request at all (it is up again)."""
         hosts = icws_api.rotation(self._configured, self._announced, self.current)
         for host in hosts[: self._settings.max_redirects]:

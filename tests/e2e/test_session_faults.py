@@ -235,6 +235,40 @@ class TestLogin:
         finally:
             await sim.stop()
 
+    async def test_server_serving_no_subscription_is_unsupported(
+        self, broker: EmbeddedBroker, start_bridge: Start, log_lines: Any
+    ) -> None:
+        """No feature version any subscription needs: state unsupported, named, retried slowly."""
+        sim = Simulator(
+            SimulatorConfig(
+                users={USER: PASSWORD},
+                features={"connection": 11, "messaging": 2, "interactions": 3},
+            )
+        )
+        await sim.start(host="127.0.0.1", port=0)
+        try:
+            running = start_bridge(bridge_settings(broker, sim.url))
+            # Two logins: the slow retry (bad_credentials_retry_seconds=1) came round.
+            await running.until(
+                lambda: sum(r[:2] == ("POST", "/icws/connection") for r in sim.requests) >= 2, 10
+            )
+            assert running.bridge.session.health.state == "unsupported"
+            check = running.bridge.checks()["icws_session"]
+            assert not check.ok
+            assert "status >= 1, server has absent" in check.detail
+            state = running.bridge.metrics.registry.get_sample_value(
+                "icws_bridge_session_state", {"state": "unsupported"}
+            )
+            assert state == 1
+            assert not [p for m, p, _ in sim.requests if m == "PUT"]
+            assert sim.logouts >= 1
+            lines = [json.loads(line) for line in log_lines.getvalue().splitlines()]
+            named = [line for line in lines if line["event"] == "icws.session.unsupported"]
+            assert "interactions >= 6" in " ".join(named[0]["missing"])
+            await running.shutdown()
+        finally:
+            await sim.stop()
+
     async def test_messaging_version_1_uses_short_polling(
         self, broker: EmbeddedBroker, start_bridge: Start, reader: Any
     ) -> None:

@@ -11,6 +11,7 @@ import pytest
 from bridge import errors
 from bridge.core import icws_api
 from bridge.core.icws_api import Answer, Call, Login, MissingFeature
+from bridge.core.messages import ConnectionChange
 
 SAMPLES = sorted((Path(__file__).parents[1] / "samples" / "answers").glob("*.json"))
 INTERPRETERS = {
@@ -52,7 +53,7 @@ def described(result: Any) -> dict[str, Any]:
                 "version": result.version,
             }
         }
-    if isinstance(result, icws_api.ConnectionState):
+    if isinstance(result, ConnectionChange):
         return {
             "connection": {
                 "up": result.up,
@@ -463,23 +464,6 @@ class TestOtherCalls:
             "/icws/7/messaging/subscriptions/interactions/agent-assistance/a1b2c3",
             {200, 204},
         )
-
-    def test_assistance_changes_collects_list_ids_from_a_batch(self) -> None:
-        """Ids added to and removed from the assistance list, in order, from raw messages."""
-        urn = "urn:inin.com:interactions.assistance:assistanceRequestListMessage"
-        batch = [
-            {"__type": urn, "isDelta": False, "requestsAdded": ["a1", "a2"]},
-            {"__type": "urn:inin.com:status:statusMessagesMessage", "requestsAdded": ["x"]},
-            "not a message",
-            {
-                "__type": urn,
-                "isDelta": True,
-                "requestsAdded": ["a3", 7, ""],
-                "requestsRemoved": ["a1"],
-            },
-            {"__type": urn, "isDelta": True, "requestsRemoved": "a2"},
-        ]
-        assert icws_api.assistance_changes(batch) == (["a1", "a2", "a3"], ["a1"])
 
     def test_connection_check_and_logout(self) -> None:
         """GET and DELETE on the session's own connection resource."""

@@ -1,0 +1,131 @@
+"""What the ICWS session must do next, decided from values: after a login, a batch, a check.
+
+The session (``bridge/icws/session.py``) only holds the session; these rules say what each thing
+ICWS told it means for that session, as values it dispatches with ``match``:
+
+- after a login, :func:`after_login` decides between :class:`Proceed` (the transport to read
+  with, the subscriptions to create, those the server's feature versions cannot serve) and
+  :class:`Unsupported` (nothing the bridge needs can work on this server: retry slowly);
+- after a batch of parsed messages is delivered, :func:`after_batch` lists the :class:`Follow`
+  and :class:`Unfollow` steps for assistance requests the list added or removed (all follows,
+  then all unfollows, in message order) and ends with at most one :class:`EndSession`, for the
+  first Down connection state in the batch;
+- after a connection check, :func:`after_check` ends the session when the server says Down.
+
+Reasons are a fixed vocabulary (they label the reconnect metric); the server's own words travel
+separately as ``detail``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from bridge.core import icws_api, messages
+from bridge.core.icws_api import MissingFeature, Transport
+from bridge.core.messages import ConnectionChange, Message
+
+ASSISTANCE_LIST = messages.short_type(icws_api.ASSISTANCE_LIST)
+MESSAGING = "messaging"
+
+EndReason = Literal["down_message", "down_no_reconnect", "check_failed"]
+
+
+@dataclass(frozen=True, slots=True)
+class EndSession:
+    """End this session; log in again at once, or (``should_reconnect`` False) after a while."""
+
+    reason: EndReason
+    detail: str
+    should_reconnect: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Follow:
+    """Subscribe to the details of one assistance request the list added."""
+
+    assistance_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Unfollow:
+    """Drop the details subscription of one assistance request the list removed."""
+
+    assistance_id: str
+
+
+Step = EndSession | Follow | Unfollow
+
+
+@dataclass(frozen=True, slots=True)
+class Proceed:
+    """The server can serve the bridge: read with ``transport``, create ``subscribe``."""
+
+    transport: Transport
+    subscribe: tuple[str, ...]
+    missing: tuple[MissingFeature, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Unsupported:
+    """The server lacks what the bridge needs at all; ``missing`` names each feature."""
+
+    missing: tuple[str, ...]
+
+
+LoginVerdict = Proceed | Unsupported
+
+
+def after_login(
+    mode: Literal["auto", "sse", "poll"], features: Mapping[str, int], wanted: Sequence[str]
+) -> LoginVerdict:
+    """Proceed with what the server supports, or Unsupported when it can serve nothing.
+
+    Unsupported when the server lists no ``messaging`` feature (no way to read messages: a
+    feature missing from the list is not supported, ICWS-PROTOCOL.md §1.5), or when every
+    wanted subscription lacks its feature version. Some missing is not unsupported: those are
+    skipped and named in readiness.
+    """
+    missing = tuple(icws_api.missing_features(features, list(wanted)))
+    lacking = {m.subscription for m in missing}
+    usable = tuple(name for name in wanted if name not in lacking)
+    reasons: list[str] = []
+    if features.get(MESSAGING) is None:
+        reasons.append(f"the server has no ICWS feature {MESSAGING} to read messages with")
+    if wanted and not usable:
+        reasons += [m.describe() for m in missing]
+    if reasons:
+        return Unsupported(tuple(reasons))
+    return Proceed(icws_api.choose_transport(mode, features), usable, missing)
+
+
+def after_batch(batch: Sequence[Message]) -> list[Step]:
+    """Follows, then unfollows, then the first Down (if any) as an EndSession."""
+    follows: list[Step] = []
+    unfollows: list[Step] = []
+    end: list[Step] = []
+    for message in batch:
+        match message:
+            case messages.Update(kind=kind) if kind == ASSISTANCE_LIST:
+                follows += [Follow(upsert.key) for upsert in message.upserts]
+                unfollows += [Unfollow(key) for key in message.removals]
+            case ConnectionChange(up=False) if not end:
+                end.append(_down(message))
+            case _:
+                pass
+    return follows + unfollows + end
+
+
+def _down(change: ConnectionChange) -> EndSession:
+    # shouldReconnect absent (older servers, §3.1) means reconnect, as ICWS clients do.
+    if change.should_reconnect is False:
+        return EndSession("down_no_reconnect", change.reason, should_reconnect=False)
+    return EndSession("down_message", change.reason, should_reconnect=True)
+
+
+def after_check(change: ConnectionChange) -> EndSession | None:
+    """A connection check that says Down ends the session (whatever it says of reconnecting)."""
+    if change.up:
+        return None
+    return EndSession("check_failed", f"connection check: {change.reason}", should_reconnect=True)

@@ -1,0 +1,212 @@
+"""The session rules: what a login, a batch and a connection check make the session do."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from bridge.core import messages
+from bridge.core.icws_api import MissingFeature
+from bridge.core.messages import ConnectionChange
+from bridge.core.session_rules import (
+    EndSession,
+    Follow,
+    Proceed,
+    Step,
+    Unfollow,
+    Unsupported,
+    after_batch,
+    after_check,
+    after_login,
+)
+
+LIST = "urn:inin.com:interactions.assistance:assistanceRequestListMessage"
+DETAILS = "urn:inin.com:interactions.assistance:assistanceRequestDetailsMessage"
+CONNECTION = "urn:inin.com:connection:connectionStateChangeMessage"
+STATUS = "urn:inin.com:status:statusMessagesMessage"
+ALL = ["alerting", "history", "status_messages", "assistance"]
+FULL = {"connection": 11, "messaging": 2, "interactions": 9, "status": 1}
+
+
+def down(reason: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "__type": CONNECTION,
+        "isDelta": False,
+        "newConnectionState": 2,
+        "reason": reason,
+        **extra,
+    }
+
+
+def steps(*raw: Any) -> list[Step]:
+    return after_batch([messages.parse(r) for r in raw])
+
+
+class TestAfterBatch:
+    """A delivered batch: follow what the assistance list adds, drop what it removes, obey Down."""
+
+    @pytest.mark.parametrize(
+        ("batch", "expected"),
+        [
+            pytest.param([], [], id="empty batch: nothing to do"),
+            pytest.param(
+                [{"__type": LIST, "isDelta": False, "requestsAdded": ["a1", "a2"]}],
+                [Follow("a1"), Follow("a2")],
+                id="snapshot list: follow each request",
+            ),
+            pytest.param(
+                [
+                    {"__type": LIST, "isDelta": False, "requestsAdded": ["a1", "a2"]},
+                    {"__type": STATUS, "isDelta": True, "requestsAdded": ["x"]},
+                    "not a message",
+                    {
+                        "__type": LIST,
+                        "isDelta": True,
+                        "requestsAdded": ["a3", 7, ""],
+                        "requestsRemoved": ["a1"],
+                    },
+                    {"__type": LIST, "isDelta": True, "requestsRemoved": "a2"},
+                ],
+                [Follow("a1"), Follow("a2"), Follow("a3"), Unfollow("a1")],
+                id="all follows then all unfollows; bad ids and other types skipped",
+            ),
+            pytest.param(
+                [{"__type": DETAILS, "isDelta": True, "assistanceId": "a1", "state": 2}],
+                [],
+                id="a Completed details message is not an unfollow (the list decides)",
+            ),
+            pytest.param(
+                [down("admin", shouldReconnect=False)],
+                [EndSession("down_no_reconnect", "admin", should_reconnect=False)],
+                id="Down with shouldReconnect false: end and wait",
+            ),
+            pytest.param(
+                [down("restart", shouldReconnect=True)],
+                [EndSession("down_message", "restart", should_reconnect=True)],
+                id="Down with shouldReconnect true: end and log in again",
+            ),
+            pytest.param(
+                [down("old server")],
+                [EndSession("down_message", "old server", should_reconnect=True)],
+                id="Down without shouldReconnect: log in again",
+            ),
+            pytest.param(
+                [{"__type": CONNECTION, "isDelta": False, "newConnectionState": 1}],
+                [],
+                id="Up: nothing to do",
+            ),
+            pytest.param(
+                [down("first", shouldReconnect=False), down("second")],
+                [EndSession("down_no_reconnect", "first", should_reconnect=False)],
+                id="only the first Down counts",
+            ),
+            pytest.param(
+                [down("bye"), {"__type": LIST, "isDelta": True, "requestsAdded": ["a9"]}],
+                [Follow("a9"), EndSession("down_message", "bye", should_reconnect=True)],
+                id="the end comes after the batch's follows",
+            ),
+        ],
+    )
+    def test_steps(self, batch: list[Any], expected: list[Step]) -> None:
+        """Each batch gives exactly the steps the protocol calls for, in order."""
+        assert steps(*batch) == expected
+
+
+class TestAfterCheck:
+    """A connection check ends the session only when the server says Down."""
+
+    @pytest.mark.parametrize(
+        ("change", "expected"),
+        [
+            (ConnectionChange(up=True, reason="", should_reconnect=None), None),
+            (
+                ConnectionChange(up=False, reason="timed out", should_reconnect=True),
+                EndSession("check_failed", "connection check: timed out", should_reconnect=True),
+            ),
+            (
+                ConnectionChange(up=False, reason="admin", should_reconnect=False),
+                EndSession("check_failed", "connection check: admin", should_reconnect=True),
+            ),
+        ],
+    )
+    def test_check(self, change: ConnectionChange, expected: EndSession | None) -> None:
+        """Up continues; Down ends the session as a failed check."""
+        assert after_check(change) == expected
+
+
+class TestAfterLogin:
+    """The server's feature versions decide what to subscribe, how to read, or unsupported."""
+
+    @pytest.mark.parametrize(
+        ("mode", "features", "wanted", "expected"),
+        [
+            pytest.param("auto", FULL, ALL, Proceed("sse", tuple(ALL), ()), id="full server"),
+            pytest.param(
+                "auto",
+                {**FULL, "messaging": 1},
+                ALL,
+                Proceed("poll", tuple(ALL), ()),
+                id="messaging 1: short polling",
+            ),
+            pytest.param(
+                "poll", FULL, ["history"], Proceed("poll", ("history",), ()), id="poll forced"
+            ),
+            pytest.param(
+                "auto",
+                {**FULL, "interactions": 8},
+                ALL,
+                Proceed(
+                    "sse",
+                    ("alerting", "history", "status_messages"),
+                    (MissingFeature("assistance", "interactions", 9, 8),),
+                ),
+                id="some subscriptions missing: the rest proceed",
+            ),
+            pytest.param(
+                "auto",
+                {"connection": 11, "messaging": 2},
+                ALL,
+                Unsupported(
+                    (
+                        "subscription alerting needs ICWS feature interactions >= 6, "
+                        "server has absent",
+                        "subscription history needs ICWS feature interactions >= 4, "
+                        "server has absent",
+                        "subscription status_messages needs ICWS feature status >= 1, "
+                        "server has absent",
+                        "subscription assistance needs ICWS feature interactions >= 9, "
+                        "server has absent",
+                    )
+                ),
+                id="no subscription possible: unsupported",
+            ),
+            pytest.param(
+                "auto",
+                {**FULL, "interactions": 5},
+                ["alerting", "assistance"],
+                Unsupported(
+                    (
+                        "subscription alerting needs ICWS feature interactions >= 6, "
+                        "server has version 5",
+                        "subscription assistance needs ICWS feature interactions >= 9, "
+                        "server has version 5",
+                    )
+                ),
+                id="every enabled subscription lacking: unsupported",
+            ),
+            pytest.param(
+                "auto",
+                {"connection": 11, "interactions": 9, "status": 1},
+                ["status_messages"],
+                Unsupported(("the server has no ICWS feature messaging to read messages with",)),
+                id="no messaging feature: unsupported",
+            ),
+            pytest.param("auto", FULL, [], Proceed("sse", (), ()), id="nothing enabled"),
+        ],
+    )
+    def test_login(
+        self, mode: Any, features: dict[str, int], wanted: list[str], expected: Any
+    ) -> None:
+        """The verdict names the transport and subscriptions, or every missing feature."""
+        assert after_login(mode, features, wanted) == expected
