@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from bridge import errors
 from bridge.core.messages import ConnectionChange
@@ -24,6 +24,22 @@ SESSION_HEADER = "ININ-ICWS-Session-ID"
 AUTH_FAILURE = "error.request.connection.authenticationFailure"
 
 Transport = Literal["sse", "poll"]
+
+# encodeURIComponent's unreserved set: the SDK encodes every path value with it (§10).
+_URI_COMPONENT_SAFE = "-_.!~*'()"
+
+
+def segment(value: str) -> str:
+    """One path value (a session or assistance id) encoded as encodeURIComponent does.
+
+    Ids are opaque strings (§4.4, §10): braces, ``|``, ``:``, spaces and slashes are encoded,
+    so an id is always one path segment. Non-ASCII is encoded as UTF-8.
+    """
+    return quote(value, safe=_URI_COMPONENT_SAFE)
+
+
+def _session(session_id: str) -> str:
+    return f"/icws/{segment(session_id)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,18 +127,18 @@ SUBSCRIPTIONS: Mapping[str, Subscription] = {
 def subscribe(session_id: str, name: str, body: Mapping[str, Any] | None) -> Call:
     """PUT a subscription (creates or replaces it; ICWS then sends a full snapshot)."""
     sub = SUBSCRIPTIONS[name]
-    return Call(f"subscribe.{name}", "PUT", f"/icws/{session_id}/{sub.path}", body, ok=sub.ok)
+    return Call(f"subscribe.{name}", "PUT", f"{_session(session_id)}/{sub.path}", body, ok=sub.ok)
 
 
 def unsubscribe(session_id: str, name: str) -> Call:
     """DELETE a subscription."""
     sub = SUBSCRIPTIONS[name]
-    return Call(f"unsubscribe.{name}", "DELETE", f"/icws/{session_id}/{sub.path}", ok=sub.ok)
+    return Call(f"unsubscribe.{name}", "DELETE", f"{_session(session_id)}/{sub.path}", ok=sub.ok)
 
 
 def assistance_details(session_id: str, assistance_id: str, *, subscribe: bool) -> Call:
     """PUT (or DELETE) the details subscription of one assistance request."""
-    path = f"/icws/{session_id}/{SUBSCRIPTIONS['assistance'].path}/{assistance_id}"
+    path = f"{_session(session_id)}/{SUBSCRIPTIONS['assistance'].path}/{segment(assistance_id)}"
     verb, method = ("subscribe", "PUT") if subscribe else ("unsubscribe", "DELETE")
     return Call(f"{verb}.assistance_details", method, path, ok=frozenset({200, 204}))
 
@@ -238,7 +254,7 @@ def features() -> Call:
 
 def check_connection(session_id: str) -> Call:
     """GET /icws/{sessionId}/connection (§1.2)."""
-    return Call("check", "GET", f"/icws/{session_id}/connection")
+    return Call("check", "GET", f"{_session(session_id)}/connection")
 
 
 def interpret_connection(answer: Answer) -> ConnectionChange | errors.IcwsError:
@@ -260,7 +276,7 @@ def interpret_connection(answer: Answer) -> ConnectionChange | errors.IcwsError:
 
 def logout(session_id: str) -> Call:
     """DELETE /icws/{sessionId}/connection; 200 and 204 both seen (§1.3)."""
-    return Call("logout", "DELETE", f"/icws/{session_id}/connection", ok=frozenset({200, 204}))
+    return Call("logout", "DELETE", f"{_session(session_id)}/connection", ok=frozenset({200, 204}))
 
 
 def messages(session_id: str, transport: Transport) -> Call:
@@ -268,7 +284,7 @@ def messages(session_id: str, transport: Transport) -> Call:
     return Call(
         f"messages.{transport}",
         "GET",
-        f"/icws/{session_id}/messaging/messages",
+        f"{_session(session_id)}/messaging/messages",
         accept=EVENT_STREAM if transport == "sse" else ICWS_JSON,
     )
 
@@ -292,7 +308,7 @@ def assistance_update(session_id: str, assistance_id: str, text: str) -> Call:
     return Call(
         "assistance.update",
         "POST",
-        f"/icws/{session_id}/interactions/agent-assistance/{assistance_id}",
+        f"{_session(session_id)}/interactions/agent-assistance/{segment(assistance_id)}",
         {"text": text},
         ok=frozenset({200, 201, 202, 204}),
     )
@@ -303,7 +319,7 @@ def assistance_complete(session_id: str, assistance_id: str) -> Call:
     return Call(
         "assistance.complete",
         "DELETE",
-        f"/icws/{session_id}/interactions/agent-assistance/{assistance_id}",
+        f"{_session(session_id)}/interactions/agent-assistance/{segment(assistance_id)}",
         ok=frozenset({200, 204}),
     )
 

@@ -15,6 +15,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Protocol, Self
 
 import aiohttp
+from yarl import URL
 
 from bridge import errors
 from bridge.core import icws_api
@@ -101,7 +102,7 @@ class IcwsClient:
         try:
             async with self._http.request(
                 call.method,
-                base + call.path,
+                _url(base, call),
                 params=list(call.query),
                 data=None if call.body is None else json.dumps(call.body),
                 headers=self._headers(call),
@@ -124,7 +125,7 @@ class IcwsClient:
         )
         try:
             async with self._http.get(
-                base + call.path, headers=self._headers(call), timeout=no_total
+                _url(base, call), headers=self._headers(call), timeout=no_total
             ) as response:
                 self._count(call, response.status)
                 if response.status != 200 or not response.content_type.startswith(
@@ -138,6 +139,12 @@ class IcwsClient:
         except (aiohttp.ClientError, TimeoutError) as exc:
             self._count(call, "error")
             raise errors.SessionLost(f"stream: {type(exc).__name__}") from None
+
+
+def _url(base: str, call: Call) -> URL:
+    # The core percent-encodes every path value as the SDK does; encoded=True stops yarl from
+    # decoding or re-quoting it (it would turn %3A back into ":", and %2F is an id's slash).
+    return URL(base + call.path, encoded=True)
 
 
 async def _json_body(response: aiohttp.ClientResponse) -> Any:
