@@ -44,7 +44,8 @@ MAX_ID_LENGTH = 200
 # every path value as the SDK does. Only what no encoding can carry safely is refused: control
 # characters (C0, DEL, C1), and the dot segments "." and "..", which URL normalization resolves.
 MAX_ASSISTANCE_ID = 256
-ASSISTANCE_ID = re.compile(r"^[^\x00-\x1f\x7f-\x9f]+$")
+# Searched, not matched: "$" would let a trailing newline through in Python (not in ECMA-262).
+CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 DOT_SEGMENTS = (".", "..")
 
 
@@ -62,8 +63,8 @@ class DataField:
 def _assistance_id(value: Any) -> str | None:
     if (
         not isinstance(value, str)
-        or len(value) > MAX_ASSISTANCE_ID
-        or not ASSISTANCE_ID.fullmatch(value)
+        or not 0 < len(value) <= MAX_ASSISTANCE_ID
+        or CONTROL_CHARACTER.search(value)
         or value in DOT_SEGMENTS
     ):
         return (
@@ -85,8 +86,7 @@ ASSISTANCE_ID_FIELD = DataField(
         "type": "string",
         "minLength": 1,
         "maxLength": MAX_ASSISTANCE_ID,
-        "pattern": ASSISTANCE_ID.pattern,
-        "not": {"enum": list(DOT_SEGMENTS)},
+        "not": {"anyOf": [{"pattern": CONTROL_CHARACTER.pattern}, {"enum": list(DOT_SEGMENTS)}]},
     },
 )
 TEXT_FIELD = DataField(_text, {"type": "string", "minLength": 1, "pattern": r"\S"})
