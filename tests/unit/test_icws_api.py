@@ -516,3 +516,84 @@ class TestInterpretMessages:
         """The poll of an expired session fails with SessionLost."""
         result = icws_api.interpret_messages(Answer(401, {}, {"errorCode": 1}))
         assert isinstance(result, errors.SessionLost)
+
+
+# Written by hand from encodeURIComponent's definition (ECMA-262): every UTF-8 byte is %XX
+# (upper-case hex) except A-Z a-z 0-9 - _ . ! ~ * ' ( ).
+OPAQUE = "{a1|b:2 c/3}"
+OPAQUE_ENCODED = "%7Ba1%7Cb%3A2%20c%2F3%7D"
+SESSION = "9 9/9"
+SESSION_ENCODED = "9%209%2F9"
+
+
+class TestPathEncoding:
+    """Every path value is percent-encoded as the SDK's encodeURIComponent does (§10)."""
+
+    @pytest.mark.parametrize(
+        ("value", "encoded"),
+        [
+            (OPAQUE, OPAQUE_ENCODED),
+            ("AZaz09-_.!~*'()", "AZaz09-_.!~*'()"),
+            ("?#&=+,;@$[]", "%3F%23%26%3D%2B%2C%3B%40%24%5B%5D"),
+            ('%"<>\\^`', "%25%22%3C%3E%5C%5E%60"),
+            ("..", ".."),
+            ("é€", "%C3%A9%E2%82%AC"),
+            ("😀", "%F0%9F%98%80"),
+            ("a%2Fb", "a%252Fb"),
+        ],
+    )
+    def test_segment_is_encode_uri_component(self, value: str, encoded: str) -> None:
+        """Unreserved marks stay; every other character is its UTF-8 bytes as %XX."""
+        assert icws_api.segment(value) == encoded
+
+    @pytest.mark.parametrize(
+        ("call", "path"),
+        [
+            (
+                icws_api.assistance_details(SESSION, OPAQUE, subscribe=True),
+                f"/icws/{SESSION_ENCODED}/messaging/subscriptions/interactions/agent-assistance/"
+                f"{OPAQUE_ENCODED}",
+            ),
+            (
+                icws_api.assistance_details(SESSION, OPAQUE, subscribe=False),
+                f"/icws/{SESSION_ENCODED}/messaging/subscriptions/interactions/agent-assistance/"
+                f"{OPAQUE_ENCODED}",
+            ),
+            (
+                icws_api.assistance_update(SESSION, OPAQUE, "hi"),
+                f"/icws/{SESSION_ENCODED}/interactions/agent-assistance/{OPAQUE_ENCODED}",
+            ),
+            (
+                icws_api.assistance_complete(SESSION, OPAQUE),
+                f"/icws/{SESSION_ENCODED}/interactions/agent-assistance/{OPAQUE_ENCODED}",
+            ),
+            (
+                icws_api.subscribe(SESSION, "alerting", {}),
+                f"/icws/{SESSION_ENCODED}/messaging/subscriptions/interaction-alerting",
+            ),
+            (
+                icws_api.unsubscribe(SESSION, "status_messages"),
+                f"/icws/{SESSION_ENCODED}/messaging/subscriptions/status/status-messages",
+            ),
+            (icws_api.check_connection(SESSION), f"/icws/{SESSION_ENCODED}/connection"),
+            (icws_api.logout(SESSION), f"/icws/{SESSION_ENCODED}/connection"),
+            (
+                icws_api.messages(SESSION, "sse"),
+                f"/icws/{SESSION_ENCODED}/messaging/messages",
+            ),
+            (
+                icws_api.messages(SESSION, "poll"),
+                f"/icws/{SESSION_ENCODED}/messaging/messages",
+            ),
+        ],
+        ids=lambda value: value.name if isinstance(value, Call) else "",
+    )
+    def test_every_builder_encodes_its_values(self, call: Call, path: str) -> None:
+        """Session and assistance ids are encoded; the fixed path parts are not."""
+        assert call.path == path
+
+    def test_an_ordinary_id_is_unchanged(self) -> None:
+        """Digit session ids and GUID assistance ids need no escape: paths are as before."""
+        guid = "0b0a6f0c-58f5-4f53-9d0f-6d3e2a9f1c11"
+        call = icws_api.assistance_complete("1234567", guid)
+        assert call.path == f"/icws/1234567/interactions/agent-assistance/{guid}"
