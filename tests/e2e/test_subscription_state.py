@@ -8,6 +8,7 @@ what changed while the subscription was gone, and after.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -48,13 +49,6 @@ def keyed(kafka: Reader, topic: str, key: str, event: str) -> bool:
     )
 
 
-async def resynced_once(kafka: Reader, settings: Settings) -> None:
-    """The first session's snapshots are all in: one resync per aggregate."""
-    await kafka.wait_for(
-        lambda _: all(lifecycle(kafka, settings, "resync.completed", a) for a in ALL)
-    )
-
-
 def resubscriptions(running: RunningBridge, aggregate: str) -> float | None:
     registry = running.bridge.metrics.registry
     return registry.get_sample_value(
@@ -62,66 +56,68 @@ def resubscriptions(running: RunningBridge, aggregate: str) -> float | None:
     )
 
 
+@pytest.fixture(name="live")
+async def fixture_live(
+    broker: EmbeddedBroker, simulator: Simulator, start_bridge: Any, reader: Any
+) -> AsyncIterator[tuple[Settings, RunningBridge, Reader]]:
+    """A ready bridge with every first snapshot reconciled, and a reader of its topics."""
+    settings = bridge_settings(broker, simulator.url)
+    running = start_bridge(settings)
+    await running.ready()
+    topics = settings.topics
+    async with reader([topics.alerting, topics.assistance, topics.lifecycle]) as kafka:
+        await kafka.wait_for(
+            lambda _: all(lifecycle(kafka, settings, "resync.completed", a) for a in ALL)
+        )
+        yield settings, running, kafka
+    await running.shutdown()
+
+
+async def regained(kafka: Reader, settings: Settings, aggregate: str, reason: str) -> None:
+    """One gap for ``aggregate`` alone (with ``reason``), then its second resync; no other gap."""
+    await kafka.wait_for(
+        lambda _: len(lifecycle(kafka, settings, "resync.completed", aggregate)) == 2
+    )
+    [gap] = lifecycle(kafka, settings, "gap.possible", aggregate)
+    assert gap < lifecycle(kafka, settings, "resync.completed", aggregate)[1]
+    assert kafka.events(settings.topics.lifecycle)[gap]["data"]["reason"] == reason
+    for other in ("session", *(a for a in ALL if a != aggregate)):
+        assert not lifecycle(kafka, settings, "gap.possible", other)
+
+
 class TestLostSubscriptions:
     """Suspended or Faulted: re-created, a gap and a resync for that aggregate, no re-login."""
 
-    async def test_faulted_alerting_is_re_created(
-        self, broker: EmbeddedBroker, simulator: Simulator, start_bridge: Any, reader: Any
-    ) -> None:
+    async def test_faulted_alerting_is_re_created(self, simulator: Simulator, live: Any) -> None:
         """fail_subscription(alerting, 3): a new PUT, gap then resync for alerting, same login."""
-        settings = bridge_settings(broker, simulator.url)
-        running = start_bridge(settings)
-        await running.ready()
+        settings, running, kafka = live
         topic = settings.topics.alerting
-        async with reader([topic, settings.topics.lifecycle]) as kafka:
-            await resynced_once(kafka, settings)
-            logins, alerting_puts = simulator.logins, puts(simulator, "interaction-alerting")
-            simulator.faults.fail_subscription("interaction-alerting", state=3)
-            missed = simulator.world.start_alerting(USER)
-            await kafka.wait_for(
-                lambda _: len(lifecycle(kafka, settings, "resync.completed", "alerting")) == 2
-            )
-            [gap] = lifecycle(kafka, settings, "gap.possible", "alerting")
-            assert gap < lifecycle(kafka, settings, "resync.completed", "alerting")[1]
-            data = kafka.events(settings.topics.lifecycle)[gap]["data"]
-            assert data["reason"] == "subscription_faulted"
-            await kafka.wait_for(lambda _: keyed(kafka, topic, missed, "started"))
-            after = simulator.world.start_alerting(USER)
-            await kafka.wait_for(lambda _: keyed(kafka, topic, after, "started"))
-            assert puts(simulator, "interaction-alerting") == alerting_puts + 1
-            assert simulator.logins == logins
-            for other in ("history", "status_messages", "assistance"):
-                assert not lifecycle(kafka, settings, "gap.possible", other)
-            assert not lifecycle(kafka, settings, "gap.possible", "session")
+        logins, alerting_puts = simulator.logins, puts(simulator, "interaction-alerting")
+        simulator.faults.fail_subscription("interaction-alerting", state=3)
+        missed = simulator.world.start_alerting(USER)
+        await regained(kafka, settings, "alerting", "subscription_faulted")
+        await kafka.wait_for(lambda _: keyed(kafka, topic, missed, "started"))
+        after = simulator.world.start_alerting(USER)
+        await kafka.wait_for(lambda _: keyed(kafka, topic, after, "started"))
+        assert puts(simulator, "interaction-alerting") == alerting_puts + 1
+        assert simulator.logins == logins
         assert resubscriptions(running, "alerting") == 1
-        await running.shutdown()
 
     async def test_suspended_assistance_list_is_re_created(
-        self, broker: EmbeddedBroker, simulator: Simulator, start_bridge: Any, reader: Any
+        self, simulator: Simulator, live: Any
     ) -> None:
         """fail_subscription(list, 2): re-created; a request opened meanwhile is then followed."""
-        settings = bridge_settings(broker, simulator.url)
-        running = start_bridge(settings)
-        await running.ready()
+        settings, running, kafka = live
         topic = settings.topics.assistance
         interaction = simulator.world.start_alerting(USER)
-        async with reader([topic, settings.topics.lifecycle]) as kafka:
-            await resynced_once(kafka, settings)
-            logins = simulator.logins
-            simulator.faults.fail_subscription("interactions/agent-assistance", state=2)
-            missed = simulator.world.create_assistance(USER, interaction, "Anyone?")
-            await kafka.wait_for(
-                lambda _: len(lifecycle(kafka, settings, "resync.completed", "assistance")) == 2
-            )
-            [gap] = lifecycle(kafka, settings, "gap.possible", "assistance")
-            data = kafka.events(settings.topics.lifecycle)[gap]["data"]
-            assert data["reason"] == "subscription_suspended"
-            await kafka.wait_for(lambda _: keyed(kafka, topic, missed, "opened"))
-            simulator.world.add_assistance_message(missed, "supervisor.sam", "Here")
-            await kafka.wait_for(lambda _: keyed(kafka, topic, missed, "updated"))
-            after = simulator.world.create_assistance(USER, interaction, "And now?")
-            await kafka.wait_for(lambda _: keyed(kafka, topic, after, "opened"))
-            assert simulator.logins == logins
-            assert not lifecycle(kafka, settings, "gap.possible", "session")
+        logins = simulator.logins
+        simulator.faults.fail_subscription("interactions/agent-assistance", state=2)
+        missed = simulator.world.create_assistance(USER, interaction, "Anyone?")
+        await regained(kafka, settings, "assistance", "subscription_suspended")
+        await kafka.wait_for(lambda _: keyed(kafka, topic, missed, "opened"))
+        simulator.world.add_assistance_message(missed, "supervisor.sam", "Here")
+        await kafka.wait_for(lambda _: keyed(kafka, topic, missed, "updated"))
+        after = simulator.world.create_assistance(USER, interaction, "And now?")
+        await kafka.wait_for(lambda _: keyed(kafka, topic, after, "opened"))
+        assert simulator.logins == logins
         assert resubscriptions(running, "assistance") == 1
-        await running.shutdown()
