@@ -574,7 +574,7 @@ class TestDeadLetters:
         running = start_bridge(settings)
         await running.ready()
         assistance_id = open_request(simulator)
-        invalid = command("update", "../../connection", "climb")
+        invalid = command("update", "a\nb", "a control character in the id")
         garbage: list[tuple[bytes, bytes, str]] = [
             (b"g-1", b"\xff\x00 not json", "not_json"),
             (b"g-2", json.dumps({"hello": "world"}).encode(), "not_cloudevent"),
