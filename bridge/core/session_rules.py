@@ -25,7 +25,14 @@ from typing import Literal
 
 from bridge.core import icws_api, messages
 from bridge.core.icws_api import MissingFeature, Transport
-from bridge.core.messages import AGGREGATES, Aggregate, ConnectionChange, Message, SubscriptionState
+from bridge.core.messages import (
+    AGGREGATES,
+    Aggregate,
+    ConnectionChange,
+    Family,
+    Message,
+    SubscriptionState,
+)
 
 ASSISTANCE_LIST = messages.short_type(icws_api.ASSISTANCE_LIST)
 MESSAGING = "messaging"
@@ -143,7 +150,7 @@ def after_batch(batch: Sequence[Message], subscribed: Collection[str] = AGGREGAT
 
 # Which aggregates a state message may concern when it does not say (§10: the SDK names no
 # property for it): every subscription of its family.
-FAMILIES: Mapping[str, tuple[Aggregate, ...]] = {
+FAMILIES: Mapping[Family, tuple[Aggregate, ...]] = {
     "messaging": ("alerting", "history", "status_messages"),
     "assistance": ("assistance",),
 }
