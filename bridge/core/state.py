@@ -47,6 +47,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from bridge.core.encoding import COMPACT_JSON
 from bridge.core.messages import Aggregate, Update, Upsert
 
 ChangeKind = Literal["added", "changed", "removed"]
@@ -85,9 +86,6 @@ class Resync:
     removed: int
     unchanged: int
 
-
-# The encoder of both the packed state here and every event value (bridge.core.events).
-COMPACT_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 Packed = bytes | dict[str, Any]
 
