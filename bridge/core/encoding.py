@@ -35,6 +35,27 @@ def compact(value: Any) -> bytes:
     return COMPACT_JSON.encode(value).encode()
 
 
+# The state cache keeps each live entity's properties packed in the very encoding of record
+# values, so a change's state is spliced into its records as it is (bridge.core.state).
+Packed = bytes | dict[str, Any]
+
+
+def pack(props: Mapping[str, Any]) -> Packed:
+    """Properties as compact JSON bytes, or as a dict copy when they are not JSON."""
+    try:
+        return COMPACT_JSON.encode(props).encode()
+    except (TypeError, ValueError):  # not JSON, or a lone surrogate UTF-8 cannot hold
+        return dict(props)
+
+
+def unpack(packed: Packed) -> dict[str, Any]:
+    """The properties again (a new dict when packed)."""
+    if isinstance(packed, bytes):
+        unpacked: dict[str, Any] = json.loads(packed)
+        return unpacked
+    return packed
+
+
 # --- timestamps ----------------------------------------------------------------------------
 
 

@@ -17,38 +17,14 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
-Aggregate = Literal["alerting", "history", "status_messages", "assistance"]
-AGGREGATES: tuple[Aggregate, ...] = ("alerting", "history", "status_messages", "assistance")
-
-
-@dataclass(frozen=True, slots=True)
-class Upsert:
-    """One entity's properties, and how they combine with what is known.
-
-    ``replace`` drops what was known; otherwise properties merge, except those named in
-    ``append`` (lists that only grow, like assistance messages), which extend. ``creates``
-    False means the entity must already be live (its existence is decided elsewhere).
-    """
-
-    key: str
-    props: Mapping[str, Any]
-    replace: bool = True
-    append: tuple[str, ...] = ()
-    creates: bool = True
-
-
-@dataclass(frozen=True, slots=True)
-class Update:
-    """What one message says about one aggregate."""
-
-    aggregate: Aggregate
-    snapshot: bool
-    upserts: tuple[Upsert, ...] = ()
-    removals: tuple[str, ...] = ()
-    problems: tuple[str, ...] = ()
-    kind: str = ""
+# Re-exported (``x as x``): the parser's output types live with the rules that apply them.
+from bridge.core.state import AGGREGATES as AGGREGATES
+from bridge.core.state import RULES, FamilyRules
+from bridge.core.state import Aggregate as Aggregate
+from bridge.core.state import Update as Update
+from bridge.core.state import Upsert as Upsert
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,7 +161,7 @@ class Shape:
 
 
 ALERT = Shape(
-    key="interactionId",
+    key=RULES["alerting"].key,
     fields={
         "interactionId": text,
         "interactionType": text,
@@ -210,7 +186,7 @@ ALERT = Shape(
     ),
 )
 HISTORY = Shape(
-    key="interactionId",
+    key=RULES["history"].key,
     fields={
         "interactionId": text,
         "initiationTime": rfc3339,
@@ -229,7 +205,7 @@ HISTORY = Shape(
     required=frozenset({"interactionId"}),  # all optional in §4.2, but no key, no entity
 )
 STATUS = Shape(
-    key="statusId",
+    key=RULES["status_messages"].key,
     fields={
         "statusId": text,
         "messageText": text,
@@ -304,29 +280,44 @@ def read_entries(
 # --- the four families ---------------------------------------------------------------------
 
 
+# Each family's key, case, snapshot scope and what creates and ends an entity come from its
+# row of bridge.core.state.RULES; what is left here is where ICWS puts them in a message.
+
+
+def _upsert(
+    rules: FamilyRules, key: str, props: dict[str, Any], snapshot: bool, kind: str
+) -> Upsert:
+    """An entry as its family's rules take it: key named, replace and create as they say."""
+    replace = snapshot and rules.snapshot_replaces
+    return Upsert(rules.name(key), props, replace=replace, creates=kind == rules.created_by)
+
+
 def _alerting(raw: dict[str, Any], snapshot: bool, kind: str) -> Update:
-    # StopAlerting (alertAction 2) ends the entity; everything else starts or changes it.
+    # An entry that ends its entity (StopAlerting) is a removal; any other starts or changes it.
     # The list is required: without it a snapshot would seem to say "nothing is alerting".
+    rules = RULES["alerting"]
     if not isinstance(raw.get("alertingInteractionDetails"), list):
         raise Malformed("alertingInteractionDetails is missing or not a list")
     entries, problems = read_entries(ALERT, raw["alertingInteractionDetails"], "alerts")
     upserts = tuple(
-        Upsert(key, props, replace=snapshot)
+        _upsert(rules, key, props, snapshot, kind)
         for key, props in entries
-        if props["alertAction"] != "StopAlerting"
+        if not rules.ends(props)
     )
-    removals = tuple(key for key, props in entries if props["alertAction"] == "StopAlerting")
+    removals = tuple(rules.name(key) for key, props in entries if rules.ends(props))
     return Update("alerting", snapshot, upserts, removals, tuple(problems), kind)
 
 
 def _history(raw: dict[str, Any], snapshot: bool, kind: str) -> Update:
+    rules = RULES["history"]
     entries, problems = read_entries(HISTORY, raw.get("interactionHistory"), "history")
-    upserts = tuple(Upsert(key, props, replace=snapshot) for key, props in entries)
+    upserts = tuple(_upsert(rules, key, props, snapshot, kind) for key, props in entries)
     return Update("history", snapshot, upserts, (), tuple(problems), kind)
 
 
 def _status_messages(raw: dict[str, Any], snapshot: bool, kind: str) -> Update:
     # Status ids are case-insensitive (§2.4): the key is folded, the data keeps the id as sent.
+    rules = RULES["status_messages"]
     added, p1 = read_entries(STATUS, raw.get("statusMessagesAdded"), "added")
     changed, p2 = read_entries(STATUS, raw.get("statusMessagesChanged"), "changed")
     removed = raw.get("statusMessagesRemoved") or []
@@ -336,17 +327,20 @@ def _status_messages(raw: dict[str, Any], snapshot: bool, kind: str) -> Update:
         removed = (
             [r for r in removed if isinstance(r, str) and r] if isinstance(removed, list) else []
         )
+    # An added entry is whole, so it replaces even in a delta (as a snapshot's entry); a
+    # changed one merges.
     upserts = tuple(
-        Upsert(key.casefold(), props, replace=snapshot or key_in_added)
-        for entries, key_in_added in ((added, True), (changed, False))
+        _upsert(rules, key, props, snapshot or whole, kind)
+        for entries, whole in ((added, True), (changed, False))
         for key, props in entries
     )
-    removals = tuple(r.casefold() for r in removed)
+    removals = tuple(rules.name(r) for r in removed)
     return Update("status_messages", snapshot, upserts, removals, tuple(problems), kind)
 
 
 def _assistance_list(raw: dict[str, Any], snapshot: bool, kind: str) -> Update:
     # The list names requests only; their details arrive in separate messages, so never replace.
+    rules = RULES["assistance"]
     ids: list[list[str]] = []
     problems: list[str] = []
     for what in ("requestsAdded", "requestsRemoved"):
@@ -357,18 +351,20 @@ def _assistance_list(raw: dict[str, Any], snapshot: bool, kind: str) -> Update:
         if len(good) != len(value):
             problems.append(f"{what} is not a list of ids")
         ids.append(good)
-    upserts = tuple(Upsert(i, {"assistanceId": i}, replace=False) for i in ids[0])
-    return Update("assistance", snapshot, upserts, tuple(ids[1]), tuple(problems), kind)
+    upserts = tuple(_upsert(rules, i, {rules.key: i}, snapshot, kind) for i in ids[0])
+    removals = tuple(rules.name(i) for i in ids[1])
+    return Update("assistance", snapshot, upserts, removals, tuple(problems), kind)
 
 
 def _assistance_details(raw: dict[str, Any], snapshot: bool, kind: str) -> Update:
     # Messages have no id in ICWS: a delta's messagesAdded are appended, a snapshot's replace.
     # Participants are keyed by userId so a delta merges into them. The list message decides
-    # whether a request exists: details never create one, and a Completed state ends it.
-    assistance_id = raw.get("assistanceId")
+    # whether a request exists (RULES: it alone creates), and a Completed state ends it.
+    rules = RULES["assistance"]
+    assistance_id = raw.get(rules.key)
     if not isinstance(assistance_id, str) or not assistance_id:
-        raise Malformed("assistanceId is missing")
-    props: dict[str, Any] = {"assistanceId": assistance_id}
+        raise Malformed(f"{rules.key} is missing")
+    props: dict[str, Any] = {rules.key: assistance_id}
     problems: list[str] = []
     if isinstance(raw.get("interactionId"), str):
         props["interactionId"] = raw["interactionId"]
@@ -390,14 +386,14 @@ def _assistance_details(raw: dict[str, Any], snapshot: bool, kind: str) -> Updat
         props["participants"] = participants
     # A details snapshot replaces one request's details; it is not a snapshot of the aggregate.
     upsert = Upsert(
-        assistance_id,
+        rules.name(assistance_id),
         props,
         replace=snapshot,
         append=() if snapshot else ("messages",),
-        creates=False,
+        creates=kind == rules.created_by,
     )
-    # Completed ends the request, after taking in anything the same message added.
-    removals = (assistance_id,) if props.get("state") == "Completed" else ()
+    # An ending state ends the request, after taking in anything the same message added.
+    removals = (rules.name(assistance_id),) if rules.ends(props) else ()
     return Update("assistance", False, (upsert,), removals, tuple(p1 + problems), kind)
 
 
