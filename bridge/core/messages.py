@@ -320,10 +320,10 @@ def _status_messages(raw: dict[str, Any], snapshot: bool, kind: str) -> Update:
     rules = RULES["status_messages"]
     added, p1 = read_entries(STATUS, raw.get("statusMessagesAdded"), "added")
     changed, p2 = read_entries(STATUS, raw.get("statusMessagesChanged"), "changed")
-    removed = raw.get("statusMessagesRemoved") or []
+    removed = rules.removed(raw) or []
     problems = p1 + p2
     if not isinstance(removed, list) or not all(isinstance(r, str) and r for r in removed):
-        problems.append("statusMessagesRemoved is not a list of ids")
+        problems.append(f"{rules.removed_by} is not a list of ids")
         removed = (
             [r for r in removed if isinstance(r, str) and r] if isinstance(removed, list) else []
         )
@@ -343,8 +343,11 @@ def _assistance_list(raw: dict[str, Any], snapshot: bool, kind: str) -> Update:
     rules = RULES["assistance"]
     ids: list[list[str]] = []
     problems: list[str] = []
-    for what in ("requestsAdded", "requestsRemoved"):
-        value = raw.get(what) or []
+    for what, listed in (
+        ("requestsAdded", raw.get("requestsAdded")),
+        (rules.removed_by, rules.removed(raw)),
+    ):
+        value = listed or []
         if not isinstance(value, list):
             value = [None]
         good = [i for i in value if isinstance(i, str) and i]

@@ -93,6 +93,10 @@ class FamilyRules:
         """The entity's key for a name as ICWS sent it."""
         return key.casefold() if self.fold_case else key
 
+    def removed(self, message: Mapping[str, Any]) -> Any:
+        """What a message lists (unchecked) as the keys of ended entities; None if nothing."""
+        return None if self.removed_by is None else message.get(self.removed_by)
+
     def ends(self, props: Mapping[str, Any]) -> bool:
         """Whether an entry with these (normalized) properties ends its entity."""
         return self.ends_on is not None and props.get(self.ends_on[0]) == self.ends_on[1]
@@ -132,7 +136,7 @@ RULES: Mapping[Aggregate, FamilyRules] = {
     ),
     "status_messages": FamilyRules(
         key="statusId",
-        fold_case=True,  # status ids are case-insensitive (ICWS-PROTOCOL.md §4.3)
+        fold_case=True,  # status ids are case-insensitive (ICWS-PROTOCOL.md §2.4)
         snapshot="every entity",
         created_by="statusMessagesMessage",
         removed_by="statusMessagesRemoved",
