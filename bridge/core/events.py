@@ -6,6 +6,7 @@ topic, and the *state* record (latest full state and sequence, or a tombstone wh
 ended) on the aggregate's compacted state topic. Event ids are derived from aggregate, key,
 sequence, type and state, so an event re-emitted after a crash has the id it had before.
 Types are ``<prefix>.<aggregate>.<event>.v<major>``; a breaking change adds a new major.
+This module decides what each record says; ``bridge.core.encoding`` writes it as bytes.
 """
 
 from __future__ import annotations

@@ -20,8 +20,10 @@ it survives restarts. Every message is applied to it with these rules:
 * **removal** — an explicit removal (a key listed in ``FamilyRules.removed_by``, or an entry
   carrying ``FamilyRules.ends_on``) ends the entity.
 * **reconciliation** — after a snapshot that names every live entity, every live entity it did
-  not mention ended while the bridge could not see it. A snapshot that came with problems (an
-  entry dropped as malformed) cannot prove that anything is absent, so it reconciles nothing.
+  not mention ended while the bridge could not see it (not history: its snapshot holds only the
+  most recent calls, and its entries never end, so the cache forgets the oldest instead). A
+  snapshot that came with problems (an entry dropped as malformed) cannot prove that anything
+  is absent, so it reconciles nothing away.
 
 What differs between the four message families — the key and its case, what a snapshot
 replaces, what creates and what ends an entity — is in one table, :data:`RULES`, one row per
@@ -39,9 +41,9 @@ Each live entity's properties are kept *packed*: as their compact JSON (UTF-8 by
 third of the memory of the dicts they come from (about 500 bytes per alerting interaction with
 its key, against 1,700), so 100,000 live entities take about 50 MB. They are unpacked only
 where a rule needs them (a delta to merge, a removal to report, a snapshot entry that is not
-byte for byte what is known). The packing is exactly what the event encoder writes for the
-state, so a change carries it along (``Change.packed``) and the state is encoded once.
-Properties that cannot be packed (not JSON) are kept as they are.
+byte for byte what is known). The packing (``bridge.core.encoding.pack``) is exactly what the
+event encoder writes for the state, so a change carries it along (``Change.packed``) and the
+state is encoded once. Properties that cannot be packed (not JSON) are kept as they are.
 """
 
 from __future__ import annotations
