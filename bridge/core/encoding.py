@@ -103,20 +103,6 @@ def event_id(*parts: Any) -> str:
 # Every attribute but data is copied (DESIGN §4); datacontenttype describes ``data``, and in the
 # Kafka binding it would be the content-type header, which here says "structured mode".
 _NOT_COPIED = frozenset({"data", "datacontenttype"})
-_HEADER_NAMES = {
-    attr: f"ce_{attr}"
-    for attr in (
-        "specversion",
-        "id",
-        "source",
-        "type",
-        "subject",
-        "time",
-        "dataschema",
-        "recordedtime",
-        "sequence",
-    )
-}
 _CONTENT_TYPE_HEADER = ("content-type", CONTENT_TYPE.encode())
 
 
@@ -128,8 +114,7 @@ def ce_headers(event: Mapping[str, Any], copy_attributes: bool) -> tuple[tuple[s
     for attr, value in event.items():
         if attr in _NOT_COPIED:
             continue
-        header = _HEADER_NAMES.get(attr) or f"ce_{attr}"
-        headers.append((header, (value if type(value) is str else str(value)).encode()))
+        headers.append((f"ce_{attr}", (value if type(value) is str else str(value)).encode()))
     return tuple(headers)
 
 

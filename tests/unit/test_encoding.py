@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bridge.core import encoding, events
@@ -17,15 +17,6 @@ from bridge.core.state import Change, ChangeKind
 
 from .core_strategies import json_values
 
-AGGREGATES: tuple[Aggregate, ...] = ("alerting", "history", "status_messages", "assistance")
-CONTRACT = Contract(
-    type_prefix="com.example.icws",
-    source="/tests/icws-bridge",
-    schema_base="https://schemas.example.com/events",
-    event_topics={a: f"test.{a}.events" for a in AGGREGATES},
-    state_topics={a: f"test.{a}.state" for a in AGGREGATES},
-    lifecycle_topic="test.lifecycle",
-)
 KINDS: dict[Aggregate, tuple[ChangeKind, ...]] = {
     "alerting": ("added", "changed", "removed"),
     "history": ("added", "changed"),  # history items never end
@@ -116,6 +107,7 @@ def source_time(aggregate: Aggregate, state: dict[str, Any]) -> str | None:
 
 def expected_event(change: Change, recorded: datetime) -> dict[str, Any]:
     """The whole event as a dict, attributes in contract order and ``data`` last."""
+    # The names are the conftest contract's, written out: the expectation does not read it.
     name = events.EVENT_NAMES[(change.aggregate, change.kind)]
     state = shown(change.aggregate, dict(change.state))
     ident = events.event_id(change.aggregate, change.key, change.sequence, name, state)
@@ -134,26 +126,30 @@ def expected_event(change: Change, recorded: datetime) -> dict[str, Any]:
     }
 
 
+# The contract fixture is an immutable value, so sharing it across examples is safe.
+SHARED_FIXTURE = [HealthCheck.function_scoped_fixture]
+
+
 class TestSplicedBytes:
     """Splicing pre-encoded state gives the very bytes of encoding the whole record at once."""
 
-    @settings(max_examples=300)
+    @settings(max_examples=300, suppress_health_check=SHARED_FIXTURE)
     @given(change=changes(), recorded=moments, as_stamp=st.booleans())
     def test_the_event_value_is_the_plain_encoding_of_the_event(
-        self, change: Change, recorded: datetime, as_stamp: bool
+        self, contract: Contract, change: Change, recorded: datetime, as_stamp: bool
     ) -> None:
         """Event value == json.dumps of the event dict, for any state, key, fields and moment."""
         when = Stamp.of(recorded) if as_stamp else recorded
-        event, _ = events.change_records(CONTRACT, change, when)
+        event, _ = events.change_records(contract, change, when)
         assert event.value == plain(expected_event(change, recorded))
 
-    @settings(max_examples=300)
+    @settings(max_examples=300, suppress_health_check=SHARED_FIXTURE)
     @given(change=changes(), recorded=moments)
     def test_the_state_value_is_the_plain_encoding_of_the_state_record(
-        self, change: Change, recorded: datetime
+        self, contract: Contract, change: Change, recorded: datetime
     ) -> None:
         """State value == json.dumps of {sequence, type, state}; a tombstone once it ended."""
-        _, state = events.change_records(CONTRACT, change, recorded)
+        _, state = events.change_records(contract, change, recorded)
         if change.kind == "removed":
             assert state.value is None
             return
@@ -165,16 +161,17 @@ class TestSplicedBytes:
         }
         assert state.value == plain(record)
 
+    @settings(suppress_health_check=SHARED_FIXTURE)
     @given(change=changes(), recorded=moments)
     def test_a_stamp_and_its_moment_give_the_same_records(
-        self, change: Change, recorded: datetime
+        self, contract: Contract, change: Change, recorded: datetime
     ) -> None:
         """A batch's pre-formatted read time changes no byte of any record or header."""
-        assert events.change_records(CONTRACT, change, Stamp.of(recorded)) == (
-            events.change_records(CONTRACT, change, recorded)
+        assert events.change_records(contract, change, Stamp.of(recorded)) == (
+            events.change_records(contract, change, recorded)
         )
         lifecycle = [
-            events.lifecycle_record(CONTRACT, "bridge.session.down", "session", {}, when)
+            events.lifecycle_record(contract, "bridge.session.down", "session", {}, when)
             for when in (Stamp.of(recorded), recorded)
         ]
         assert lifecycle[0] == lifecycle[1]
