@@ -14,7 +14,7 @@ the same result as merging raw ones and normalizing after.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -284,12 +284,15 @@ def read_entries(
 # row of bridge.core.state.RULES; what is left here is where ICWS puts them in a message.
 
 
-def _upsert(
-    rules: FamilyRules, key: str, props: dict[str, Any], snapshot: bool, kind: str
-) -> Upsert:
-    """An entry as its family's rules take it: key named, replace and create as they say."""
+def _upserts(
+    rules: FamilyRules, entries: Iterable[tuple[str, dict[str, Any]]], snapshot: bool, kind: str
+) -> tuple[Upsert, ...]:
+    """Entries as their family's rules take them: keys named, replace and create as they say."""
     replace = snapshot and rules.snapshot_replaces
-    return Upsert(rules.name(key), props, replace=replace, creates=kind == rules.created_by)
+    creates = kind == rules.created_by
+    if rules.fold_case:
+        entries = [(rules.name(key), props) for key, props in entries]
+    return tuple(Upsert(key, props, replace, (), creates) for key, props in entries)
 
 
 def _alerting(raw: dict[str, Any], snapshot: bool, kind: str) -> Update:
@@ -299,19 +302,17 @@ def _alerting(raw: dict[str, Any], snapshot: bool, kind: str) -> Update:
     if not isinstance(raw.get("alertingInteractionDetails"), list):
         raise Malformed("alertingInteractionDetails is missing or not a list")
     entries, problems = read_entries(ALERT, raw["alertingInteractionDetails"], "alerts")
-    upserts = tuple(
-        _upsert(rules, key, props, snapshot, kind)
-        for key, props in entries
-        if not rules.ends(props)
-    )
-    removals = tuple(rules.name(key) for key, props in entries if rules.ends(props))
+    ended = [rules.ends(props) for _, props in entries]
+    live = [entry for entry, ends in zip(entries, ended, strict=True) if not ends]
+    upserts = _upserts(rules, live, snapshot, kind)
+    removals = tuple(rules.name(k) for (k, _), ends in zip(entries, ended, strict=True) if ends)
     return Update("alerting", snapshot, upserts, removals, tuple(problems), kind)
 
 
 def _history(raw: dict[str, Any], snapshot: bool, kind: str) -> Update:
     rules = RULES["history"]
     entries, problems = read_entries(HISTORY, raw.get("interactionHistory"), "history")
-    upserts = tuple(_upsert(rules, key, props, snapshot, kind) for key, props in entries)
+    upserts = _upserts(rules, entries, snapshot, kind)
     return Update("history", snapshot, upserts, (), tuple(problems), kind)
 
 
@@ -329,11 +330,7 @@ def _status_messages(raw: dict[str, Any], snapshot: bool, kind: str) -> Update:
         )
     # An added entry is whole, so it replaces even in a delta (as a snapshot's entry); a
     # changed one merges.
-    upserts = tuple(
-        _upsert(rules, key, props, snapshot or whole, kind)
-        for entries, whole in ((added, True), (changed, False))
-        for key, props in entries
-    )
+    upserts = _upserts(rules, added, True, kind) + _upserts(rules, changed, snapshot, kind)
     removals = tuple(rules.name(r) for r in removed)
     return Update("status_messages", snapshot, upserts, removals, tuple(problems), kind)
 
@@ -354,7 +351,7 @@ def _assistance_list(raw: dict[str, Any], snapshot: bool, kind: str) -> Update:
         if len(good) != len(value):
             problems.append(f"{what} is not a list of ids")
         ids.append(good)
-    upserts = tuple(_upsert(rules, i, {rules.key: i}, snapshot, kind) for i in ids[0])
+    upserts = _upserts(rules, [(i, {rules.key: i}) for i in ids[0]], snapshot, kind)
     removals = tuple(rules.name(i) for i in ids[1])
     return Update("assistance", snapshot, upserts, removals, tuple(problems), kind)
 
