@@ -38,7 +38,7 @@ class Journal:
         return self._entries.get(command_id)
 
     def remember(self, entry: Entry) -> None:
-        """Take an entry this bridge has just written (and Kafka acknowledged)."""
+        """Take an entry read from the topic, or one this bridge wrote (and Kafka acknowledged)."""
         self._entries[entry.command_id] = merge(self._entries.get(entry.command_id), entry)
 
     def __len__(self) -> int:

@@ -206,6 +206,14 @@ class TestPausing:
         assert group.committed == {P0: 4}
 
 
+async def revoke_while_starting(group: FakeGroup, handler: Handler) -> None:
+    """Queue records 0 to 2, and revoke partition 0 while record 0's start is being written."""
+    group.script.put_nowait(records(0, 1, 2))
+    await handler.holding.wait()
+    group.script.put_nowait([P0])
+    await group.revoke_began.wait()
+
+
 class TestRevokeBeforeStart:
     """A revoke waits for a start being written, and the partition's queued records are left."""
 
@@ -215,10 +223,7 @@ class TestRevokeBeforeStart:
         group = FakeGroup(log, [P0])
         handler = StartingHandler(log, hold=0)
         async with consuming(group, handler):
-            group.script.put_nowait(records(0, 1, 2))
-            await handler.holding.wait()
-            group.script.put_nowait([P0])
-            await group.revoke_began.wait()
+            await revoke_while_starting(group, handler)
             await run_ready_tasks()
             assert "revoke returned" not in log, "the revoke did not wait for the start"
             handler.release.set()
@@ -231,10 +236,7 @@ class TestRevokeBeforeStart:
         group = FakeGroup(log, [P0])
         handler = StartingHandler(log, hold=0)
         async with consuming(group, handler):
-            group.script.put_nowait(records(0, 1, 2))
-            await handler.holding.wait()
-            group.script.put_nowait([P0])
-            await group.revoke_began.wait()
+            await revoke_while_starting(group, handler)
             handler.release.set()
         # Leaving the block stopped the consumer and waited for every worker to end.
         assert [line for line in log if line.startswith("handle")] == ["handle 0"]
