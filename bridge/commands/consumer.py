@@ -29,14 +29,15 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from bridge import errors
-from bridge.commands.handler import Gate, Incoming, Revoked
+from bridge.commands.handler import Incoming
+from bridge.commands.ownership import Gate, Revoked
 from bridge.kafka import GroupConsumer, GroupConsumerFactory, KafkaGroupConsumer, Message, Partition
 from bridge.logs import get_logger
 from bridge.settings import CommandSettings, KafkaSettings
 
 
 class RecordHandler(Protocol):
-    """Handles one command record; returns once all it caused is acknowledged (the executor)."""
+    """Handles one command record; returns once all it caused is acknowledged."""
 
     async def handle(self, incoming: Incoming, gate: Gate) -> None: ...
 
@@ -66,14 +67,14 @@ class CommandConsumer:
         kafka: KafkaSettings,
         topic: str,
         settings: CommandSettings,
-        executor: RecordHandler,
+        handler: RecordHandler,
         journal: JournalReader,
         consumers: GroupConsumerFactory = KafkaGroupConsumer,
     ) -> None:
         self._kafka = kafka
         self._topic = topic
         self._settings = settings
-        self._executor = executor
+        self._handler = handler
         self._journal = journal
         self._consumers = consumers
         self._consumer: GroupConsumer | None = None
@@ -177,7 +178,7 @@ class CommandConsumer:
                 worker.consumer.resume(worker.tp)
                 worker.paused = False
             try:
-                await self._executor.handle(_incoming(record), worker.gate)
+                await self._handler.handle(_incoming(record), worker.gate)
             except Revoked:
                 return
             except Exception as exc:

@@ -8,7 +8,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from dataclasses import dataclass
 
 from bridge.commands.consumer import CommandConsumer
-from bridge.commands.handler import Gate, Incoming
+from bridge.commands.handler import Incoming
+from bridge.commands.ownership import Gate
 from bridge.kafka import GroupConsumer, Message, Partition
 from bridge.settings import CommandSettings, KafkaSettings
 
@@ -118,7 +119,7 @@ class Handler:
 
 
 class StartingHandler(Handler):
-    """Like the executor: writes ``started`` for the held record while holding the gate."""
+    """Like the runner: writes ``started`` for the held record while holding the gate."""
 
     async def handle(self, incoming: Incoming, gate: Gate) -> None:
         self.log.append(f"handle {incoming.offset}")
