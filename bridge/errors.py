@@ -12,7 +12,7 @@
     └── KafkaError                  delivery or consumption trouble              (retriable)
 
 aiohttp's exceptions are translated into these in one place, ``icws/client.py``; aiokafka's in
-the module that owns each Kafka client (publisher, sender, consumer, journal, restore, topics).
+one place too, ``kafka/clients.py`` (``translated``), used by every client of the Kafka adapter.
 Messages never contain passwords, tokens or cookies: response bodies are truncated and only
 their ``errorId`` and ``message`` fields are kept.
 """
