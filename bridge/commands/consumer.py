@@ -20,7 +20,6 @@ what is still running then is cancelled and recovered by the next start from the
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import time
 from collections import deque
@@ -28,7 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from bridge import errors
+from bridge import errors, retries
 from bridge.commands.handler import Incoming
 from bridge.commands.ownership import Gate, Revoked
 from bridge.kafka import GroupConsumer, GroupConsumerFactory, KafkaGroupConsumer, Message, Partition
@@ -107,20 +106,18 @@ class CommandConsumer:
 
     async def run(self) -> None:
         """Consume until stopped, starting over with a new Kafka consumer after a failure."""
-        delay = 0.5
         try:
-            while not self._stop.is_set():
-                try:
-                    await self._consume()
-                    delay = 0.5
-                except (errors.KafkaError, WorkerFailed) as exc:
-                    self.problem = f"command consumer failed: {type(exc).__name__}"
-                    self._log.error("command.consumer.failed", error=str(exc) or type(exc).__name__)
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._stop.wait(), delay)
-                    delay = min(delay * 2, 10.0)
+            await retries.until_stopped(self._consume, self._stop, self._failed, retries.RESTART)
         finally:
             await self._finish_leftovers()
+
+    def _failed(self, exc: Exception) -> bool:
+        """Kafka trouble or a worker's bug: say so and start over (stamina paces it)."""
+        if not isinstance(exc, errors.KafkaError | WorkerFailed):
+            return False
+        self.problem = f"command consumer failed: {type(exc).__name__}"
+        self._log.error("command.consumer.failed", error=str(exc) or type(exc).__name__)
+        return True
 
     async def _consume(self) -> None:
         consumer = self._consumers(self._kafka)
@@ -270,15 +267,15 @@ class CommandConsumer:
 
     async def _read_journal(self) -> None:
         """Read the journal up to its end (another bridge may have written to it)."""
-        delay = 0.5
-        while True:
-            try:
+        async for attempt in retries.forever(self._unreadable, retries.RESTART):
+            with attempt:
                 await self._journal.catch_up()
-                return
-            except errors.KafkaError as exc:
-                self._log.error("command.journal.unreadable", error=str(exc), retry_in=delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
+
+    def _unreadable(self, exc: Exception) -> bool:
+        if not isinstance(exc, errors.KafkaError):
+            return False
+        self._log.error("command.journal.unreadable", error=str(exc))
+        return True
 
 
 class WorkerFailed(Exception):

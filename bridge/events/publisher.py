@@ -20,6 +20,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from bridge import retries
 from bridge.core.events import Record
 from bridge.kafka import ProducerFactory, RecordSender, producers
 from bridge.logs import get_logger
@@ -30,6 +31,10 @@ from bridge.settings import KafkaSettings, PipelineSettings
 # producer's batches better: from 2,000 to 5,000 the Kafka cost per record fell by a tenth
 # (BENCHMARKS.md). The buffer bound (pipeline.buffer_size) is unchanged.
 CHUNK = 5000
+
+
+class _Unsent(Exception):
+    """Some records of a phase were not acknowledged: send them again after a backoff."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,12 +128,15 @@ class Publisher:
         events = [p for p in chunk if p.record.label != "state"]
         states = [p for p in chunk if p.record.label == "state"]
         for phase in (events, states):
-            attempt = 0
-            while phase:
-                phase = await self._send(phase)
-                if phase:
-                    attempt += 1
-                    await asyncio.sleep(min(0.2 * 2**attempt, 5.0))
+            if not phase:
+                continue
+            left = phase
+            # Until Kafka took the whole phase; each retry sends only what is still owed.
+            async for attempt in retries.forever(_Unsent, retries.KAFKA):
+                with attempt:
+                    left = await self._send(left)
+                    if left:
+                        raise _Unsent
         now = time.time()
         for pending in events:
             self._metrics.delivery_latency.observe(max(now - pending.read_at, 0.0))

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from aiokafka import AIOKafkaProducer
 
+from bridge import retries
 from bridge.core.events import Record
 from bridge.errors import KafkaError
 from bridge.kafka.clients import TRANSLATED, client_options, translate, translated
@@ -137,20 +138,21 @@ class AwaitedProducer:
             self._producer = None
 
     async def send(self, record: Record) -> None:
-        """Send and wait for the acknowledgement, retrying for as long as it takes."""
-        assert self._producer is not None, "start() the producer first"
-        delay = 0.2
-        while True:
-            try:
-                await self._producer.send_and_wait(record)
-            except KafkaError as exc:
-                if not self._failing:
-                    self._failing = True
-                    self._log.error("command.kafka.failing", error=str(exc))
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
-                continue
-            if self._failing:
-                self._failing = False
-                self._log.info("command.kafka.recovered")
-            return
+        """Send and wait for the acknowledgement, retrying (stamina) for as long as it takes."""
+        producer = self._producer
+        assert producer is not None, "start() the producer first"
+        async for attempt in retries.forever(self._failing_now, retries.KAFKA):
+            with attempt:
+                await producer.send_and_wait(record)
+        if self._failing:
+            self._failing = False
+            self._log.info("command.kafka.recovered")
+
+    def _failing_now(self, exc: Exception) -> bool:
+        """Kafka trouble is retried (said once until it recovers); anything else is a bug."""
+        if not isinstance(exc, KafkaError):
+            return False
+        if not self._failing:
+            self._failing = True
+            self._log.error("command.kafka.failing", error=str(exc))
+        return True
