@@ -8,6 +8,7 @@ differ from what the code generates.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -116,6 +117,17 @@ LIFECYCLE_DATA: Mapping[str, dict[str, Any]] = {
 }
 
 
+def schema_file(name: str) -> str:
+    """A schema's file name, which is also its ``$id``: a URI reference resolved against wherever
+    the file was fetched from, so one file serves every ``schema_base_url``."""
+    return f"{name}.v{MAJOR}.json"
+
+
+def dataschema_schema(name: str) -> dict[str, Any]:
+    """``dataschema`` is ``<base>/<file>``; the base is a setting, so only the file is fixed."""
+    return {"type": "string", "format": "uri", "pattern": f"/{re.escape(schema_file(name))}$"}
+
+
 def envelope_schema(
     contract: Contract, name: str, data: dict[str, Any], *, sequenced: bool
 ) -> dict[str, Any]:
@@ -140,7 +152,7 @@ def envelope_schema(
         "subject": {"type": "string", "minLength": 1},
         "time": DATE_TIME,
         "datacontenttype": {"const": "application/json"},
-        "dataschema": {"const": contract.schema_of(name)},
+        "dataschema": dataschema_schema(name),
         "recordedtime": DATE_TIME,
         "data": data,
     }
@@ -149,7 +161,7 @@ def envelope_schema(
         properties["sequence"] = {"type": "integer", "minimum": 1}
     return {
         "$schema": DIALECT,
-        "$id": contract.schema_of(name),
+        "$id": schema_file(name),
         "title": contract.type_of(name),
         "type": "object",
         "properties": properties,
@@ -240,7 +252,7 @@ def command_schema(contract: Contract, command_type: commands.CommandType) -> di
     }
     return {
         "$schema": DIALECT,
-        "$id": contract.schema_of(command_type.name),
+        "$id": schema_file(command_type.name),
         "title": contract.type_of(command_type.name),
         "description": command_type.description,
         "type": "object",
