@@ -118,8 +118,11 @@ LIFECYCLE_DATA: Mapping[str, dict[str, Any]] = {
 
 
 def schema_file(name: str) -> str:
-    """A schema's file name, which is also its ``$id``: a URI reference resolved against wherever
-    the file was fetched from, so one file serves every ``schema_base_url``."""
+    """A schema's file name, also its ``$id``: relative, so one file serves every base URL.
+
+    A relative ``$id`` resolves against wherever the file was fetched from (JSON Schema 2020-12
+    §8.2.1), so the shipped files fit any ``schema_base_url``.
+    """
     return f"{name}.v{MAJOR}.json"
 
 
