@@ -19,6 +19,7 @@ from bridge.core.messages import AGGREGATES, ENUMS, Aggregate, EnumField, Shape
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 DATE_TIME = {"type": "string", "format": "date-time"}
 TEXT = {"type": "string"}
+URI = {"type": "string", "format": "uri"}
 
 
 def enum_schema(enum: str) -> dict[str, Any]:
@@ -118,17 +119,8 @@ LIFECYCLE_DATA: Mapping[str, dict[str, Any]] = {
 
 
 def schema_file(name: str) -> str:
-    """A schema's file name, also its ``$id``: relative, so one file serves every base URL.
-
-    A relative ``$id`` resolves against wherever the file was fetched from (JSON Schema 2020-12
-    §8.2.1), so the shipped files fit any ``schema_base_url``.
-    """
+    """A schema's file name and relative ``$id``: one file fits every ``schema_base_url``."""
     return f"{name}.v{MAJOR}.json"
-
-
-def dataschema_schema(name: str) -> dict[str, Any]:
-    """``dataschema`` is ``<base>/<file>``; the base is a setting, so only the file is fixed."""
-    return {"type": "string", "format": "uri", "pattern": f"/{re.escape(schema_file(name))}$"}
 
 
 def envelope_schema(
@@ -155,7 +147,8 @@ def envelope_schema(
         "subject": {"type": "string", "minLength": 1},
         "time": DATE_TIME,
         "datacontenttype": {"const": "application/json"},
-        "dataschema": dataschema_schema(name),
+        # <schema_base_url>/<file>: the base is a setting, so only the file name is fixed.
+        "dataschema": {**URI, "pattern": f"/{re.escape(schema_file(name))}$"},
         "recordedtime": DATE_TIME,
         "data": data,
     }
