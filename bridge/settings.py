@@ -253,8 +253,9 @@ class EventSettings(_Group):
         "guesses binary mode from them).",
     )
     schema_base_url: str = Field(
-        "https://schemas.icws-bridge.dev/events",
-        description="dataschema = <base>/<type>.json",
+        "http://localhost:8080/schemas",
+        description="dataschema = <base>/<type>.json; the bridge serves them at "
+        "/schemas/<type>.json on the health port (the chart sets the base to its Service).",
     )
 
 
