@@ -48,6 +48,7 @@ STATUS_FIELDS = (
     "isAllowFollowUpStatus",
     "systemId",
 )
+_HISTORY_DATES: tuple[str, ...] = ("initiationTime", "terminationTime")
 HISTORY_TEXT_FIELDS = (
     "interactionId",
     "localAddress",
@@ -114,7 +115,7 @@ def alerting_state(raw: Mapping[str, Any], attribute_names: Collection[str]) -> 
 def history_state(raw: Mapping[str, Any]) -> State:
     """A `historyItem` as event state: enums as names, compact dates as RFC 3339."""
     state: State = {name: raw[name] for name in HISTORY_TEXT_FIELDS if name in raw}
-    for name in ("initiationTime", "terminationTime"):
+    for name in _HISTORY_DATES:
         if name in raw:
             state[name] = rfc3339(raw[name])
     if "direction" in raw:
@@ -162,9 +163,7 @@ def _canonical_assistance(state: State) -> State:
 
 
 def _canonical_history(state: State) -> State:
-    dates = {
-        n: canonical_time(state[n]) for n in ("initiationTime", "terminationTime") if n in state
-    }
+    dates: State = {n: canonical_time(state[n]) for n in _HISTORY_DATES if n in state}
     return {**state, **dates}
 
 
