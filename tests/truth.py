@@ -88,6 +88,17 @@ def state_topics(settings: Settings) -> list[str]:
     return [t.status_messages_state, t.alerting_state, t.history_state, t.assistance_state]
 
 
+def event_topic_aggregates(settings: Settings) -> dict[str, str]:
+    """Event topic name -> aggregate."""
+    t = settings.topics
+    return {
+        t.status_messages: "status_messages",
+        t.alerting: "alerting",
+        t.history: "history",
+        t.assistance: "assistance",
+    }
+
+
 def event_topics(settings: Settings) -> list[str]:
     t = settings.topics
     return [t.status_messages, t.alerting, t.history, t.assistance]
