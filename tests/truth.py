@@ -16,7 +16,6 @@ from bridge.settings import Settings
 from bridge.simulator import Simulator
 from bridge.simulator.messages import ALERTING
 from bridge.simulator.scenario import LivelyScenario
-from tests.conftest import USER
 from tests.shapes import (
     alerting_state,
     assistance_state,
@@ -162,7 +161,7 @@ def _fields_apart(want: dict[str, Any] | None, have: dict[str, Any] | None) -> s
 
 async def wait_until_state_is_truth(kafka: Any, sim: Simulator, settings: Settings) -> None:
     """Read until the state topics equal the simulator's truth; say where they differ if not."""
-    truth = simulator_truth(sim, USER)
+    truth = simulator_truth(sim, settings.icws.username)
     await kafka.wait_for(
         lambda records: state_topic_truth(records, settings) == truth,
         20,
