@@ -186,3 +186,46 @@ def forgiveness_problems(forgiven: int, sent: int) -> list[str]:
     if forgiven > MOST * sent:
         return [f"{forgiven} of {sent} messages forgiven around SIGKILLs"]
     return []
+
+
+def table(report: dict[str, Any]) -> str:
+    """The fault matrix, the counts and the problems, for people."""
+    lines = [f"{'fault':22} {'injected':>8} {'recovered':>9} {'max recovery s':>15}"]
+    for name, row in report["faults"].items():
+        slowest = row["max_recovery_seconds"]
+        lines.append(
+            f"{name:22} {row['injected']:>8} {row['recovered']:>9} "
+            f"{slowest if slowest is not None else '-':>15}"
+        )
+    lines.append("")
+    for key in (
+        "ready_at_end",
+        "state_topics_equal_truth",
+        "events_lost",
+        "phantom_duplicates",
+        "commands_sent",
+        "commands_unacknowledged",
+        "command_outcomes",
+        "result_records",
+        "messages_from_icws",
+        "messages_forgiven",
+    ):
+        lines.append(f"{key:40} {report[key]}")
+    for name, count in report["problem_counts"].items():
+        lines.append(f"{'problems: ' + name:40} {count}")
+        lines.extend(f"    {problem}" for problem in report["problems"][name][:5])
+    if not report["state_topics_equal_truth"]:
+        lines.append(f"state difference: {report['state_difference']}")
+    lines.extend(f"lost: {step}" for step in report["lost"][:5])
+    return "\n".join(lines)
+
+
+def passed(report: dict[str, Any]) -> bool:
+    """The zeros the run promises: state equal, nothing lost, no phantoms, no problem found."""
+    return (
+        report["ready_at_end"]
+        and report["state_topics_equal_truth"]
+        and report["events_lost"] == 0
+        and report["phantom_duplicates"] == 0
+        and not any(report["problem_counts"].values())
+    )
