@@ -19,6 +19,7 @@ async def test_short_chaos_run_keeps_every_promise() -> None:
     result records for them, and most fault kinds injected.
     """
     report = await chaos(duration=50, seed=7, rate=20, fault_every=3)
+    print(table(report))  # shown with -rP: what the checks judged
     assert passed(report), table(report)
     assert report["commands_sent"] > 5
     assert report["command_outcomes"].get("succeeded", 0) > 0, table(report)
