@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from enum import IntEnum
 from typing import Any
 
+from bridge.simulator.catalogue import STATUS_DEFAULTS
 from bridge.simulator.wire import (
     AlertAction,
     AlertType,
@@ -32,22 +33,8 @@ AGGREGATES = ("status_messages", "alerting", "history", "assistance")
 
 _COMPACT = "%Y%m%dT%H%M%SZ"
 _CANONICAL = "%Y-%m-%dT%H:%M:%SZ"
-STATUS_FIELDS = (
-    "statusId",
-    "messageText",
-    "iconUri",
-    "groupTag",
-    "canHaveDate",
-    "canHaveTime",
-    "isDoNotDisturbStatus",
-    "isSelectableStatus",
-    "isPersistentStatus",
-    "isForwardStatus",
-    "isAfterCallWorkStatus",
-    "isAcdStatus",
-    "isAllowFollowUpStatus",
-    "systemId",
-)
+# Every `statusMessage` property is required (protocol §4.3), as the simulator's defaults list them.
+STATUS_FIELDS = ("statusId", *STATUS_DEFAULTS)
 _HISTORY_DATES: tuple[str, ...] = ("initiationTime", "terminationTime")
 HISTORY_TEXT_FIELDS = (
     "interactionId",

@@ -17,6 +17,7 @@ from bridge.simulator import Simulator
 from bridge.simulator.messages import ALERTING
 from bridge.simulator.scenario import LivelyScenario
 from tests.shapes import (
+    AGGREGATES,
     alerting_state,
     assistance_state,
     history_state,
@@ -55,14 +56,8 @@ def simulator_truth(
 
 
 def state_topic_aggregates(settings: Settings) -> dict[str, str]:
-    """State topic name -> aggregate."""
-    t = settings.topics
-    return {
-        t.status_messages_state: "status_messages",
-        t.alerting_state: "alerting",
-        t.history_state: "history",
-        t.assistance_state: "assistance",
-    }
+    """State topic name -> aggregate (the settings name it `<aggregate>_state`)."""
+    return {getattr(settings.topics, f"{a}_state"): a for a in AGGREGATES}
 
 
 def state_topic_truth(records: list[Any], settings: Settings) -> dict[str, Table]:
@@ -83,24 +78,18 @@ def state_topic_truth(records: list[Any], settings: Settings) -> dict[str, Table
 
 
 def state_topics(settings: Settings) -> list[str]:
-    t = settings.topics
-    return [t.status_messages_state, t.alerting_state, t.history_state, t.assistance_state]
+    """Every state topic."""
+    return list(state_topic_aggregates(settings))
 
 
 def event_topic_aggregates(settings: Settings) -> dict[str, str]:
-    """Event topic name -> aggregate."""
-    t = settings.topics
-    return {
-        t.status_messages: "status_messages",
-        t.alerting: "alerting",
-        t.history: "history",
-        t.assistance: "assistance",
-    }
+    """Event topic name -> aggregate (the settings name it after the aggregate)."""
+    return {getattr(settings.topics, a): a for a in AGGREGATES}
 
 
 def event_topics(settings: Settings) -> list[str]:
-    t = settings.topics
-    return [t.status_messages, t.alerting, t.history, t.assistance]
+    """Every entity event topic."""
+    return list(event_topic_aggregates(settings))
 
 
 def entity_and_lifecycle_topics(settings: Settings) -> list[str]:
