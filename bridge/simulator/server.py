@@ -18,7 +18,7 @@ from .config import NOT_RUNTIME_FIELDS, SimulatorConfig
 from .context import Context
 from .control import control_routes
 from .faults import Faults
-from .sessions import Records, Session, SessionRegistry
+from .sessions import Call, Records, Session, SessionRegistry
 from .wire import JsonObject
 from .world import World
 
@@ -176,6 +176,11 @@ class Simulator:
     def requests(self) -> list[tuple[str, str, int]]:
         """(method, path, status) of every answered `/icws` request, in order."""
         return self._records.requests
+
+    @property
+    def calls(self) -> list[Call]:
+        """Every assistance update and complete ICWS answered, in order, with its effect."""
+        return self._records.calls
 
     @property
     def logins(self) -> int:
