@@ -340,10 +340,8 @@ def failure(what: str, answer: Answer, *, login: bool = False) -> errors.IcwsErr
     error_id = body.get("errorId")
     error_id = str(error_id)[:100] if error_id is not None else None
     message = str(body.get("message") or "")[:200]
-    if login:
-        cls = _login_failure(answer.status, body)
-    else:
-        cls = _BY_STATUS.get(answer.status, errors.ServerError)
+    status = answer.status
+    cls = _login_failure(status, body) if login else _BY_STATUS.get(status, errors.ServerError)
     text = f"{what}: HTTP {answer.status}" + (f" {error_id}" if error_id else "")
     if message:
         text += f": {message}"
@@ -352,15 +350,10 @@ def failure(what: str, answer: Answer, *, login: bool = False) -> errors.IcwsErr
 
 
 def _login_failure(status: int, body: Mapping[str, Any]) -> type[errors.IcwsError]:
-    """What a login answer other than 201 means, as real servers and proxies send them (§10).
-
-    Only a 503 or any 3xx (never followed: ruby-ic treats it like a 503) sends the bridge to
-    another host at its normal pace; 5xx are server trouble at the same pace. Every other
-    answer, 4xx or a 2xx that is not a login, is a refusal retried slowly, never a reason to
-    stop: the process stays up and says why it is not ready.
-    """
+    """A login answer other than 201 (§10): another host, server trouble, or a refusal."""
     if status == 400 and bad_credentials(body):
         return errors.AuthenticationFailed
+    # A 3xx (a sign-in page) is never followed: like ruby-ic, take it as a 503.
     if status == 503 or 300 <= status < 400:
         return errors.ServerUnavailable
     if status >= 500:

@@ -78,18 +78,22 @@ Script = Callable[[float], Answer | None]  # virtual time -> the answer, None: u
 
 
 def refuses(body: Any, status: int = 503) -> Script:
+    """A host that always answers ``status`` with ``body``."""
     return lambda _now: Answer(status, {}, body)
 
 
 def unreachable() -> Script:
+    """A host that never answers (connection refused, timeout)."""
     return lambda _now: None
 
 
 def accepts(session_id: str = "1") -> Answer:
+    """A 201 login answer with a session and a token."""
     return Answer(201, {}, {"sessionId": session_id, "csrfToken": "t0k3n", "features": []})
 
 
 def from_time(when: float, before: Script, after: Script) -> Script:
+    """A host that behaves like ``before`` until virtual time ``when``, then like ``after``."""
     return lambda now: (before if now < when else after)(now)
 
 
@@ -124,6 +128,7 @@ class ScriptedHosts:
         raise AssertionError("logging in opens no stream")
 
     def count(self, name: str, base: str | None = None) -> int:
+        """How many ``name`` calls were sent (to ``base``, or to any host)."""
         return sum(1 for _, b, n in self.calls if n == name and base in (None, b))
 
 
@@ -137,6 +142,7 @@ class Outcome:
 
 
 def settings(*servers: str, **values: Any) -> IcwsSettings:
+    """ICWS settings with the production pacing defaults unless ``values`` say otherwise."""
     return IcwsSettings(servers=list(servers), username="agent.one", password="pw", **values)
 
 

@@ -35,6 +35,7 @@ async def flows(running: RunningBridge, sim: Simulator, kafka: Any, topic: str, 
 
 
 def log_events(log_lines: Any, event: str) -> list[dict[str, Any]]:
+    """The JSON log lines with this event name."""
     return [
         line
         for line in (json.loads(text) for text in log_lines.getvalue().splitlines())
@@ -43,6 +44,7 @@ def log_events(log_lines: Any, event: str) -> list[dict[str, Any]]:
 
 
 def logins_posted(sim: Simulator) -> int:
+    """How many logins (POST .../icws/connection) the simulator answered, on any path."""
     return sum(
         1
         for method, path, _ in sim.requests
@@ -51,6 +53,7 @@ def logins_posted(sim: Simulator) -> int:
 
 
 def state(running: RunningBridge, name: str) -> float | None:
+    """The session state gauge for ``name`` (1 when it is the current state)."""
     return running.bridge.metrics.registry.get_sample_value(
         "icws_bridge_session_state", {"state": name}
     )
