@@ -22,11 +22,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import Protocol
 
 from bridge import errors
 from bridge.core import icws_api
-from bridge.core.icws_api import Login
-from bridge.icws.client import Client
+from bridge.core.icws_api import Answer, Call, Login
 from bridge.icws.pacing import Pacing, forever, run_paced
 from bridge.logs import get_logger
 from bridge.metrics import Metrics
@@ -46,6 +46,16 @@ BAD_CREDENTIALS = "ICWS rejected the credentials"
 OnRefused = Callable[[str, str], None]
 
 
+class LoginClient(Protocol):
+    """What logging in needs of a client: :class:`~bridge.icws.client.IcwsClient`, or a fake."""
+
+    csrf_token: str | None
+
+    def new_session(self, token: str | None) -> None: ...
+
+    async def send(self, base: str, call: Call) -> Answer: ...
+
+
 def reason_of(exc: errors.IcwsError) -> str:
     """A short, fixed-vocabulary reason for metrics labels."""
     return REASONS.get(type(exc), "error")
@@ -62,7 +72,7 @@ class Hosts:
     """Logs in somewhere, remembering which hosts exist and which one answered."""
 
     def __init__(
-        self, settings: IcwsSettings, http: Client, metrics: Metrics, report: OnRefused
+        self, settings: IcwsSettings, http: LoginClient, metrics: Metrics, report: OnRefused
     ) -> None:
         self._settings = settings
         self._http = http
@@ -139,7 +149,7 @@ class Hosts:
                 break  # the same user everywhere: more attempts could lock the account
         raise self._judged(failures)
 
-    async def _try(self, host: str, call: icws_api.Call) -> Login | errors.IcwsError:
+    async def _try(self, host: str, call: Call) -> Login | errors.IcwsError:
         self._http.new_session(None)
         try:
             result = icws_api.interpret_login(await self._http.send(host, call))

@@ -14,7 +14,7 @@ import json
 import selectors
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 import stamina
 from aiohttp import web
@@ -99,17 +99,11 @@ def from_time(when: float, before: Script, after: Script) -> Script:
 
 @dataclass
 class ScriptedHosts:
-    """A fake client: each base URL answers from its script; every call is recorded."""
+    """A fake login client: each base URL answers from its script; every call is recorded."""
 
     scripts: dict[str, Script]
     calls: list[tuple[float, str, str]] = field(default_factory=list)
     csrf_token: str | None = None
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        return None
 
     def new_session(self, token: str | None) -> None:
         self.csrf_token = token
@@ -123,9 +117,6 @@ class ScriptedHosts:
         if call.name == "features":
             return Answer(200, {}, [])
         return answer
-
-    def stream(self, base: str, call: Call) -> Any:
-        raise AssertionError("logging in opens no stream")
 
     def count(self, name: str, base: str | None = None) -> int:
         """How many ``name`` calls were sent (to ``base``, or to any host)."""
