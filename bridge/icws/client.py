@@ -105,6 +105,8 @@ class IcwsClient:
                 params=list(call.query),
                 data=None if call.body is None else json.dumps(call.body),
                 headers=self._headers(call),
+                # A 3xx is an answer to judge (at login: like a 503), never a GET to follow.
+                allow_redirects=False,
             ) as response:
                 body = await _json_body(response)
                 self._count(call, response.status)
