@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import ssl
 from dataclasses import dataclass, field
-from types import TracebackType
 
 from bridge.embedded_broker import free_port
 
@@ -67,12 +66,7 @@ class TlsRelay:
         await self.start()
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
