@@ -13,11 +13,10 @@ import json
 import sys
 from typing import TextIO
 
-from aiokafka import AIOKafkaConsumer
-
 from bridge.app import Bridge
 from bridge.embedded_broker import EmbeddedBroker
-from bridge.settings import load_settings
+from bridge.kafka import TopicReader
+from bridge.settings import KafkaSettings, load_settings
 from bridge.simulator import Simulator, SimulatorConfig
 from bridge.simulator.scenario import run_lively
 
@@ -43,25 +42,19 @@ def describe(value: bytes, out: TextIO) -> None:
     print(f"{event['time']}  {kind:40} {event['subject']:22} {sequence:5} {extra}", file=out)
 
 
-async def print_events(bootstrap: str, topics: list[str], stop: asyncio.Event) -> None:
+async def print_events(kafka: KafkaSettings, topics: list[str], stop: asyncio.Event) -> None:
     """Read the event topics from the start and print each event until stopped."""
-    consumer = AIOKafkaConsumer(
-        *topics,
-        bootstrap_servers=bootstrap,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        metadata_max_age_ms=1000,
-    )
-    await consumer.start()
+    # Topics the bridge creates after this starts are seen within a second.
+    reader = TopicReader(kafka, topics, metadata_max_age_ms=1000)
+    await reader.start()
     try:
         while not stop.is_set():
-            batch = await consumer.getmany(timeout_ms=300)
-            for records in batch.values():
-                for record in records:
+            for record in await reader.read(timeout_ms=300):
+                if record.value is not None:
                     describe(record.value, sys.stdout)
             sys.stdout.flush()
     finally:
-        await consumer.stop()
+        await reader.stop()
 
 
 async def run(args: argparse.Namespace, stop: asyncio.Event) -> None:
@@ -84,7 +77,7 @@ async def run(args: argparse.Namespace, stop: asyncio.Event) -> None:
         async with asyncio.TaskGroup() as group:
             group.create_task(bridge.run(stop))
             group.create_task(run_lively(sim, [USER], args.rate, args.seed, stop=stop))
-            group.create_task(print_events(broker.bootstrap, topics, stop))
+            group.create_task(print_events(settings.kafka, topics, stop))
             if args.duration is not None:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), args.duration)

@@ -20,29 +20,39 @@ what is still running then is cancelled and recovered by the next start from the
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import functools
 import time
 from collections import deque
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Protocol
 
-from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import KafkaError as AioKafkaError
-
-from bridge import errors
-from bridge.commands.handler import Executor, Gate, Incoming, Revoked
-from bridge.commands.journal import Journal
-from bridge.kafka import client_options
+from bridge import errors, retries
+from bridge.commands.handler import Incoming
+from bridge.commands.ownership import Gate, Revoked
+from bridge.kafka import GroupConsumer, GroupConsumerFactory, KafkaGroupConsumer, Message, Partition
 from bridge.logs import get_logger
 from bridge.settings import CommandSettings, KafkaSettings
 
 
+class RecordHandler(Protocol):
+    """Handles one command record; returns once all it caused is acknowledged."""
+
+    async def handle(self, incoming: Incoming, gate: Gate) -> None: ...
+
+
+class JournalReader(Protocol):
+    """Reads the command journal up to its end (the journal)."""
+
+    async def catch_up(self) -> int: ...
+
+
 @dataclass(eq=False)
 class _Worker:
-    tp: TopicPartition
-    consumer: AIOKafkaConsumer
+    tp: Partition
+    consumer: GroupConsumer
     gate: Gate = field(default_factory=Gate)
-    queue: deque[Any] = field(default_factory=deque)
+    queue: deque[Message] = field(default_factory=deque)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     paused: bool = False
     task: asyncio.Task[None] | None = None
@@ -56,16 +66,18 @@ class CommandConsumer:
         kafka: KafkaSettings,
         topic: str,
         settings: CommandSettings,
-        executor: Executor,
-        journal: Journal,
+        handler: RecordHandler,
+        journal: JournalReader,
+        consumers: GroupConsumerFactory = KafkaGroupConsumer,
     ) -> None:
         self._kafka = kafka
         self._topic = topic
         self._settings = settings
-        self._executor = executor
+        self._handler = handler
         self._journal = journal
-        self._consumer: AIOKafkaConsumer | None = None
-        self._workers: dict[TopicPartition, _Worker] = {}
+        self._consumers = consumers
+        self._consumer: GroupConsumer | None = None
+        self._workers: dict[Partition, _Worker] = {}
         self._leftovers: set[asyncio.Task[None]] = set()
         self._journal_read: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
@@ -94,33 +106,22 @@ class CommandConsumer:
 
     async def run(self) -> None:
         """Consume until stopped, starting over with a new Kafka consumer after a failure."""
-        delay = 0.5
         try:
-            while not self._stop.is_set():
-                try:
-                    await self._consume()
-                    delay = 0.5
-                except (AioKafkaError, OSError, errors.KafkaError, WorkerFailed) as exc:
-                    self.problem = f"command consumer failed: {type(exc).__name__}"
-                    self._log.error("command.consumer.failed", error=str(exc) or type(exc).__name__)
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._stop.wait(), delay)
-                    delay = min(delay * 2, 10.0)
+            await retries.until_stopped(self._consume, self._stop, self._failed, retries.RESTART)
         finally:
             await self._finish_leftovers()
 
+    def _failed(self, exc: Exception) -> bool:
+        """Kafka trouble or a worker's bug: say so and start over (stamina paces it)."""
+        if not isinstance(exc, errors.KafkaError | WorkerFailed):
+            return False
+        self.problem = f"command consumer failed: {type(exc).__name__}"
+        self._log.error("command.consumer.failed", error=str(exc) or type(exc).__name__)
+        return True
+
     async def _consume(self) -> None:
-        consumer = AIOKafkaConsumer(
-            **client_options(self._kafka),
-            group_id=self._kafka.consumer_group,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            session_timeout_ms=self._kafka.consumer_session_timeout_ms,
-            heartbeat_interval_ms=self._kafka.consumer_heartbeat_interval_ms,
-            rebalance_timeout_ms=self._kafka.consumer_rebalance_timeout_ms,
-            max_poll_interval_ms=self._kafka.consumer_max_poll_interval_ms,
-        )
-        consumer.subscribe([self._topic], listener=_Listener(self, consumer))
+        consumer = self._consumers(self._kafka)
+        consumer.subscribe(self._topic, self._revoked, functools.partial(self._assigned, consumer))
         self.problem = "joining the consumer group"
         self._crash = None
         self._consumer = consumer  # set first: the group may be joined within start()
@@ -146,7 +147,9 @@ class CommandConsumer:
                 self._journal_read.cancel()
                 await asyncio.gather(self._journal_read, return_exceptions=True)
 
-    def _dispatch(self, consumer: AIOKafkaConsumer, batch: dict[TopicPartition, list[Any]]) -> None:
+    def _dispatch(
+        self, consumer: GroupConsumer, batch: Mapping[Partition, Sequence[Message]]
+    ) -> None:
         for tp, records in batch.items():
             worker = self._workers.get(tp)
             if worker is None or not worker.gate.owned:
@@ -172,7 +175,7 @@ class CommandConsumer:
                 worker.consumer.resume(worker.tp)
                 worker.paused = False
             try:
-                await self._executor.handle(_incoming(record), worker.gate)
+                await self._handler.handle(_incoming(record), worker.gate)
             except Revoked:
                 return
             except Exception as exc:
@@ -187,11 +190,11 @@ class CommandConsumer:
         if not self._current(worker):
             return  # revoked or retired: committing could move the next owner's offset back
         try:
-            await worker.consumer.commit({worker.tp: offset})
-        except AioKafkaError as exc:
+            await worker.consumer.commit(worker.tp, offset)
+        except errors.KafkaError as exc:
             # Not fatal: the record comes again, and the journal makes that a repeat.
             self._log.warning(
-                "command.commit_failed", partition=worker.tp.partition, error=type(exc).__name__
+                "command.commit_failed", partition=worker.tp.partition, error=str(exc)
             )
 
     def _current(self, worker: _Worker) -> bool:
@@ -234,7 +237,7 @@ class CommandConsumer:
 
     # --- rebalances ----------------------------------------------------------------------
 
-    async def _revoked(self, partitions: list[TopicPartition]) -> None:
+    async def _revoked(self, partitions: list[Partition]) -> None:
         self.assigned = None
         self.problem = "rebalancing"
         workers = [self._workers.pop(tp) for tp in partitions if tp in self._workers]
@@ -247,7 +250,7 @@ class CommandConsumer:
         except TimeoutError:
             self._log.error("command.revoke.start_pending", partitions=len(workers))
 
-    def _assigned(self, consumer: AIOKafkaConsumer, partitions: list[TopicPartition]) -> None:
+    async def _assigned(self, consumer: GroupConsumer, partitions: list[Partition]) -> None:
         if self._consumer is not consumer:
             return  # this consumer is being closed
         if self._journal_read is not None:
@@ -264,34 +267,22 @@ class CommandConsumer:
 
     async def _read_journal(self) -> None:
         """Read the journal up to its end (another bridge may have written to it)."""
-        delay = 0.5
-        while True:
-            try:
+        async for attempt in retries.forever(self._unreadable, retries.RESTART):
+            with attempt:
                 await self._journal.catch_up()
-                return
-            except errors.KafkaError as exc:
-                self._log.error("command.journal.unreadable", error=str(exc), retry_in=delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
+
+    def _unreadable(self, exc: Exception) -> bool:
+        if not isinstance(exc, errors.KafkaError):
+            return False
+        self._log.error("command.journal.unreadable", error=str(exc))
+        return True
 
 
 class WorkerFailed(Exception):
     """A command worker raised something unexpected; the consumer starts over."""
 
 
-class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is untyped
-    def __init__(self, owner: CommandConsumer, consumer: AIOKafkaConsumer) -> None:
-        self._owner = owner
-        self._consumer = consumer
-
-    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        await self._owner._revoked(list(revoked))
-
-    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        self._owner._assigned(self._consumer, list(assigned))
-
-
-def _incoming(record: Any) -> Incoming:
+def _incoming(record: Message) -> Incoming:
     millis = record.timestamp
     return Incoming(
         topic=record.topic,

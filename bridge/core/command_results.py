@@ -8,14 +8,14 @@ says why in ``dlq.*`` headers. Nothing here does I/O or reads a clock.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from bridge.core.command_rules import Verdict
 from bridge.core.commands import RESULT_NAME, DeadLetter, Position, Ref, timestamp
-from bridge.core.events import CONTENT_TYPE, Contract, Record, envelope, event_id
+from bridge.core.encoding import ce_headers, compact
+from bridge.core.events import Contract, Record, envelope, event_id
 
 
 def result_event(
@@ -55,14 +55,8 @@ def result_event(
 
 def result_record(contract: Contract, topic: str, event: Mapping[str, Any]) -> Record:
     """The Kafka record of a result event, with ``ce_*`` headers like every event."""
-    headers = [("content-type", CONTENT_TYPE.encode())]
-    if contract.attribute_headers:
-        headers += [
-            (f"ce_{attr}", str(value).encode())
-            for attr, value in event.items()
-            if attr not in ("data", "datacontenttype")
-        ]
-    return Record(topic, str(event["subject"]).encode(), _json(event), tuple(headers), RESULT_NAME)
+    headers = ce_headers(event, contract.attribute_headers)
+    return Record(topic, str(event["subject"]).encode(), compact(event), headers, RESULT_NAME)
 
 
 DLQ_HEADER_PREFIX = "dlq."
@@ -87,7 +81,3 @@ def dead_letter_record(
         ("dlq.offset", str(position.offset).encode()),
     )
     return Record(topic, key, value, kept + added, "dead_letter")
-
-
-def _json(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from bridge.core import icws_api
+from bridge.core import encoding, icws_api
 from bridge.core.events import SPEC_VERSION, Contract
 from bridge.core.icws_api import Call
 
@@ -291,8 +291,7 @@ def parse_time(value: Any) -> float | None:
 
 def timestamp(moment: float) -> str:
     """Unix time as RFC 3339 UTC with milliseconds."""
-    text = datetime.fromtimestamp(moment, UTC).isoformat(timespec="milliseconds")
-    return text.replace("+00:00", "Z")
+    return encoding.timestamp(datetime.fromtimestamp(moment, UTC))
 
 
 # --- planning ------------------------------------------------------------------------------

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any, assert_never
 
 from bridge.core.commands import OUTCOMES, Command, Outcome, Position
+from bridge.core.encoding import compact
 from bridge.core.events import Record
 
 # --- evidence: what the bridge's own view of ICWS says ------------------------------------
@@ -129,7 +130,7 @@ def journal_record(topic: str, entry: Entry) -> Record:
             value |= {"phase": "finished", "outcome": entry.outcome, "result": entry.result}
         case _:
             assert_never(entry)
-    return Record(topic, entry.command_id.encode(), _json(value), (), "journal")
+    return Record(topic, entry.command_id.encode(), compact(value), (), "journal")
 
 
 def read_entry(value: bytes | None) -> Entry | None:
@@ -187,7 +188,3 @@ def decide(entry: Entry | None, deadline: float, now: float, position: Position)
             return Expire() if now >= deadline else Execute()
         case _:
             assert_never(entry)
-
-
-def _json(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()

@@ -20,6 +20,7 @@ from typing import Any
 from prometheus_client import Counter
 
 from bridge.core import events, messages
+from bridge.core.encoding import Stamp
 from bridge.core.events import Contract, Record
 from bridge.core.messages import Aggregate, Message
 from bridge.core.state import AggregateState
@@ -111,12 +112,12 @@ class Pump:
     async def deliver(self, batch: Sequence[Message], read_at: float) -> None:
         """Run one parsed batch through the core and queue its records (waits when full)."""
         records: list[Record] = []
-        recorded = datetime.fromtimestamp(read_at, UTC)
+        recorded = Stamp.of(datetime.fromtimestamp(read_at, UTC))  # formatted once per batch
         for message in batch:
             records += self._one(message, recorded)
         await self._publisher.put(records, read_at)
 
-    def _one(self, message: Message, recorded: datetime) -> list[Record]:
+    def _one(self, message: Message, recorded: Stamp) -> list[Record]:
         self._read[message.kind].inc()
         if isinstance(message, messages.Ignored):
             self._problem(message.kind, message.reason)

@@ -37,6 +37,8 @@ class Context:
 
 
 CONTEXT = web.AppKey("icws_simulator_context", Context)
+# Request key: how many times a handler applied an assistance call's effect (see `Call`).
+APPLIED = web.RequestKey("icws_simulator_applied", int)
 PROXY_ROOT = "/api"
 PROXY_NAME_MATCH = "icserver"
 

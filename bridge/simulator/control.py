@@ -4,8 +4,9 @@ One table maps each (method, path) to an action on the simulator. Bodies are JSO
 the ICWS property names (camelCase); fault bodies are the keyword arguments of `sim.faults`.
 Unknown entities answer 404, unusable input 400, both with `{"error": "..."}`.
 `GET /_sim/state` carries the counters (logins, login attempts, subscription PUTs, streams opened
-and recycled, heartbeats, ...); `GET|PATCH /_sim/config` read and change the runtime knobs of
-`SimulatorConfig` by field name (PATCH answers the resulting knobs).
+and recycled, heartbeats, ...) and the log of assistance calls (`calls`); `GET|PATCH
+/_sim/config` read and change the runtime knobs of `SimulatorConfig` by field name (PATCH answers
+the resulting knobs).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ FAULTS = frozenset(
         "refuse_logins",
         "accept_logins",
         "fail_requests",
+        "repeat_updates",
         "delay_requests",
         "cut_sse",
         "silence_sse",
@@ -59,7 +61,8 @@ def _state(sim: Simulator, _match: Mapping[str, str], _body: JsonObject) -> Json
         }
         for sid, session in sim.sessions.items()
     }
-    return {**sim.world.truth(), "sessions": sessions, "counters": sim.counters}
+    calls = [call.as_json() for call in sim.calls]
+    return {**sim.world.truth(), "sessions": sessions, "counters": sim.counters, "calls": calls}
 
 
 def _add_status(sim: Simulator, _match: Mapping[str, str], body: JsonObject) -> JsonObject:

@@ -7,7 +7,14 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from .context import context, read_json_object, require_feature, require_session, require_text
+from .context import (
+    APPLIED,
+    context,
+    read_json_object,
+    require_feature,
+    require_session,
+    require_text,
+)
 from .sessions import Session
 from .wire import AssistanceState, IcwsError, JsonObject, empty_response, json_response
 from .world import World
@@ -39,7 +46,10 @@ async def update_request(request: web.Request) -> web.Response:
     session = _session(request)
     text = require_text(await read_json_object(request), "text")
     assistance_id = _own_open_request(ctx.world, session, request)
-    ctx.world.add_assistance_message(assistance_id, session.user, text)
+    times = 2 if ctx.faults.take_repeat() else 1
+    for _ in range(times):
+        ctx.world.add_assistance_message(assistance_id, session.user, text)
+    request[APPLIED] = times
     return empty_response(ctx.config.assistance_update_status)
 
 
@@ -49,6 +59,7 @@ async def complete_request(request: web.Request) -> web.Response:
     ctx = context(request)
     session = _session(request)
     ctx.world.complete_assistance(_own_open_request(ctx.world, session, request))
+    request[APPLIED] = 1
     return web.Response(status=204)
 
 

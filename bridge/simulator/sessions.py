@@ -94,12 +94,38 @@ class Session:
         return f"icws_{self.session_id}"
 
 
+@dataclass(frozen=True)
+class Call:
+    """One assistance update (POST) or complete (DELETE) as ICWS received and answered it.
+
+    `applied` is how many times the world took its effect (0 when refused or failed, 2 under the
+    `repeat_updates` fault), so a checker can count executions per command exactly.
+    """
+
+    method: str
+    assistance_id: str
+    text: str | None
+    status: int
+    applied: int
+
+    def as_json(self) -> JsonObject:
+        """The call as the control API shows it (camelCase)."""
+        return {
+            "method": self.method,
+            "assistanceId": self.assistance_id,
+            "text": self.text,
+            "status": self.status,
+            "applied": self.applied,
+        }
+
+
 @dataclass
 class Records:
     """What the simulator did, for exact assertions in tests."""
 
     sent_messages: list[tuple[str, JsonObject]] = field(default_factory=list)
     requests: list[tuple[str, str, int]] = field(default_factory=list)
+    calls: list[Call] = field(default_factory=list)
     logins: int = 0
     login_attempts: int = 0
     logouts: int = 0
@@ -118,6 +144,7 @@ class Records:
             "droppedMessages": self.dropped_messages,
             "sentMessages": len(self.sent_messages),
             "requests": len(self.requests),
+            "calls": len(self.calls),
             "subscriptionPuts": self.subscription_puts,
             "streamsOpened": self.streams_opened,
             "streamsRecycled": self.streams_recycled,
