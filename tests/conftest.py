@@ -7,21 +7,26 @@ tasks running behind it.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
+import functools
 import io
 import json
 import logging
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer
 from hypothesis import settings as hypothesis_settings
 
-from bridge import logs
+from bridge import logs, schema_files
 from bridge.app import Bridge
 from bridge.embedded_broker import EmbeddedBroker, free_port
 from bridge.settings import Settings, load_settings
@@ -60,10 +65,23 @@ def fixture_log_lines() -> Iterator[io.StringIO]:
     logging.getLogger().handlers.clear()
 
 
+@functools.cache
+def topic_schemas() -> Path:
+    """Per-topic record schemas for the topic names and event contract the tests' bridges use.
+
+    Made from the settings the tests' bridges are built from (``bridge_settings`` changes no
+    topic name and no event setting), once per process, and removed at exit.
+    """
+    directory = Path(tempfile.mkdtemp(prefix="icws-bridge-topic-schemas-"))
+    atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    schema_files.write(directory, schema_files.topic_files(schema_files.configured()))
+    return directory
+
+
 @pytest.fixture(name="broker")
 async def fixture_broker() -> AsyncIterator[EmbeddedBroker]:
-    """A fresh Tansu broker on a free loopback port."""
-    broker = EmbeddedBroker()
+    """A fresh Tansu broker on a free loopback port that refuses records breaking the schemas."""
+    broker = EmbeddedBroker(schema_registry=topic_schemas())
     await broker.start()
     try:
         yield broker
@@ -327,4 +345,5 @@ __all__ = [
     "bridge_process",
     "bridge_settings",
     "subscribed_sessions",
+    "topic_schemas",
 ]
