@@ -3,7 +3,8 @@
 The committed files in ``bridge/schemas/`` are generated with the default settings; a test runs
 the check so they never differ from the code. ``--topics DIR`` writes one record schema per
 topic (``<topic>.json``, for the configured topic names) for a broker that validates what is
-produced: ``tansu broker --schema-registry file://DIR`` (see :mod:`bridge.core.topic_schemas`).
+produced: Tansu run in DIR with ``--schema-registry file://./`` (see
+:mod:`bridge.core.topic_schemas` and :mod:`bridge.embedded_broker`).
 """
 
 from __future__ import annotations

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
 
 from bridge import schema_files
+from bridge.__main__ import main
 from bridge.app import contract_from
 from bridge.core import events
 from bridge.core.messages import Aggregate
@@ -97,6 +99,13 @@ class TestTopicSchemas:
     def test_one_file_for_every_topic_by_its_default_name(self) -> None:
         """Every topic of the README table has a file named after it, and no other file exists."""
         assert set(topic_schemas()) == DEFAULT_TOPICS
+
+    def test_the_command_line_writes_them(self, tmp_path: Path) -> None:
+        """``bridge schemas --topics DIR`` writes exactly the generated files into DIR."""
+        assert main(["schemas", "--topics", str(tmp_path)]) == 0
+        written = {p.name: p.read_text() for p in tmp_path.iterdir()}
+        assert written == schema_files.topic_files(Settings())
+        assert len(written) == len(DEFAULT_TOPICS)
 
     def test_the_configured_topic_names_are_used(self) -> None:
         """A renamed topic gets its file under the new name, not the default one."""
