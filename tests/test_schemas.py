@@ -83,6 +83,7 @@ ALERT = {
 
 
 def topic_schemas(settings: Settings | None = None) -> dict[str, dict[str, Any]]:
+    """The generated topic schema files, parsed, by topic name."""
     files = schema_files.topic_files(settings or Settings())
     return {name.removesuffix(".json"): json.loads(text) for name, text in files.items()}
 
