@@ -129,7 +129,7 @@ def bridge_settings(broker: EmbeddedBroker, *servers: str, **groups: dict[str, A
             "enable_idempotence": False,
             "request_timeout_ms": 3000,
             "linger_ms": 1,
-            # Tansu takes seconds to form a group with production timeouts (DESIGN §8).
+            # Tansu takes seconds to form a group with production timeouts.
             **CONSUMER_GROUP_FAST,
         },
         "topics": {"partitions": 3},
