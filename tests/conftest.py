@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from hypothesis import settings as hypothesis_settings
 
 from bridge import logs
@@ -275,15 +275,21 @@ class Reader:
             )
             raise AssertionError(f"records never matched ({len(self.records)}): {why}") from None
 
-    async def settle(self, quiet: float = 0.6) -> None:
-        """Read until nothing new has arrived for ``quiet`` seconds."""
-        count = -1
-        while count != len(self.records):
-            count = len(self.records)
-            loop = asyncio.get_running_loop()
-            end = loop.time() + quiet
-            while loop.time() < end:
+    async def settle(self, timeout: float = 30.0) -> None:
+        """Read every record the broker had acknowledged when called (its high-water marks).
+
+        A positive marker instead of a quiet window: whatever was on Kafka before the call is
+        read, however slowly, and nothing is waited for beyond that.
+        """
+        marks = await high_water_marks(self.bootstrap, self.topics)
+        async with asyncio.timeout(timeout):
+            while any(self._read_up_to(topic, p) < mark for (topic, p), mark in marks.items()):
                 await self.poll()
+
+    def _read_up_to(self, topic: str, partition: int) -> int:
+        """The offset after the last record read from one partition (0 when none)."""
+        offsets = [r.offset for r in self.records if (r.topic, r.partition) == (topic, partition)]
+        return max(offsets, default=-1) + 1
 
     @staticmethod
     def event(record: Any) -> dict[str, Any]:
@@ -305,6 +311,30 @@ class Reader:
 
     def types(self, topic: str | None = None) -> list[str]:
         return [e["type"].split(".", 3)[-1] for e in self.events(topic)]
+
+
+async def high_water_marks(bootstrap: str, topics: list[str]) -> dict[tuple[str, int], int]:
+    """Each partition's high-water mark now, from a fresh consumer's first fetches.
+
+    ``highwater()`` is used, not ``end_offsets()``, which Tansu gets wrong for batches.
+    """
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, fetch_max_wait_ms=100)
+    await consumer.start()
+    try:
+        partitions = [
+            TopicPartition(topic, p)
+            for topic in topics
+            for p in sorted(consumer.partitions_for_topic(topic) or ())
+        ]
+        if not partitions:
+            return {}
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        while any(consumer.highwater(tp) is None for tp in partitions):
+            await consumer.getmany(*partitions, timeout_ms=100, max_records=1)
+        return {(tp.topic, tp.partition): consumer.highwater(tp) or 0 for tp in partitions}
+    finally:
+        await consumer.stop()
 
 
 @pytest.fixture(name="reader")
