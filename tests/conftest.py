@@ -160,18 +160,15 @@ def bridge_env(broker: EmbeddedBroker, *servers: str, **extra: str) -> dict[str,
 
 
 @contextlib.asynccontextmanager
-async def bridge_process(
-    broker: EmbeddedBroker, *servers: str, stderr: int = asyncio.subprocess.DEVNULL, **extra: str
+async def bridge_cli(
+    *args: str,
+    env: dict[str, str] | None = None,
+    stdout: int = asyncio.subprocess.DEVNULL,
+    stderr: int = asyncio.subprocess.DEVNULL,
 ) -> AsyncIterator[asyncio.subprocess.Process]:
-    """A real ``bridge run`` process (to SIGKILL or SIGTERM); killed if still running at exit."""
+    """``python -m bridge ARGS`` as a child process; killed if still running at exit."""
     process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bridge",
-        "run",
-        env=bridge_env(broker, *servers, **extra),
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=stderr,
+        sys.executable, "-m", "bridge", *args, env=env, stdout=stdout, stderr=stderr
     )
     try:
         yield process
@@ -179,6 +176,13 @@ async def bridge_process(
         if process.returncode is None:
             process.kill()
             await process.wait()
+
+
+def bridge_process(
+    broker: EmbeddedBroker, *servers: str, stderr: int = asyncio.subprocess.DEVNULL, **extra: str
+) -> contextlib.AbstractAsyncContextManager[asyncio.subprocess.Process]:
+    """A real ``bridge run`` process (to SIGKILL or SIGTERM); killed if still running at exit."""
+    return bridge_cli("run", env=bridge_env(broker, *servers, **extra), stderr=stderr)
 
 
 @dataclass
@@ -353,6 +357,7 @@ __all__ = [
     "USER",
     "Reader",
     "RunningBridge",
+    "bridge_cli",
     "bridge_env",
     "bridge_process",
     "bridge_settings",

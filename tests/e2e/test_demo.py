@@ -8,14 +8,13 @@ user would, and must exit cleanly. ``--duration`` is only an upper bound on the 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
 import signal
-import sys
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import pytest
+
+from tests.conftest import bridge_cli
 
 pytestmark = pytest.mark.e2e
 
@@ -55,26 +54,6 @@ class DemoOutput:
         )
 
 
-@contextlib.asynccontextmanager
-async def demo_process(*args: str) -> AsyncIterator[asyncio.subprocess.Process]:
-    """``bridge demo ARGS`` as a child process; killed if it is still running at exit."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bridge",
-        "demo",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    try:
-        yield process
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-
-
 async def read_until_complete(process: asyncio.subprocess.Process, out: DemoOutput) -> None:
     """Collect output lines until ``out.complete()``; fail if the demo ends first."""
     assert process.stdout is not None
@@ -88,7 +67,8 @@ async def read_until_complete(process: asyncio.subprocess.Process, out: DemoOutp
 async def test_demo_prints_events_and_a_command_round_trip() -> None:
     """Status and alerting events appear, and the scripted update's result says succeeded."""
     out = DemoOutput()
-    async with demo_process("--duration", "180", "--health-port", "0", "--rate", "10") as demo:
+    args = ("demo", "--duration", "180", "--health-port", "0", "--rate", "10")
+    async with bridge_cli(*args, stdout=asyncio.subprocess.PIPE) as demo:
         try:
             await asyncio.wait_for(read_until_complete(demo, out), 120)
         except TimeoutError:

@@ -8,11 +8,8 @@ simulator user logs in, which topics the events land on, which health port answe
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
-import signal
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +21,7 @@ from aiokafka import AIOKafkaConsumer
 
 from bridge.embedded_broker import EmbeddedBroker, free_port
 from bridge.simulator import Simulator, SimulatorConfig
-from tests.conftest import CONSUMER_GROUP_FAST, Reader
+from tests.conftest import CONSUMER_GROUP_FAST, Reader, bridge_cli
 
 pytestmark = pytest.mark.e2e
 
@@ -111,30 +108,6 @@ async def two_user_simulator() -> AsyncIterator[Simulator]:
         await sim.stop()
 
 
-@contextlib.asynccontextmanager
-async def bridge_run(env: dict[str, str]) -> AsyncIterator[asyncio.subprocess.Process]:
-    """``bridge run`` with exactly this environment; stopped (SIGTERM, then kill) at exit."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bridge",
-        "run",
-        env=env,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    try:
-        yield process
-    finally:
-        if process.returncode is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(process.wait(), 30)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
-
-
 async def livez_status(port: int) -> int | None:
     """The status of GET /livez on a loopback port, or None when nothing listens there."""
     try:
@@ -165,7 +138,10 @@ async def test_each_setting_comes_from_its_highest_source(
     winners = [ENV_STATUS, YAML_ALERTING, SECRET_HISTORY, DEFAULT_ASSISTANCE]
     async with two_user_simulator() as sim:
         env = sources(tmp_path, sim, broker, yaml_port, env_port)
-        async with bridge_run(env) as process, Reader(broker.bootstrap, winners) as kafka:
+        async with (
+            bridge_cli("run", env=env) as process,
+            Reader(broker.bootstrap, winners) as kafka,
+        ):
             await kafka.wait_for(
                 lambda _: all(kafka.events(t) for t in winners) or process.returncode is not None,
                 60,

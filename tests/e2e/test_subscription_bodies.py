@@ -8,6 +8,7 @@ subscription pages (docs/icws-protocol.md §4): ``attributeNames`` and ``numberO
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -15,7 +16,7 @@ import pytest
 
 from bridge.embedded_broker import EmbeddedBroker
 from bridge.simulator import Simulator
-from tests.conftest import USER, Reader, bridge_process
+from tests.conftest import USER, Reader, bridge_cli, bridge_env
 
 pytestmark = pytest.mark.e2e
 
@@ -70,12 +71,23 @@ def snapshot_published(kafka: Reader) -> bool:
     )
 
 
-async def run_until_resynced(
-    broker: EmbeddedBroker, sim: Simulator, kafka: Reader, **env: str
-) -> None:
-    """Run ``bridge run`` until the alerting and history snapshots are on Kafka."""
-    async with bridge_process(broker, sim.url, BRIDGE_COMMANDS__ENABLED="false", **env):
-        await kafka.wait_for(lambda _: snapshot_published(kafka), 45)
+@dataclass
+class Observed:
+    """What one bridge run showed: the PUT bodies ICWS received and the events on Kafka."""
+
+    bodies: dict[str, list[Any]]
+    alerts: list[dict[str, Any]]
+    recorded: list[dict[str, Any]]
+
+
+async def observe(broker: EmbeddedBroker, sim: Simulator, reader: Any, **env: str) -> Observed:
+    """Run ``bridge run`` until the alerting and history snapshots are on Kafka; what it showed."""
+    async with reader([ALERTING_TOPIC, HISTORY_TOPIC, LIFECYCLE_TOPIC]) as kafka:
+        environment = bridge_env(broker, sim.url, BRIDGE_COMMANDS__ENABLED="false", **env)
+        async with bridge_cli("run", env=environment):
+            await kafka.wait_for(lambda _: snapshot_published(kafka), 45)
+        bodies = await put_bodies(sim)
+        return Observed(bodies, kafka.events(ALERTING_TOPIC), kafka.events(HISTORY_TOPIC))
 
 
 class TestSubscriptionBodies:
@@ -86,43 +98,35 @@ class TestSubscriptionBodies:
     ) -> None:
         """Two asked attributes and a history count of 2: the bodies say so, Kafka shows it."""
         history = seed(simulator)
-        topics = [ALERTING_TOPIC, HISTORY_TOPIC, LIFECYCLE_TOPIC]
-        async with reader(topics) as kafka:
-            await run_until_resynced(
-                broker,
-                simulator,
-                kafka,
-                BRIDGE_SUBSCRIPTIONS__ALERTING__ATTRIBUTE_NAMES="Eic_RemoteAddress,Custom_Tier",
-                BRIDGE_SUBSCRIPTIONS__HISTORY__NUMBER_OF_MESSAGES="2",
-            )
-            bodies = await put_bodies(simulator)
-            alerts = kafka.events(ALERTING_TOPIC)
-            recorded = kafka.events(HISTORY_TOPIC)
-        assert bodies[ALERTING_PUT] == [{"attributeNames": ["Eic_RemoteAddress", "Custom_Tier"]}]
-        assert bodies[HISTORY_PUT] == [{"numberOfHistoryMessages": 2}]
-        assert [e["data"]["state"]["attributes"] for e in alerts] == [
+        seen = await observe(
+            broker,
+            simulator,
+            reader,
+            BRIDGE_SUBSCRIPTIONS__ALERTING__ATTRIBUTE_NAMES="Eic_RemoteAddress,Custom_Tier",
+            BRIDGE_SUBSCRIPTIONS__HISTORY__NUMBER_OF_MESSAGES="2",
+        )
+        assert seen.bodies[ALERTING_PUT] == [
+            {"attributeNames": ["Eic_RemoteAddress", "Custom_Tier"]}
+        ]
+        assert seen.bodies[HISTORY_PUT] == [{"numberOfHistoryMessages": 2}]
+        assert [e["data"]["state"]["attributes"] for e in seen.alerts] == [
             {"Eic_RemoteAddress": "tel:+3210000001", "Custom_Tier": "gold"}
         ]
-        assert sorted(e["subject"] for e in recorded) == history[-2:]
+        assert sorted(e["subject"] for e in seen.recorded) == history[-2:]
 
     async def test_default_bodies(
         self, broker: EmbeddedBroker, simulator: Simulator, reader: Any
     ) -> None:
         """Unset: the three default attributes are asked for, and no history count (all items)."""
         history = seed(simulator)
-        topics = [ALERTING_TOPIC, HISTORY_TOPIC, LIFECYCLE_TOPIC]
-        async with reader(topics) as kafka:
-            await run_until_resynced(broker, simulator, kafka)
-            bodies = await put_bodies(simulator)
-            alerts = kafka.events(ALERTING_TOPIC)
-            recorded = kafka.events(HISTORY_TOPIC)
-        (alerting_body,) = bodies[ALERTING_PUT]
+        seen = await observe(broker, simulator, reader)
+        (alerting_body,) = seen.bodies[ALERTING_PUT]
         assert alerting_body == {
             "attributeNames": ["Eic_CallDirection", "Eic_RemoteName", "Eic_WorkgroupName"]
         }
-        (history_body,) = bodies[HISTORY_PUT]
+        (history_body,) = seen.bodies[HISTORY_PUT]
         assert "numberOfHistoryMessages" not in history_body
-        assert [e["data"]["state"]["attributes"] for e in alerts] == [
+        assert [e["data"]["state"]["attributes"] for e in seen.alerts] == [
             {"Eic_CallDirection": "I", "Eic_RemoteName": "Ann Example"}
         ]
-        assert sorted(e["subject"] for e in recorded) == history
+        assert sorted(e["subject"] for e in seen.recorded) == history
