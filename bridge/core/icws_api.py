@@ -9,10 +9,11 @@ given where a choice is not obvious.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from bridge import errors
 from bridge.core.messages import ConnectionChange
@@ -22,6 +23,7 @@ EVENT_STREAM = "text/event-stream"
 CSRF_HEADER = "ININ-ICWS-CSRF-Token"
 SESSION_HEADER = "ININ-ICWS-Session-ID"
 AUTH_FAILURE = "error.request.connection.authenticationFailure"
+AUTH_FAILURE_CODE = -2147221503
 
 Transport = Literal["sse", "poll"]
 
@@ -197,9 +199,10 @@ def interpret_login(answer: Answer) -> Login | errors.IcwsError:
     token = body.get("csrfToken") or headers.get(CSRF_HEADER.lower())
     if not session_id or not token:
         return errors.ServerError("login answer has no sessionId or csrfToken", status=201)
+    listed = body.get("features")
     features = {
         str(f["featureId"]): _int(f.get("version"))
-        for f in body.get("features") or ()
+        for f in (listed if isinstance(listed, list) else ())
         if isinstance(f, dict) and "featureId" in f
     }
     version = body.get("version")
@@ -218,9 +221,15 @@ def interpret_login(answer: Answer) -> Login | errors.IcwsError:
     )
 
 
+_HOST_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,252}")
+
+
 def _hosts(value: Any) -> tuple[str, ...]:
-    # A list of host names (§3.3); anything else (a lone string, an object) names no host.
-    return tuple(str(h) for h in value if h) if isinstance(value, list) else ()
+    # A list of host names (§3.3); anything else (a lone string, an object) names no host, and
+    # an entry that is no host name (a URL, a path, spaces) is dropped rather than sent to.
+    if not isinstance(value, list):
+        return ()
+    return tuple(h for h in value if isinstance(h, str) and _HOST_NAME.fullmatch(h))
 
 
 def _int(value: Any) -> int:
@@ -331,10 +340,8 @@ def failure(what: str, answer: Answer, *, login: bool = False) -> errors.IcwsErr
     error_id = body.get("errorId")
     error_id = str(error_id)[:100] if error_id is not None else None
     message = str(body.get("message") or "")[:200]
-    if login and answer.status == 400 and error_id == AUTH_FAILURE:
-        cls: type[errors.IcwsError] = errors.AuthenticationFailed
-    else:
-        cls = _BY_STATUS.get(answer.status, errors.ServerError)
+    status = answer.status
+    cls = _login_failure(status, body) if login else _BY_STATUS.get(status, errors.ServerError)
     text = f"{what}: HTTP {answer.status}" + (f" {error_id}" if error_id else "")
     if message:
         text += f": {message}"
@@ -342,12 +349,41 @@ def failure(what: str, answer: Answer, *, login: bool = False) -> errors.IcwsErr
     return cls(text, status=answer.status, error_id=error_id, alternates=alternates)
 
 
+def _login_failure(status: int, body: Mapping[str, Any]) -> type[errors.IcwsError]:
+    """A login answer other than 201 (§10): another host, server trouble, or a refusal."""
+    if status == 400 and bad_credentials(body):
+        return errors.AuthenticationFailed
+    # A 3xx (a sign-in page) is never followed: like ruby-ic, take it as a 503.
+    if status == 503 or 300 <= status < 400:
+        return errors.ServerUnavailable
+    if status >= 500:
+        return errors.ServerError
+    return errors.LoginRefused
+
+
+def bad_credentials(body: Mapping[str, Any]) -> bool:
+    """The authenticationFailure errorId, or its errorCode alone as servers before CIC 4.0.6."""
+    error_id = body.get("errorId")
+    if error_id is not None:
+        return bool(error_id == AUTH_FAILURE)
+    return str(body.get("errorCode")) == str(AUTH_FAILURE_CODE)
+
+
 # --- hosts ---------------------------------------------------------------------------------
 
 
 def host_url(base: str, host: str) -> str:
-    """An alternate host name as a URL with the base URL's scheme and port (§3.3)."""
+    """The URL of an alternate host a server at ``base`` named (§3.3, §10).
+
+    A direct server (no path) gives the alternate's host with the base's scheme and port. Behind
+    a web proxy (``https://proxy/api/<icserver>``) the alternate names another IC server, so it
+    replaces the last path segment and the proxy's address stays.
+    """
     parts = urlsplit(base)
+    path = parts.path.rstrip("/")
+    if path:
+        parent = path.rsplit("/", 1)[0]
+        return urlunsplit((parts.scheme, parts.netloc, f"{parent}/{quote(host, safe='')}", "", ""))
     port = f":{parts.port}" if parts.port else ""
     return urlunsplit((parts.scheme, f"{host}{port}", "", "", ""))
 

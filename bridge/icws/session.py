@@ -118,7 +118,7 @@ class Session:
             settings,
             self._http,
             metrics,
-            lambda: self._set_state("bad_credentials", "ICWS rejected the credentials"),
+            self._set_state,
         )
         self._login: Login | None = None
         self._up = asyncio.Event()

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import ssl
 
 from .config import BAD_CREDENTIALS_BODIES, HEARTBEAT_STATUSES, SimulatorConfig
 from .scenario import run_lively
@@ -68,7 +69,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=15.0,
         help="seconds between ':ping' comments on SSE streams, 0 for none (default %(default)s)",
     )
+    parser.add_argument(
+        "--tls-cert",
+        metavar="PEM",
+        help="serve HTTPS with this certificate chain (PEM; may hold the key too)",
+    )
+    parser.add_argument(
+        "--tls-key", metavar="PEM", help="the private key of --tls-cert, if not in that file"
+    )
     _add_realism_arguments(parser)
+
+
+def tls_from_args(args: argparse.Namespace) -> ssl.SSLContext | None:
+    """The server TLS context the options describe, or None to serve plain HTTP."""
+    if args.tls_key and not args.tls_cert:
+        raise SystemExit("--tls-key needs --tls-cert")
+    if not args.tls_cert:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(args.tls_cert, args.tls_key)
+    return context
 
 
 def _add_realism_arguments(parser: argparse.ArgumentParser) -> None:
@@ -138,7 +158,7 @@ async def run(args: argparse.Namespace, stop: asyncio.Event) -> None:
     """Serve the simulator (and the lively scenario if asked) until `stop` is set."""
     config = config_from_args(args)
     sim = Simulator(config)
-    await sim.start(host=args.host, port=args.port)
+    await sim.start(host=args.host, port=args.port, tls=tls_from_args(args))
     log.info("ICWS simulator listening on %s (users: %s)", sim.url, ", ".join(config.users))
     lively: asyncio.Task[None] | None = None
     try:
