@@ -103,6 +103,10 @@ async def run(args: argparse.Namespace, _stop: asyncio.Event) -> None:
         for problem in problems:
             print(problem, file=sys.stderr)
         if problems:
+            hint = (
+                f"{SCHEMA_DIR} differs from the code; regenerate: bridge schemas --out {SCHEMA_DIR}"
+            )
+            print(hint, file=sys.stderr)
             raise SystemExit(1)
         return
     if args.out:

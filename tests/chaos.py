@@ -350,10 +350,10 @@ async def final_verdict(run: Run) -> dict[str, Any]:
             await kafka.wait_for(lambda r: state_topic_truth(r, settings) == truth, 60)
         except AssertionError:
             settled = False
-        await kafka.settle(2.0)
+        await kafka.settle()
         with contextlib.suppress(AssertionError):
             await kafka.wait_for(lambda _: all_acked_have_results(run, kafka), 60)
-        await kafka.settle(1.0)
+        await kafka.settle()
         return {"ready_at_end": ready, **verdict(run, kafka, truth, settled)}
 
 

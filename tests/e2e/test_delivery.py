@@ -105,7 +105,10 @@ class TestKafkaOutages:
         settings = bridge_settings(broker, simulator.url)
         running = start_bridge(settings)
         await running.until(lambda: running.bridge.health_port is not None)
-        await asyncio.sleep(1.5)
+        # A failed attempt to reach Kafka is the marker: the check says so once it happened.
+        await running.until(
+            lambda: "producer cannot start" in running.bridge.checks()["kafka_producer"].detail, 30
+        )
         check = running.bridge.checks()["kafka_producer"]
         assert not check.ok
         assert "producer cannot start" in check.detail
