@@ -3,7 +3,7 @@
 Nothing here sends anything. ``session.py`` turns a :class:`Call` into an HTTP request and hands
 the :class:`Answer` back to the ``interpret_*`` functions, which return a typed result or an
 :class:`~bridge.errors.IcwsError` *value* (never raised here) for the shell to raise, retry or
-report. The protocol facts behind each choice are in ``ICWS-PROTOCOL.md``; section numbers are
+report. The protocol facts behind each choice are in ``docs/icws-protocol.md``; section numbers are
 given where a choice is not obvious.
 """
 

@@ -1,6 +1,6 @@
 """ICWS messages in, typed values out: dispatch on ``__type`` through a table, never raise.
 
-Each of the four subscribed families (ICWS-PROTOCOL.md §4) becomes an :class:`Update`: the
+Each of the four subscribed families (docs/icws-protocol.md §4) becomes an :class:`Update`: the
 aggregate it belongs to, whether it is a snapshot (``isDelta: false``), the entities it adds or
 changes (already *normalized*: enum integers as names, compact dates as RFC 3339) and the keys it
 removes. ``connectionStateChangeMessage`` becomes :class:`ConnectionChange`, and the two

@@ -109,7 +109,7 @@ def after_login(
     """Proceed with what the server supports, or Unsupported when it can serve nothing.
 
     Unsupported when the server lists no ``messaging`` feature (no way to read messages: a
-    feature missing from the list is not supported, ICWS-PROTOCOL.md §1.5), or when every
+    feature missing from the list is not supported, docs/icws-protocol.md §1.5), or when every
     wanted subscription lacks its feature version. Some missing is not unsupported: those are
     skipped and named in readiness.
     """

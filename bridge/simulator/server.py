@@ -193,6 +193,11 @@ class Simulator:
         return self._records.calls
 
     @property
+    def subscription_bodies(self) -> list[tuple[str, JsonObject]]:
+        """(subscription name, JSON body as received) of every subscription PUT, in order."""
+        return self._records.subscription_bodies
+
+    @property
     def logins(self) -> int:
         """How many logins succeeded."""
         return self._records.logins

@@ -1,6 +1,6 @@
 """End to end: login answers as real servers and proxies send them, and web-proxy addressing.
 
-Each test sets one realism option of the simulator (ICWS-PROTOCOL.md §10): bad credentials
+Each test sets one realism option of the simulator (docs/icws-protocol.md §10): bad credentials
 with errorCode only, a 403 naming an errorId, a 302 sign-in page, a path-prefixed web proxy
 whose IC servers switch over, and a proxy behind which the alternate cannot be reached. The
 bridge must stay up, say why it is not ready, never storm the server, and heal by itself.

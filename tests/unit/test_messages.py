@@ -248,7 +248,7 @@ class TestEnums:
         ],
     )
     def test_every_protocol_value_has_its_name(self, enum: str, number: int, name: str) -> None:
-        """Each integer of each enum in ICWS-PROTOCOL.md §4 maps to its documented name."""
+        """Each integer of each enum in docs/icws-protocol.md §4 maps to its documented name."""
         assert enum_name(enum, number) == name
 
     def test_the_table_has_no_enum_the_protocol_does_not_name(self) -> None:
