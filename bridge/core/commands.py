@@ -40,9 +40,10 @@ REASONS: tuple[Reason, ...] = (
 )
 RESULT_NAME = "command.result"
 MAX_ID_LENGTH = 200
-# Assistance ids are opaque (ICWS-PROTOCOL.md §4.4, §10): any text, since icws_api percent-encodes
-# every path value as the SDK does. Only what no encoding can carry safely is refused: control
-# characters (C0, DEL, C1), and the dot segments "." and "..", which URL normalization resolves.
+# Assistance ids are opaque (docs/icws-protocol.md §4.4, §10): any text, since the core
+# percent-encodes every path value as the SDK does. Only what no encoding can carry safely is
+# refused: control characters (C0, DEL, C1), and the dot segments "." and "..", which URL
+# normalization resolves.
 MAX_ASSISTANCE_ID = 256
 # Searched, not matched: "$" would let a trailing newline through in Python (not in ECMA-262).
 CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f-\x9f]")

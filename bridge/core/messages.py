@@ -46,7 +46,7 @@ class ConnectionChange:
 
 @dataclass(frozen=True, slots=True)
 class SubscriptionState:
-    """A subscription's state (ICWS-PROTOCOL.md §2.4, §10): Suspended or Faulted means lost.
+    """A subscription's state (docs/icws-protocol.md §2.4, §10): Suspended or Faulted means lost.
 
     ``family`` is which kind of state message said it; ``subscription`` is the resource path
     below ``messaging/subscriptions/`` when the server named it (the SDK names no such property,

@@ -1,6 +1,6 @@
 """Values in ICWS URL paths, percent-encoded as the ICWS SDK encodes them (``encodeURIComponent``).
 
-Ids are opaque strings (ICWS-PROTOCOL.md §4.4, §10): an assistance id may hold braces, ``|``,
+Ids are opaque strings (docs/icws-protocol.md §4.4, §10): an assistance id may hold braces, ``|``,
 ``:``, spaces or slashes. Encoded, every id is exactly one path segment, whatever it holds.
 """
 

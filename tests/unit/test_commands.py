@@ -212,7 +212,7 @@ class TestDecode:
     def test_opaque_ids_are_accepted_as_sent(self, contract: Contract, assistance_id: str) -> None:
         """Any id without control characters, up to 256 characters, is a command's id unchanged.
 
-        Encoding (not a whitelist) keeps it in its path segment (ICWS-PROTOCOL.md §10).
+        Encoding (not a whitelist) keeps it in its path segment (docs/icws-protocol.md §10).
         """
         command = decode(contract, raw(event(data={"assistanceId": assistance_id, "text": "x"})))
         assert isinstance(command, Command)
