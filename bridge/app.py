@@ -29,7 +29,7 @@ from bridge.core.messages import Aggregate
 from bridge.core.state import AggregateState, new_states
 from bridge.events.publisher import Publisher
 from bridge.events.pump import Pump
-from bridge.events.restore import Restored, restore
+from bridge.events.restore import Restored, restore, states_of
 from bridge.health import Check
 from bridge.icws.session import Session
 from bridge.kafka import AwaitedProducer, diagnosed, ensure_topics
@@ -118,7 +118,15 @@ class Bridge:
         self.contract = contract_from(settings.events, settings.topics)
         self.states = new_states(max_history=settings.pipeline.history_cache_entities)
         self.publisher = Publisher(settings.kafka, settings.pipeline, self.metrics)
-        self.pump = Pump(self.contract, self.states, self.publisher, self.metrics)
+        # The one-account shorthand: its user's pump, which also publishes the catalogue.
+        self.pump = Pump(
+            self.contract,
+            self.states,
+            self.publisher,
+            self.metrics,
+            user=settings.icws.username,
+            catalogue=True,
+        )
         self.session = Session(settings.icws, settings.subscriptions, self.metrics, self.pump)
         self.metrics.message_age.set_function(lambda: time.time() - self.session.last_message)
         self.commands = Commands(self) if settings.commands.enabled else None
@@ -180,7 +188,8 @@ class Bridge:
                 await self.publisher.start()
                 if self.settings.topics.create:
                     await ensure_topics(self.settings.kafka, self.settings.topics)
-                restored.append(await restore(self.settings.kafka, self.contract, self.states))
+                mine = states_of({self.pump.user: self.states}, catalogue=self.states)
+                restored.append(await restore(self.settings.kafka, self.contract, mine))
                 if self.commands is not None:
                     await self.commands.journal.catch_up()
                     await self.commands.sender.start()

@@ -127,14 +127,26 @@ def ce_headers(event: Mapping[str, Any], copy_attributes: bool) -> tuple[tuple[s
 
 
 def spliced_event(
-    attributes: Mapping[str, Any], state_json: bytes, changed: Iterable[str], cause: str
+    attributes: Mapping[str, Any],
+    state_json: bytes,
+    changed: Iterable[str],
+    cause: str,
+    user: str | None = None,
 ) -> bytes:
-    """``compact({**attributes, "data": {"state", "changedFields", "cause"}})``, state as given."""
+    """``compact({**attributes, "data": {"userId", "state", "changedFields", "cause"}})``.
+
+    The state as given; ``userId`` only when ``user`` is given.
+    """
     fields = ",".join([string(name) for name in changed])
+    head = (
+        b',"data":{"state":'
+        if user is None
+        else f',"data":{{"userId":{string(user)},"state":'.encode()
+    )
     return b"".join(
         (
             COMPACT_JSON.encode(attributes)[:-1].encode(),
-            b',"data":{"state":',
+            head,
             state_json,
             f',"changedFields":[{fields}],"cause":{string(cause)}}}}}'.encode(),
         )

@@ -1,10 +1,14 @@
 """The event contract: CloudEvents 1.0 records for Kafka, built from state changes.
 
 Every entity change becomes two records: the *event* (structured-mode CloudEvent JSON as the
-value, its attributes copied into ``ce_*`` headers, key = entity id) on the aggregate's event
-topic, and the *state* record (latest full state and sequence, or a tombstone when the entity
-ended) on the aggregate's compacted state topic. Event ids are derived from aggregate, key,
-sequence, type and state, so an event re-emitted after a crash has the id it had before.
+value, its attributes copied into ``ce_*`` headers) on the aggregate's event topic, and the
+*state* record (latest full state and sequence, or a tombstone when the entity ended) on the
+aggregate's compacted state topic. What one ICWS user sees (alerting, history, assistance) is
+that user's: its records are keyed ``<user>/<entity>`` (:func:`entity_key`, the user
+percent-encoded) and name the user in ``data.userId`` and the ``icwsuser`` extension attribute;
+the status catalogue, the same for everyone, is keyed by the entity alone and names no user.
+Event ids are derived from aggregate, key, sequence, type and state, so an event re-emitted
+after a crash has the id it had before (and two users' views of one entity have two ids).
 Types are ``<prefix>.<aggregate>.<event>.v<major>``; a breaking change adds a new major.
 This module decides what each record says; ``bridge.core.encoding`` writes it as bytes.
 """
@@ -14,7 +18,8 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
+from urllib.parse import quote, unquote
 
 # Re-exported (``x as x``): ids, timestamps and the content type are part of the contract too.
 from bridge.core.encoding import CONTENT_TYPE as CONTENT_TYPE
@@ -22,7 +27,7 @@ from bridge.core.encoding import When, ce_headers, compact, spliced_event, splic
 from bridge.core.encoding import event_id as event_id
 from bridge.core.encoding import timestamp as timestamp
 from bridge.core.messages import Aggregate
-from bridge.core.state import Change, ChangeKind, Resync
+from bridge.core.state import RULES, Change, ChangeKind, Resync
 
 SPEC_VERSION = "1.0"
 MAJOR = 1
@@ -76,6 +81,45 @@ class Record:
     value: bytes | None
     headers: tuple[tuple[str, bytes], ...]
     label: str
+
+
+# --- keys: whose view of which entity -----------------------------------------------------
+
+Scope = Aggregate | Literal["session"]
+"""What a key is about: one aggregate's entities, or (lifecycle) an account's session."""
+USER_ATTRIBUTE = "icwsuser"
+"""The CloudEvents extension attribute naming the user (header ``ce_icwsuser``)."""
+
+
+def per_user(scope: Scope) -> bool:
+    """Records about ``scope`` are one user's: an account's session, a per-user aggregate."""
+    return scope == "session" or RULES[scope].per_user
+
+
+def owner(user: str | None, scope: Scope) -> str | None:
+    """The user records about ``scope`` name: the session's user; none for the catalogue."""
+    return user if per_user(scope) else None
+
+
+def entity_key(user: str | None, aggregate: Scope, entity: str) -> bytes:
+    """A record key: ``<user>/<entity>`` (user quoted, so it has no ``/``), or the entity alone.
+
+    The entity alone for the catalogue (not per user) and for ``user`` None.
+    """
+    named = owner(user, aggregate)
+    return (entity if named is None else f"{quote(named, safe='')}/{entity}").encode()
+
+
+def split_key(aggregate: Scope, key: bytes) -> tuple[str | None, str]:
+    """A key of ``aggregate`` back as (user, entity); the inverse of :func:`entity_key`.
+
+    No user for the catalogue, nor for a key without one (written before keys named users).
+    """
+    text = key.decode()
+    if not per_user(aggregate):
+        return None, text
+    quoted, slash, entity = text.partition("/")
+    return (unquote(quoted), entity) if slash else (None, text)
 
 
 # --- how each aggregate shows its state ----------------------------------------------------
@@ -146,6 +190,7 @@ def _attributes(
     recorded: When,
     time: str | None,
     sequence: int | None,
+    user: str | None,
 ) -> dict[str, Any]:
     recorded_text = stamp_text(recorded)
     event: dict[str, Any] = {
@@ -161,6 +206,8 @@ def _attributes(
     }
     if sequence is not None:
         event["sequence"] = sequence
+    if user is not None:
+        event[USER_ATTRIBUTE] = user
     return event
 
 
@@ -174,40 +221,46 @@ def envelope(
     recorded: When,
     time: str | None = None,
     sequence: int | None = None,
+    user: str | None = None,
 ) -> dict[str, Any]:
-    """A structured-mode CloudEvent as a dict."""
-    event = _attributes(contract, name, ident, subject, recorded, time, sequence)
+    """A structured-mode CloudEvent as a dict; ``user`` adds the ``icwsuser`` attribute."""
+    event = _attributes(contract, name, ident, subject, recorded, time, sequence, user)
     event["data"] = data
     return event
 
 
 def _record(
-    contract: Contract, topic: str, key: str, event: Mapping[str, Any], label: str
+    contract: Contract, topic: str, key: bytes, event: Mapping[str, Any], label: str
 ) -> Record:
     headers = ce_headers(event, contract.attribute_headers)
-    return Record(topic, key.encode(), compact(event), headers, label)
+    return Record(topic, key, compact(event), headers, label)
 
 
-def change_records(contract: Contract, change: Change, recorded: When) -> tuple[Record, Record]:
-    """The event record and the state record for one change."""
+def change_records(
+    contract: Contract, change: Change, recorded: When, *, user: str
+) -> tuple[Record, Record]:
+    """The event record and the state record for one change seen by ``user``'s session."""
     name = EVENT_NAMES[(change.aggregate, change.kind)]
     shown = PRESENT[change.aggregate](change.state)
-    ident = event_id(change.aggregate, change.key, change.sequence, name, shown)
+    named = owner(user, change.aggregate)
+    key = entity_key(named, change.aggregate, change.key)
+    ident = event_id(change.aggregate, key.decode(), change.sequence, name, shown)
     time = _source_time(change.aggregate, change.state)
-    attributes = _attributes(contract, name, ident, change.key, recorded, time, change.sequence)
+    attributes = _attributes(
+        contract, name, ident, change.key, recorded, time, change.sequence, named
+    )
     # The state cache keeps the state packed in the very encoding of record values, so when
     # the aggregate shows its state as it is, those bytes are spliced in without encoding.
     if change.packed is not None and PRESENT[change.aggregate] is _same:
         state_json = change.packed
     else:
         state_json = compact(shown)
-    event_value = spliced_event(attributes, state_json, change.changed, change.cause)
+    event_value = spliced_event(attributes, state_json, change.changed, change.cause, named)
     state_value = (
         None
         if change.kind == "removed"
         else spliced_state(change.sequence, attributes["type"], state_json)
     )
-    key = change.key.encode()
     event = Record(
         contract.event_topics[change.aggregate],
         key,
@@ -233,7 +286,7 @@ def decode_event(aggregate: Aggregate, value: bytes) -> tuple[dict[str, Any] | N
 def state_record(
     contract: Contract,
     aggregate: Aggregate,
-    key: str,
+    key: bytes,
     state: Mapping[str, Any] | None,
     sequence: int,
     event_type: str,
@@ -244,7 +297,7 @@ def state_record(
         if state is None
         else compact({"sequence": sequence, "type": event_type, "state": PRESENT[aggregate](state)})
     )
-    return Record(contract.state_topics[aggregate], key.encode(), value, (), "state")
+    return Record(contract.state_topics[aggregate], key, value, (), "state")
 
 
 def decode_state(aggregate: Aggregate, value: bytes | None) -> tuple[dict[str, Any] | None, int]:
@@ -256,16 +309,31 @@ def decode_state(aggregate: Aggregate, value: bytes | None) -> tuple[dict[str, A
 
 
 def lifecycle_record(
-    contract: Contract, name: str, subject: str, data: Mapping[str, Any], recorded: When
+    contract: Contract,
+    name: str,
+    subject: Scope,
+    data: Mapping[str, Any],
+    recorded: When,
+    *,
+    user: str,
 ) -> Record:
-    """A bridge lifecycle event (session up/down, gap possible, resync completed)."""
-    ident = event_id(name, subject, stamp_text(recorded), data)
-    event = envelope(contract, name, ident=ident, subject=subject, data=data, recorded=recorded)
-    return _record(contract, contract.lifecycle_topic, subject, event, name)
+    """A lifecycle event (session up/down, gap possible, resync completed) of ``user``'s session.
+
+    About the session or a per-user aggregate, it is keyed ``<user>/<subject>`` and names the
+    user (``data.userId`` first); about the catalogue, it is keyed by the subject alone.
+    """
+    named = owner(user, subject)
+    key = entity_key(named, subject, subject)
+    full = data if named is None else {"userId": named, **data}
+    ident = event_id(name, key.decode(), stamp_text(recorded), full)
+    event = envelope(
+        contract, name, ident=ident, subject=subject, data=full, recorded=recorded, user=named
+    )
+    return _record(contract, contract.lifecycle_topic, key, event, name)
 
 
-def resync_record(contract: Contract, resync: Resync, recorded: When) -> Record:
-    """``resync completed`` for one aggregate, with what reconciliation found."""
+def resync_record(contract: Contract, resync: Resync, recorded: When, *, user: str) -> Record:
+    """``resync completed`` for one aggregate of ``user``'s session, with what it found."""
     data = {
         "aggregate": resync.aggregate,
         "added": resync.added,
@@ -273,4 +341,6 @@ def resync_record(contract: Contract, resync: Resync, recorded: When) -> Record:
         "removed": resync.removed,
         "unchanged": resync.unchanged,
     }
-    return lifecycle_record(contract, "bridge.resync.completed", resync.aggregate, data, recorded)
+    return lifecycle_record(
+        contract, "bridge.resync.completed", resync.aggregate, data, recorded, user=user
+    )

@@ -82,6 +82,8 @@ class FamilyRules:
     an entry of any other kind only changes an entity that is live.
     ``removed_by``: the message property that lists the keys of entities that ended, if any.
     ``ends_on``: the (property, value) that ends the entity whose entry carries it, if any.
+    ``per_user``: what a session sees is its user's own (alerting, history, assistance), so
+    records name the user; False for what every user sees alike (the status catalogue).
     """
 
     key: str
@@ -90,6 +92,7 @@ class FamilyRules:
     created_by: str
     removed_by: str | None
     ends_on: tuple[str, str] | None
+    per_user: bool
 
     def name(self, key: str) -> str:
         """The entity's key for a name as ICWS sent it."""
@@ -127,6 +130,7 @@ RULES: Mapping[Aggregate, FamilyRules] = {
         created_by="interactionAlertingMessage",
         removed_by=None,
         ends_on=("alertAction", "StopAlerting"),
+        per_user=True,
     ),
     "history": FamilyRules(
         key="interactionId",
@@ -135,6 +139,7 @@ RULES: Mapping[Aggregate, FamilyRules] = {
         created_by="historyMessage",
         removed_by=None,
         ends_on=None,
+        per_user=True,
     ),
     "status_messages": FamilyRules(
         key="statusId",
@@ -143,6 +148,7 @@ RULES: Mapping[Aggregate, FamilyRules] = {
         created_by="statusMessagesMessage",
         removed_by="statusMessagesRemoved",
         ends_on=None,
+        per_user=False,  # one catalogue for everyone, published once (not once per user)
     ),
     "assistance": FamilyRules(
         key="assistanceId",
@@ -151,6 +157,7 @@ RULES: Mapping[Aggregate, FamilyRules] = {
         created_by="assistanceRequestListMessage",
         removed_by="requestsRemoved",
         ends_on=("state", "Completed"),
+        per_user=True,
     ),
 }
 
@@ -378,11 +385,19 @@ def _summary(aggregate: Aggregate, changes: Iterable[Change], mentioned: int) ->
 
 
 def new_states(
-    max_history: int | None = None,
+    max_history: int | None = None, shared: Mapping[Aggregate, AggregateState] | None = None
 ) -> dict[Aggregate, AggregateState]:
-    """One empty state per aggregate; those whose entities never end keep ``max_history``."""
+    """One user's states: empty, one per aggregate, but those in ``shared`` (the catalogue's).
+
+    States are per user (one user's view of the entities it sees); only the status catalogue,
+    the same for every user, is one state that every account's mapping shares. Aggregates whose
+    entities never end keep ``max_history``.
+    """
+    given = shared or {}
     return {
-        aggregate: AggregateState(
+        aggregate: given[aggregate]
+        if aggregate in given
+        else AggregateState(
             aggregate, max_entities=max_history if RULES[aggregate].never_ends else None
         )
         for aggregate in AGGREGATES

@@ -8,10 +8,18 @@ marks the session's life on the lifecycle topic: ``session.up``, ``session.down`
 ``resync.completed`` per aggregate once its first snapshot after a (re)subscription is applied.
 A subscription the server suspended or faulted (``subscription_lost``) gets the same, for its
 aggregate alone: a ``gap.possible`` whose subject is the aggregate, then its resync.
+
+There is one pump per ICWS account (``user``), with that user's states: every record it makes
+names the user (keys, ``data.userId``, ``icwsuser``) except the status catalogue's. The catalogue
+is the same for every user and published once, by the one pump with ``catalogue=True`` (its
+session alone subscribes it); any other pump drops status messages, should any come. A batch's
+records go to the shared publisher in bounded chunks, yielding between them, so one account's
+huge snapshot cannot hold the buffer while other accounts wait.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -21,7 +29,7 @@ from prometheus_client import Counter
 
 from bridge.core import events, messages
 from bridge.core.encoding import Stamp
-from bridge.core.events import Contract, Record
+from bridge.core.events import Contract, Record, Scope
 from bridge.core.messages import Aggregate, Message
 from bridge.core.state import AggregateState
 from bridge.events.publisher import Publisher
@@ -30,6 +38,10 @@ from bridge.logs import get_logger
 from bridge.metrics import Metrics
 
 Clock = Callable[[], float]
+
+# Records handed to the publisher at once: small against the buffer (pipeline.buffer_size,
+# 10,000 by default), so the accounts sharing it take turns; large enough to cost nothing.
+PUT_CHUNK = 500
 
 
 class _ByLabel:
@@ -60,8 +72,13 @@ class Pump:
         states: Mapping[Aggregate, AggregateState],
         publisher: Publisher,
         metrics: Metrics,
+        *,
+        user: str,
+        catalogue: bool,
         clock: Clock = time.time,
     ) -> None:
+        self.user = user
+        self.catalogue = catalogue
         self._contract = contract
         self._states = states
         self._publisher = publisher
@@ -94,7 +111,7 @@ class Pump:
         await self._lifecycle("bridge.session.down", "session", {"reason": reason})
         await self.gap(reason, since=now)
 
-    async def gap(self, reason: str, since: str | None, subject: str = "session") -> None:
+    async def gap(self, reason: str, since: str | None, subject: Scope = "session") -> None:
         """Publish ``gap.possible``: a span in which ICWS messages may have been missed."""
         data = {"reason": reason, "since": since}
         await self._lifecycle("bridge.gap.possible", subject, data)
@@ -104,8 +121,10 @@ class Pump:
         self.resync_pending.add(aggregate)
         await self.gap(reason, since=events.timestamp(self._now()), subject=aggregate)
 
-    async def _lifecycle(self, name: str, subject: str, data: dict[str, Any]) -> None:
-        record = events.lifecycle_record(self._contract, name, subject, data, self._now())
+    async def _lifecycle(self, name: str, subject: Scope, data: dict[str, Any]) -> None:
+        record = events.lifecycle_record(
+            self._contract, name, subject, data, self._now(), user=self.user
+        )
         self._built[name].inc()
         await self._publisher.put([record], self._clock())
 
@@ -115,7 +134,10 @@ class Pump:
         recorded = Stamp.of(datetime.fromtimestamp(read_at, UTC))  # formatted once per batch
         for message in batch:
             records += self._one(message, recorded)
-        await self._publisher.put(records, read_at)
+        for start in range(0, len(records), PUT_CHUNK):
+            if start:
+                await asyncio.sleep(0)  # let other accounts' pumps put theirs in between
+            await self._publisher.put(records[start : start + PUT_CHUNK], read_at)
 
     def _one(self, message: Message, recorded: Stamp) -> list[Record]:
         self._read[message.kind].inc()
@@ -132,17 +154,20 @@ class Pump:
             )
         if isinstance(message, messages.ConnectionChange | messages.SubscriptionState):
             return []  # the session acts on it
+        if message.aggregate == "status_messages" and not self.catalogue:
+            self._problem(message.kind, "status catalogue published by another account")
+            return []
         for problem in message.problems:
             self._problem(message.kind, problem)
         changes, resync = self._states[message.aggregate].apply(message)
         records: list[Record] = []
         for change in changes:
-            event, state = events.change_records(self._contract, change, recorded)
+            event, state = events.change_records(self._contract, change, recorded, user=self.user)
             self._built[event.label].inc()
             records += (event, state)
         if resync is not None and message.aggregate in self.resync_pending:
             self.resync_pending.discard(message.aggregate)
-            records.append(events.resync_record(self._contract, resync, recorded))
+            records.append(events.resync_record(self._contract, resync, recorded, user=self.user))
             self._built["bridge.resync.completed"].inc()
             self._log.info(
                 "icws.resync.completed",

@@ -1,8 +1,13 @@
-"""Load the last-published state at start-up: the state topics, then the event topics' tails.
+"""Load the last-published state of the users asked for: the state topics, then event-topic tails.
 
 The state topics are the checkpoint: read every partition to its high-water mark and keep the
 last record per key (Tansu, like a lagging Kafka, may not have compacted yet), through the Kafka
-adapter's :func:`~bridge.kafka.read_to_end`.
+adapter's :func:`~bridge.kafka.read_to_end`. Keys name their user (``<user>/<entity>``, read
+back with :func:`~bridge.core.events.split_key`), and each record is loaded into the states of
+its user, when ``states_for`` gives states for that user; the catalogue's keys name no user
+(``states_for(None)``). So a fleet restores only the accounts it takes on. A key of a per-user
+aggregate without a user was written before keys named users: it is counted and skipped (the
+first snapshot publishes that user's entities afresh, under keys that name it).
 
 The publisher writes a chunk's state records only after all its events are acknowledged, so a
 crash can leave events on Kafka whose checkpoint was never written: at most one chunk per
@@ -14,11 +19,20 @@ reusing them, republishes nothing it already published, and re-writes the missin
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from bridge.core.events import Contract, Record, decode_event, decode_state, state_record
+from bridge.core.events import (
+    Contract,
+    Record,
+    decode_event,
+    decode_state,
+    entity_key,
+    per_user,
+    split_key,
+    state_record,
+)
 from bridge.core.messages import Aggregate
 from bridge.core.state import AggregateState
 from bridge.errors import KafkaError
@@ -27,59 +41,135 @@ from bridge.kafka import Message, read_to_end
 from bridge.logs import get_logger
 from bridge.settings import KafkaSettings
 
+StatesFor = Callable[[str | None], Mapping[Aggregate, AggregateState] | None]
+"""The states to load a user's records into (None: the catalogue's), or None to skip them."""
+Slot = tuple[Aggregate, str | None, str]  # (aggregate, user, entity)
+
 
 @dataclass(frozen=True, slots=True)
 class Restored:
-    """What was loaded: live entities per aggregate, the newest record's time, and repairs."""
+    """What was loaded: live entities per aggregate, the newest record's time, and repairs.
+
+    ``users``: each user with a record loaded (live or ended), with its newest record's time
+    in seconds, so the caller can mark that user's gap since then. ``unowned``: records of a
+    per-user aggregate whose key names no user, skipped.
+    """
 
     entities: Mapping[Aggregate, int]
     last_written: float | None
     repairs: list[Record] = field(default_factory=list)
+    users: Mapping[str, float] = field(default_factory=dict)
+    unowned: int = 0
 
 
-async def restore(
-    kafka: KafkaSettings, contract: Contract, states: Mapping[Aggregate, AggregateState]
-) -> Restored:
-    """Fill ``states`` from the state topics and the event topics' tails."""
-    newest = 0
-    checkpoints: dict[tuple[Aggregate, str], int] = {}
-    tails: dict[tuple[Aggregate, str], tuple[dict[str, Any] | None, int, str]] = {}
+def states_of(
+    users: Mapping[str, Mapping[Aggregate, AggregateState]],
+    catalogue: Mapping[Aggregate, AggregateState] | None = None,
+) -> StatesFor:
+    """``states_for`` of these users' states, and the catalogue's if given; all else skipped."""
 
-    state_topics = {t: a for a, t in contract.state_topics.items()}
-    event_topics = {t: a for a, t in contract.event_topics.items()}
+    def states_for(user: str | None) -> Mapping[Aggregate, AggregateState] | None:
+        return catalogue if user is None else users.get(user)
 
-    def checkpoint(record: Message) -> None:
-        nonlocal newest
+    return states_for
+
+
+class _Loader:
+    """Collects checkpoints and tails, loading each into the states of its user."""
+
+    def __init__(self, contract: Contract, states_for: StatesFor) -> None:
+        self.states_for = states_for
+        self.state_topics = {t: a for a, t in contract.state_topics.items()}
+        self.event_topics = {t: a for a, t in contract.event_topics.items()}
+        self.checkpoints: dict[Slot, int] = {}
+        self.tails: dict[Slot, tuple[dict[str, Any] | None, int, str]] = {}
+        self.users: dict[str, float] = {}
+        self.loaded: dict[int, AggregateState] = {}  # by id: the catalogue's is shared
+        self.newest = 0
+        self.unowned = 0
+
+    def _slot(self, aggregate: Aggregate, key: bytes) -> tuple[Slot, AggregateState] | None:
+        user, entity = split_key(aggregate, key)
+        if user is None and per_user(aggregate):
+            self.unowned += 1
+            return None
+        states = self.states_for(user)
+        if states is None:
+            return None
+        state = self.loaded[id(states[aggregate])] = states[aggregate]
+        return (aggregate, user, entity), state
+
+    def checkpoint(self, record: Message) -> None:
         if record.key is None:
             return
-        aggregate = state_topics[record.topic]
+        aggregate = self.state_topics[record.topic]
+        found = self._slot(aggregate, record.key)
+        if found is None:
+            return
+        slot, state = found
         props, sequence = decode_state(aggregate, record.value)
-        key = record.key.decode()
-        states[aggregate].load(key, props, sequence)
-        checkpoints[(aggregate, key)] = sequence
-        newest = max(newest, record.timestamp)
+        state.load(slot[2], props, sequence)
+        self.checkpoints[slot] = sequence
+        self.newest = max(self.newest, record.timestamp)
+        if slot[1] is not None:
+            self.users[slot[1]] = max(self.users.get(slot[1], 0), record.timestamp / 1000)
 
-    def tail(record: Message) -> None:
+    def tail(self, record: Message) -> None:
         if record.key is None or record.value is None:  # a tombstone carries no event
             return
-        aggregate = event_topics[record.topic]
+        aggregate = self.event_topics[record.topic]
+        user, entity = split_key(aggregate, record.key)
+        if (user is None and per_user(aggregate)) or self.states_for(user) is None:
+            return
         decoded = decode_event(aggregate, record.value)
-        slot = (aggregate, record.key.decode())
-        if decoded[1] > tails.get(slot, (None, 0, ""))[1]:
-            tails[slot] = decoded
+        slot = (aggregate, user, entity)
+        if decoded[1] > self.tails.get(slot, (None, 0, ""))[1]:
+            self.tails[slot] = decoded
 
+    def repairs(self, contract: Contract) -> list[Record]:
+        """Load the tails newer than their checkpoints; the state records that repair those."""
+        repairs = []
+        for slot, (props, sequence, event_type) in sorted(self.tails.items(), key=_order):
+            aggregate, user, entity = slot
+            states = self.states_for(user)
+            if states is None or sequence <= self.checkpoints.get(slot, 0):
+                continue
+            state = self.loaded[id(states[aggregate])] = states[aggregate]
+            state.load(entity, props, sequence)
+            key = entity_key(user, aggregate, entity)
+            repairs.append(state_record(contract, aggregate, key, props, sequence, event_type))
+        return repairs
+
+
+def _order(item: tuple[Slot, Any]) -> tuple[str, str, str]:
+    aggregate, user, entity = item[0]
+    return aggregate, user or "", entity
+
+
+async def restore(kafka: KafkaSettings, contract: Contract, states_for: StatesFor) -> Restored:
+    """Fill the states ``states_for`` gives from the state topics and the event topics' tails."""
+    loader = _Loader(contract, states_for)
     try:
-        await read_to_end(kafka, state_topics, checkpoint, what="cannot restore state")
-        await read_to_end(kafka, event_topics, tail, what="cannot restore state", last=CHUNK)
+        await read_to_end(
+            kafka, loader.state_topics, loader.checkpoint, what="cannot restore state"
+        )
+        await read_to_end(
+            kafka, loader.event_topics, loader.tail, what="cannot restore state", last=CHUNK
+        )
     except (ValueError, KeyError) as exc:
         raise KafkaError(f"cannot restore state: {type(exc).__name__}: {exc}") from None
-    repairs = []
-    for (aggregate, key), (props, sequence, event_type) in sorted(tails.items()):
-        if sequence > checkpoints.get((aggregate, key), 0):
-            states[aggregate].load(key, props, sequence)
-            repairs.append(state_record(contract, aggregate, key, props, sequence, event_type))
-    counts = {aggregate: len(state.entities) for aggregate, state in states.items()}
+    repairs = loader.repairs(contract)
+    counts: dict[Aggregate, int] = {}
+    for state in loader.loaded.values():
+        counts[state.aggregate] = counts.get(state.aggregate, 0) + len(state.entities)
     get_logger("bridge.events.restore").info(
-        "state.restored", entities=counts, repairs=len(repairs)
+        "state.restored",
+        entities=counts,
+        users=len(loader.users),
+        repairs=len(repairs),
+        unowned=loader.unowned,
     )
-    return Restored(counts, newest / 1000 if newest else None, repairs)
+    newest = loader.newest
+    return Restored(
+        counts, newest / 1000 if newest else None, repairs, loader.users, loader.unowned
+    )

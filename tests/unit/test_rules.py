@@ -85,6 +85,7 @@ class TestAlerting:
             created_by="interactionAlertingMessage",
             removed_by=None,
             ends_on=("alertAction", "StopAlerting"),
+            per_user=True,
         )
 
     def test_start_creates_and_stop_ends(self) -> None:
@@ -115,6 +116,7 @@ class TestHistory:
             created_by="historyMessage",
             removed_by=None,
             ends_on=None,
+            per_user=True,
         )
 
     def test_a_snapshot_ends_nothing_it_omits(self) -> None:
@@ -147,6 +149,7 @@ class TestStatusMessages:
             created_by="statusMessagesMessage",
             removed_by="statusMessagesRemoved",
             ends_on=None,
+            per_user=False,
         )
 
     def test_ids_ignore_case_and_the_data_keeps_it(self) -> None:
@@ -181,6 +184,7 @@ class TestAssistance:
             created_by="assistanceRequestListMessage",
             removed_by="requestsRemoved",
             ends_on=("state", "Completed"),
+            per_user=True,
         )
 
     def test_details_of_an_unknown_request_create_nothing(self) -> None:
