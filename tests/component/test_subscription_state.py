@@ -211,6 +211,8 @@ def make_pump() -> tuple[Pump, RecordingPublisher]:
         states,
         cast(Publisher, publisher),
         metrics.create(CollectorRegistry()),
+        user="agent.one",
+        catalogue=True,
         clock=lambda: 1_700_000_000.0,
     )
     return pump, publisher
@@ -236,7 +238,11 @@ class TestPumpMarksTheGap:
             ("bridge.resync.completed", "alerting"),
         ]
         gap = lifecycle(publisher)[0][2]
-        assert gap == {"reason": "subscription_faulted", "since": "2023-11-14T22:13:20.000Z"}
+        assert gap == {
+            "userId": "agent.one",
+            "reason": "subscription_faulted",
+            "since": "2023-11-14T22:13:20.000Z",
+        }
         assert pump.resync_pending == set()
 
     async def test_state_messages_make_no_records(self) -> None:

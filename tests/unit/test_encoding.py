@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
+from urllib.parse import quote
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -50,6 +51,11 @@ STATES: dict[Aggregate, st.SearchStrategy[dict[str, Any]]] = {
     "status_messages": plain_states,
     "assistance": assistance_states,
 }
+# User ids as the accounts directory may name them, with what a key must quote.
+users = st.text(min_size=1, max_size=8) | st.sampled_from(["agent.one", "a/b", "50%", "J Smith"])
+PER_USER: frozenset[Aggregate] = frozenset({"alerting", "history", "assistance"})
+"""README: every aggregate but the status catalogue is one user's view."""
+
 moments = st.datetimes(
     min_value=datetime(2000, 1, 1),
     max_value=datetime(2100, 1, 1),
@@ -105,13 +111,21 @@ def source_time(aggregate: Aggregate, state: dict[str, Any]) -> str | None:
     return None
 
 
-def expected_event(change: Change, recorded: datetime) -> dict[str, Any]:
+def record_key(aggregate: Aggregate, user: str, entity: str) -> str:
+    """README: ``<user>/<entity>``, the user percent-encoded, for what is per user."""
+    return f"{quote(user, safe='')}/{entity}" if aggregate in PER_USER else entity
+
+
+def expected_event(change: Change, recorded: datetime, user: str) -> dict[str, Any]:
     """The whole event as a dict, attributes in contract order and ``data`` last."""
     # The names are the conftest contract's, written out: the expectation does not read it.
     name = events.EVENT_NAMES[(change.aggregate, change.kind)]
     state = shown(change.aggregate, dict(change.state))
-    ident = events.event_id(change.aggregate, change.key, change.sequence, name, state)
-    return {
+    key = record_key(change.aggregate, user, change.key)
+    ident = events.event_id(change.aggregate, key, change.sequence, name, state)
+    data = {"state": state, "changedFields": list(change.changed), "cause": change.cause}
+    named = change.aggregate in PER_USER
+    event = {
         "specversion": "1.0",
         "id": ident,
         "source": "/tests/icws-bridge",
@@ -122,8 +136,11 @@ def expected_event(change: Change, recorded: datetime) -> dict[str, Any]:
         "dataschema": f"https://schemas.example.com/events/{name}.v1.json",
         "recordedtime": rfc3339(recorded),
         "sequence": change.sequence,
-        "data": {"state": state, "changedFields": list(change.changed), "cause": change.cause},
     }
+    if named:
+        event["icwsuser"] = user
+    event["data"] = {"userId": user, **data} if named else data
+    return event
 
 
 # The contract fixture is an immutable value, so sharing it across examples is safe.
@@ -134,22 +151,23 @@ class TestSplicedBytes:
     """Splicing pre-encoded state gives the very bytes of encoding the whole record at once."""
 
     @settings(max_examples=300, suppress_health_check=SHARED_FIXTURE)
-    @given(change=changes(), recorded=moments, as_stamp=st.booleans())
+    @given(change=changes(), recorded=moments, as_stamp=st.booleans(), user=users)
     def test_the_event_value_is_the_plain_encoding_of_the_event(
-        self, contract: Contract, change: Change, recorded: datetime, as_stamp: bool
+        self, contract: Contract, change: Change, recorded: datetime, as_stamp: bool, user: str
     ) -> None:
-        """Event value == json.dumps of the event dict, for any state, key, fields and moment."""
+        """Event value == json.dumps of the event dict, for any state, key, user, fields, moment."""
         when = Stamp.of(recorded) if as_stamp else recorded
-        event, _ = events.change_records(contract, change, when)
-        assert event.value == plain(expected_event(change, recorded))
+        event, state = events.change_records(contract, change, when, user=user)
+        assert event.value == plain(expected_event(change, recorded, user))
+        assert event.key == state.key == record_key(change.aggregate, user, change.key).encode()
 
     @settings(max_examples=300, suppress_health_check=SHARED_FIXTURE)
-    @given(change=changes(), recorded=moments)
+    @given(change=changes(), recorded=moments, user=users)
     def test_the_state_value_is_the_plain_encoding_of_the_state_record(
-        self, contract: Contract, change: Change, recorded: datetime
+        self, contract: Contract, change: Change, recorded: datetime, user: str
     ) -> None:
         """State value == json.dumps of {sequence, type, state}; a tombstone once it ended."""
-        _, state = events.change_records(contract, change, recorded)
+        _, state = events.change_records(contract, change, recorded, user=user)
         if change.kind == "removed":
             assert state.value is None
             return
@@ -162,16 +180,16 @@ class TestSplicedBytes:
         assert state.value == plain(record)
 
     @settings(suppress_health_check=SHARED_FIXTURE)
-    @given(change=changes(), recorded=moments)
+    @given(change=changes(), recorded=moments, user=users)
     def test_a_stamp_and_its_moment_give_the_same_records(
-        self, contract: Contract, change: Change, recorded: datetime
+        self, contract: Contract, change: Change, recorded: datetime, user: str
     ) -> None:
         """A batch's pre-formatted read time changes no byte of any record or header."""
-        assert events.change_records(contract, change, Stamp.of(recorded)) == (
-            events.change_records(contract, change, recorded)
+        assert events.change_records(contract, change, Stamp.of(recorded), user=user) == (
+            events.change_records(contract, change, recorded, user=user)
         )
         lifecycle = [
-            events.lifecycle_record(contract, "bridge.session.down", "session", {}, when)
+            events.lifecycle_record(contract, "bridge.session.down", "session", {}, when, user=user)
             for when in (Stamp.of(recorded), recorded)
         ]
         assert lifecycle[0] == lifecycle[1]

@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bridge.core import events
-from bridge.core.events import Contract, Record
+from bridge.core.events import Contract, Record, Scope
 from bridge.core.messages import Aggregate, Update, parse
 from bridge.core.state import AggregateState, Change, ChangeKind, Resync
 
@@ -46,11 +46,20 @@ STATES: dict[Aggregate, dict[str, Any]] = {
     "status_messages": STATUS,
     "assistance": ASSISTANCE,
 }
+USER = "agent.one"
+"""The ICWS user whose session saw the changes."""
 KEYS: dict[Aggregate, str] = {
     "alerting": "100123456780170101",
     "history": "100123456780170090",
     "status_messages": "available",
     "assistance": "a1b2c3",
+}
+# README: per-user aggregates are keyed ``<user>/<entity>``; the status catalogue by the entity.
+RECORD_KEYS: dict[Aggregate, bytes] = {
+    "alerting": b"agent.one/100123456780170101",
+    "history": b"agent.one/100123456780170090",
+    "status_messages": b"available",
+    "assistance": b"agent.one/a1b2c3",
 }
 EVENT_TYPES = [
     ("alerting", "added", "interaction.alerting.started"),
@@ -87,15 +96,32 @@ def headers(record: Record) -> dict[str, str]:
     return {name: raw.decode() for name, raw in record.headers}
 
 
+# Written by the bridge before #14 (main at baa21bd), for the change in the test below.
+CATALOGUE_EVENT = (
+    b'{"specversion":"1.0","id":"9cc78f7e-1a3b-5a53-ab68-7b8ba306715e",'
+    b'"source":"/tests/icws-bridge","type":"com.example.icws.status.message.changed.v1",'
+    b'"subject":"available","time":"2024-01-05T14:30:00.123Z",'
+    b'"datacontenttype":"application/json",'
+    b'"dataschema":"https://schemas.example.com/events/status.message.changed.v1.json",'
+    b'"recordedtime":"2024-01-05T14:30:00.123Z","sequence":4,'
+    b'"data":{"state":{"statusId":"Available","messageText":"Available"},'
+    b'"changedFields":["messageText"],"cause":"snapshot"}}'
+)
+CATALOGUE_STATE = (
+    b'{"sequence":4,"type":"com.example.icws.status.message.changed.v1",'
+    b'"state":{"statusId":"Available","messageText":"Available"}}'
+)
+
+
 class TestEventRecord:
     """Each change becomes one structured-mode CloudEvent on its aggregate's event topic."""
 
     def test_the_whole_event(self, contract: Contract, recorded: datetime) -> None:
-        """Every attribute and the data of an alerting start, exactly."""
-        event, _ = events.change_records(contract, change(sequence=3), recorded)
+        """Every attribute and the data of an alerting start, exactly, naming its user."""
+        event, _ = events.change_records(contract, change(sequence=3), recorded, user=USER)
         assert value(event) == {
             "specversion": "1.0",
-            "id": "51d106d1-03cc-580b-bb61-94379d51b410",
+            "id": "4c1bea6f-f347-557a-9c90-bf196931b6d9",
             "source": "/tests/icws-bridge",
             "type": "com.example.icws.interaction.alerting.started.v1",
             "subject": "100123456780170101",
@@ -104,7 +130,9 @@ class TestEventRecord:
             "dataschema": "https://schemas.example.com/events/interaction.alerting.started.v1.json",
             "recordedtime": "2024-01-05T14:30:00.123Z",
             "sequence": 3,
+            "icwsuser": "agent.one",
             "data": {
+                "userId": "agent.one",
                 "state": ALERT,
                 "changedFields": ["alertType", "interactionId", "name"],
                 "cause": "delta",
@@ -112,9 +140,33 @@ class TestEventRecord:
         }
         assert (event.topic, event.key, event.label) == (
             "test.alerting.events",
-            b"100123456780170101",
+            b"agent.one/100123456780170101",
             "interaction.alerting.started",
         )
+
+    def test_the_catalogue_event_is_byte_identical_to_before_users(
+        self, contract: Contract, recorded: datetime
+    ) -> None:
+        """A status catalogue event names no user: key, value and headers as before #14."""
+        made = Change(
+            "status_messages", "available", "changed", STATUS, ("messageText",), 4, "snapshot"
+        )
+        event, state = events.change_records(contract, made, recorded, user=USER)
+        assert event.key == state.key == b"available"
+        assert event.value == CATALOGUE_EVENT
+        assert state.value == CATALOGUE_STATE
+        assert "ce_icwsuser" not in headers(event)
+
+    @pytest.mark.parametrize("user", ["agent.one", "a/b", "50%", "J Smith"])
+    def test_two_users_views_of_one_entity_differ_in_key_and_id(
+        self, contract: Contract, recorded: datetime, user: str
+    ) -> None:
+        """Another user's view of the same interaction is another key and another event id."""
+        mine, _ = events.change_records(contract, change(), recorded, user=USER)
+        theirs, _ = events.change_records(contract, change(), recorded, user=user + "2")
+        assert mine.key != theirs.key
+        assert value(mine)["id"] != value(theirs)["id"]
+        assert value(theirs)["data"]["userId"] == value(theirs)["icwsuser"] == user + "2"
 
     @pytest.mark.parametrize(("aggregate", "kind", "name"), EVENT_TYPES)
     def test_type_and_schema_are_versioned_per_event(
@@ -126,7 +178,7 @@ class TestEventRecord:
         name: str,
     ) -> None:
         """Type is ``<prefix>.<name>.v1`` and dataschema ``<base>/<name>.v1.json``."""
-        event, _ = events.change_records(contract, change(aggregate, kind), recorded)
+        event, _ = events.change_records(contract, change(aggregate, kind), recorded, user=USER)
         body = value(event)
         assert (body["type"], body["dataschema"], event.label) == (
             f"com.example.icws.{name}.v1",
@@ -142,11 +194,11 @@ class TestEventRecord:
     def test_topic_key_and_subject_are_the_entity(
         self, contract: Contract, recorded: datetime, aggregate: Aggregate
     ) -> None:
-        """One entity's events share a key (one partition) and name it as the subject."""
-        event, _ = events.change_records(contract, change(aggregate), recorded)
+        """One user's view of an entity shares a key (one partition); the subject is the entity."""
+        event, _ = events.change_records(contract, change(aggregate), recorded, user=USER)
         assert (event.topic, event.key, value(event)["subject"]) == (
             f"test.{aggregate}.events",
-            KEYS[aggregate].encode(),
+            RECORD_KEYS[aggregate],
             KEYS[aggregate],
         )
 
@@ -164,7 +216,7 @@ class TestHeaders:
         name: str,
     ) -> None:
         """``ce_<attr>`` equals the JSON attribute for all but data and datacontenttype."""
-        event, _ = events.change_records(contract, change(aggregate, kind, 7), recorded)
+        event, _ = events.change_records(contract, change(aggregate, kind, 7), recorded, user=USER)
         body = value(event)
         expected = {
             f"ce_{attr}": str(v)
@@ -177,7 +229,7 @@ class TestHeaders:
         self, contract: Contract, recorded: datetime
     ) -> None:
         """No header is repeated; the structured-mode content type is the first one."""
-        event, _ = events.change_records(contract, change(), recorded)
+        event, _ = events.change_records(contract, change(), recorded, user=USER)
         names = [name for name, _ in event.headers]
         assert names[0] == "content-type"
         assert len(names) == len(set(names))
@@ -192,6 +244,7 @@ class TestHeaders:
             "ce_dataschema",
             "ce_recordedtime",
             "ce_sequence",
+            "ce_icwsuser",
         }
 
     def test_attribute_headers_can_be_turned_off(
@@ -199,8 +252,8 @@ class TestHeaders:
     ) -> None:
         """Without attribute headers only the content type is sent, and the value is unchanged."""
         plain = dataclasses.replace(contract, attribute_headers=False)
-        event, _ = events.change_records(plain, change(), recorded)
-        with_headers, _ = events.change_records(contract, change(), recorded)
+        event, _ = events.change_records(plain, change(), recorded, user=USER)
+        with_headers, _ = events.change_records(contract, change(), recorded, user=USER)
         assert event.headers == (("content-type", b"application/cloudevents+json"),)
         assert event.value == with_headers.value
 
@@ -238,7 +291,9 @@ class TestTime:
         time: str,
     ) -> None:
         """History uses termination then initiation time; assistance its latest message."""
-        event, _ = events.change_records(contract, change(aggregate, state=state), recorded)
+        event, _ = events.change_records(
+            contract, change(aggregate, state=state), recorded, user=USER
+        )
         body = value(event)
         assert (body["time"], body["recordedtime"]) == (time, "2024-01-05T14:30:00.123Z")
 
@@ -264,8 +319,10 @@ class TestIds:
         self, contract: Contract, recorded: datetime
     ) -> None:
         """Re-emitted later (after a crash), a change keeps its id."""
-        first, _ = events.change_records(contract, change(), recorded)
-        again, _ = events.change_records(contract, change(), recorded + timedelta(hours=1))
+        first, _ = events.change_records(contract, change(), recorded, user=USER)
+        again, _ = events.change_records(
+            contract, change(), recorded + timedelta(hours=1), user=USER
+        )
         assert value(first)["id"] == value(again)["id"]
 
     @pytest.mark.parametrize(
@@ -283,8 +340,8 @@ class TestIds:
         self, contract: Contract, recorded: datetime, other: Change
     ) -> None:
         """Sequence, state, type, key and aggregate each take part in the id."""
-        first, _ = events.change_records(contract, change(), recorded)
-        second, _ = events.change_records(contract, other, recorded)
+        first, _ = events.change_records(contract, change(), recorded, user=USER)
+        second, _ = events.change_records(contract, other, recorded, user=USER)
         assert value(first)["id"] != value(second)["id"]
 
     def test_ids_do_not_change_between_releases(self) -> None:
@@ -309,11 +366,13 @@ class TestStateRecord:
     """The state topic holds each entity's latest full state, or a tombstone once it ended."""
 
     def test_the_state_record(self, contract: Contract, recorded: datetime) -> None:
-        """Latest state, sequence and event type, keyed by entity, without headers."""
-        _, state = events.change_records(contract, change(kind="changed", sequence=4), recorded)
+        """Latest state, sequence and event type, keyed by user and entity, without headers."""
+        _, state = events.change_records(
+            contract, change(kind="changed", sequence=4), recorded, user=USER
+        )
         assert (state.topic, state.key, state.headers, state.label) == (
             "test.alerting.state",
-            b"100123456780170101",
+            b"agent.one/100123456780170101",
             (),
             "state",
         )
@@ -328,10 +387,12 @@ class TestStateRecord:
         self, contract: Contract, recorded: datetime, aggregate: Aggregate
     ) -> None:
         """An ended entity's state record has no value, so compaction drops the key."""
-        event, state = events.change_records(contract, change(aggregate, "removed", 5), recorded)
+        event, state = events.change_records(
+            contract, change(aggregate, "removed", 5), recorded, user=USER
+        )
         assert (state.topic, state.key, state.value) == (
             f"test.{aggregate}.state",
-            KEYS[aggregate].encode(),
+            RECORD_KEYS[aggregate],
             None,
         )
         assert (value(event)["sequence"], value(event)["data"]["changedFields"]) == (5, [])
@@ -342,7 +403,7 @@ class TestStateRecord:
         self, contract: Contract, recorded: datetime, aggregate: Aggregate, kind: ChangeKind
     ) -> None:
         """What a state record holds decodes to the change's own state and sequence."""
-        _, state = events.change_records(contract, change(aggregate, kind, 9), recorded)
+        _, state = events.change_records(contract, change(aggregate, kind, 9), recorded, user=USER)
         assert events.decode_state(aggregate, state.value) == (STATES[aggregate], 9)
 
     def test_a_tombstone_decodes_to_nothing(self) -> None:
@@ -355,7 +416,7 @@ class TestAssistancePresentation:
 
     def test_events_show_lists(self, contract: Contract, recorded: datetime) -> None:
         """Messages in the order ICWS sent them; participants sorted by user id."""
-        event, state = events.change_records(contract, change("assistance"), recorded)
+        event, state = events.change_records(contract, change("assistance"), recorded, user=USER)
         shown = {
             "assistanceId": "a1b2c3",
             "state": "Accepted",
@@ -373,7 +434,7 @@ class TestAssistancePresentation:
     ) -> None:
         """A request known only from the list shows empty messages and participants."""
         event, state = events.change_records(
-            contract, change("assistance", state={"assistanceId": "a1"}), recorded
+            contract, change("assistance", state={"assistanceId": "a1"}), recorded, user=USER
         )
         expected = {"assistanceId": "a1", "messages": [], "participants": []}
         assert value(event)["data"]["state"] == expected
@@ -383,18 +444,68 @@ class TestAssistancePresentation:
         self, contract: Contract, recorded: datetime
     ) -> None:
         """A closed request's event carries what was last known, presented."""
-        event, _ = events.change_records(contract, change("assistance", "removed", 2), recorded)
+        event, _ = events.change_records(
+            contract, change("assistance", "removed", 2), recorded, user=USER
+        )
         data = value(event)["data"]
         assert (data["state"]["messages"], data["changedFields"]) == ([MESSAGE_2, MESSAGE_1], [])
+
+
+# Text UTF-8 can hold (no lone surrogates), weighted towards what keys must quote.
+TEXT = st.text(st.characters(exclude_categories=["Cs"]) | st.sampled_from("/% .~"))
+
+
+class TestKeys:
+    """README: per-user keys are ``<user>/<entity>``, the user percent-encoded; else the entity."""
+
+    @pytest.mark.parametrize(
+        ("user", "aggregate", "entity", "key"),
+        [
+            ("agent.one", "alerting", "1001", b"agent.one/1001"),
+            ("agent.one", "history", "1001", b"agent.one/1001"),
+            ("agent.one", "assistance", "a1", b"agent.one/a1"),
+            ("a/b", "alerting", "1001", b"a%2Fb/1001"),
+            ("50%", "alerting", "1001", b"50%25/1001"),
+            ("J Smith", "alerting", "1001", b"J%20Smith/1001"),
+            ("Zoë", "alerting", "1001", b"Zo%C3%AB/1001"),
+            ("agent.one", "alerting", "x/y", b"agent.one/x/y"),
+            ("agent.one", "session", "session", b"agent.one/session"),
+            ("agent.one", "status_messages", "available", b"available"),
+            ("agent.one", "status_messages", "a/b", b"a/b"),
+            (None, "alerting", "1001", b"1001"),
+        ],
+    )
+    def test_the_key_table(
+        self, user: str | None, aggregate: Scope, entity: str, key: bytes
+    ) -> None:
+        """Each key as the README writes it, and split_key gives back user and entity."""
+        assert events.entity_key(user, aggregate, entity) == key
+        owner = user if aggregate != "status_messages" else None
+        assert events.split_key(aggregate, key) == (owner, entity)
+
+    @given(user=TEXT.filter(bool), entity=TEXT)
+    def test_any_user_and_entity_round_trip(self, user: str, entity: str) -> None:
+        """Whatever the user id holds (``/``, ``%``, spaces), the key splits back exactly."""
+        key = events.entity_key(user, "assistance", entity)
+        assert events.split_key("assistance", key) == (user, entity)
+
+    def test_a_key_without_a_user_is_from_before_users(self) -> None:
+        """A per-user aggregate's key with no ``/`` (written before #14) names no user."""
+        assert events.split_key("alerting", b"1001") == (None, "1001")
 
 
 class TestLifecycle:
     """Bridge lifecycle events go to the lifecycle topic, keyed by their subject."""
 
     def test_a_session_event(self, contract: Contract, recorded: datetime) -> None:
-        """Session up: the envelope without a sequence, keyed ``session``."""
+        """Session up: no sequence; names its user and is keyed ``<user>/session``."""
         record = events.lifecycle_record(
-            contract, "bridge.session.up", "session", {"host": "https://icserver:8019"}, recorded
+            contract,
+            "bridge.session.up",
+            "session",
+            {"host": "https://icserver:8019"},
+            recorded,
+            user="a/b c",
         )
         body = value(record)
         assert body == {
@@ -407,15 +518,17 @@ class TestLifecycle:
             "datacontenttype": "application/json",
             "dataschema": "https://schemas.example.com/events/bridge.session.up.v1.json",
             "recordedtime": "2024-01-05T14:30:00.123Z",
-            "data": {"host": "https://icserver:8019"},
+            "icwsuser": "a/b c",
+            "data": {"userId": "a/b c", "host": "https://icserver:8019"},
         }
         assert (record.topic, record.key, record.label) == (
             "test.lifecycle",
-            b"session",
+            b"a%2Fb%20c/session",
             "bridge.session.up",
         )
         assert "ce_sequence" not in headers(record)
         assert headers(record)["ce_type"] == "com.example.icws.bridge.session.up.v1"
+        assert headers(record)["ce_icwsuser"] == "a/b c"
 
     def test_lifecycle_ids_depend_on_the_moment(
         self, contract: Contract, recorded: datetime
@@ -423,7 +536,9 @@ class TestLifecycle:
         """The same event at the same moment has one id; a later one another."""
 
         def ident(moment: datetime) -> str:
-            record = events.lifecycle_record(contract, "bridge.session.down", "session", {}, moment)
+            record = events.lifecycle_record(
+                contract, "bridge.session.down", "session", {}, moment, user=USER
+            )
             return str(value(record)["id"])
 
         assert ident(recorded) == ident(recorded)
@@ -432,22 +547,43 @@ class TestLifecycle:
     def test_resync_completed_reports_the_counts(
         self, contract: Contract, recorded: datetime
     ) -> None:
-        """One record per aggregate with what reconciliation found."""
-        record = events.resync_record(contract, Resync("alerting", 1, 2, 3, 4), recorded)
+        """One record per aggregate of a user's session, with what reconciliation found."""
+        record = events.resync_record(contract, Resync("alerting", 1, 2, 3, 4), recorded, user=USER)
         body = value(record)
-        assert (record.topic, record.key, body["type"], body["subject"]) == (
+        assert (record.topic, record.key, body["type"], body["subject"], body["icwsuser"]) == (
             "test.lifecycle",
-            b"alerting",
+            b"agent.one/alerting",
             "com.example.icws.bridge.resync.completed.v1",
             "alerting",
+            "agent.one",
         )
         assert body["data"] == {
+            "userId": "agent.one",
             "aggregate": "alerting",
             "added": 1,
             "changed": 2,
             "removed": 3,
             "unchanged": 4,
         }
+
+    def test_the_catalogue_resync_names_no_user_and_is_as_before(
+        self, contract: Contract, recorded: datetime
+    ) -> None:
+        """The catalogue's resync is keyed ``status_messages``, byte for byte as before #14."""
+        record = events.resync_record(
+            contract, Resync("status_messages", 1, 0, 0, 2), recorded, user=USER
+        )
+        assert record.key == b"status_messages"
+        assert record.value == (
+            b'{"specversion":"1.0","id":"e091ff2d-7da0-5973-a9db-8967957e1704",'
+            b'"source":"/tests/icws-bridge","type":"com.example.icws.bridge.resync.completed.v1",'
+            b'"subject":"status_messages","time":"2024-01-05T14:30:00.123Z",'
+            b'"datacontenttype":"application/json",'
+            b'"dataschema":"https://schemas.example.com/events/bridge.resync.completed.v1.json",'
+            b'"recordedtime":"2024-01-05T14:30:00.123Z",'
+            b'"data":{"aggregate":"status_messages","added":1,"changed":0,"removed":0,'
+            b'"unchanged":2}}'
+        )
 
     def test_the_lifecycle_names(self) -> None:
         """The four lifecycle events the design names."""
@@ -461,14 +597,17 @@ class TestLifecycle:
 
 def sample_records(contract: Contract, recorded: datetime) -> list[Record]:
     records = [
-        events.change_records(contract, change(a, k, 2), recorded)[0] for a, k, _ in EVENT_TYPES
+        events.change_records(contract, change(a, k, 2), recorded, user=USER)[0]
+        for a, k, _ in EVENT_TYPES
     ]
     records.append(
         events.lifecycle_record(
-            contract, "bridge.gap.possible", "session", {"since": None}, recorded
+            contract, "bridge.gap.possible", "session", {"since": None}, recorded, user=USER
         )
     )
-    records.append(events.resync_record(contract, Resync("history", 1, 0, 0, 2), recorded))
+    records.append(
+        events.resync_record(contract, Resync("history", 1, 0, 0, 2), recorded, user=USER)
+    )
     return records
 
 
@@ -554,13 +693,13 @@ class TestPipelineIsTotal:
             state = states[message.aggregate]
             changes, resync = state.apply(message)
             for one in changes:
-                event, record = events.change_records(contract, one, recorded)
+                event, record = events.change_records(contract, one, recorded, user=USER)
                 assert value(event)["sequence"] == one.sequence
                 decoded = events.decode_state(one.aggregate, record.value)
                 expected = (None, 0) if one.kind == "removed" else (dict(one.state), one.sequence)
                 assert decoded == expected
             if resync is not None:
-                events.resync_record(contract, resync, recorded)
+                events.resync_record(contract, resync, recorded, user=USER)
 
 
 class TestReadingEventsBack:
@@ -573,7 +712,7 @@ class TestReadingEventsBack:
         """decode_event returns the change's internal state (None when it ended), sequence, type."""
         state = {"statusId": "Away", "messageText": "Away"}
         made = Change("status_messages", "away", kind, state, ("messageText",), 4, "delta")
-        event, _ = events.change_records(contract, made, recorded)
+        event, _ = events.change_records(contract, made, recorded, user=USER)
         assert event.value is not None
         props, sequence, event_type = events.decode_event("status_messages", event.value)
         assert props == (None if kind == "removed" else state)
@@ -586,12 +725,12 @@ class TestReadingEventsBack:
         """A repair from a decoded event is that change's state record, byte for byte."""
         state = {"statusId": "Away", "messageText": "Away"}
         made = Change("status_messages", "away", "changed", state, ("messageText",), 4, "delta")
-        event, checkpoint = events.change_records(contract, made, recorded)
+        event, checkpoint = events.change_records(contract, made, recorded, user=USER)
         assert event.value is not None
         props, sequence, event_type = events.decode_event("status_messages", event.value)
         repair = events.state_record(
-            contract, "status_messages", "away", props, sequence, event_type
+            contract, "status_messages", b"away", props, sequence, event_type
         )
         assert repair == checkpoint
-        gone = events.state_record(contract, "status_messages", "away", None, 5, event_type)
+        gone = events.state_record(contract, "status_messages", b"away", None, 5, event_type)
         assert gone.value is None

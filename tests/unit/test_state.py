@@ -57,14 +57,19 @@ CHAT = {"interactionId": "2", "name": "Web Visitor", "alertType": "Workgroup"}
 
 
 def restored_from(aggregate: Aggregate, changes: list[Change]) -> AggregateState:
-    """A state rebuilt, as at start-up, from the state records the changes produce."""
+    """A state rebuilt, as at start-up, from the state records the changes produce.
+
+    The records are one user's (a user id that keys must quote); their keys split back to it.
+    """
     contract = events.Contract("t", "/t", "https://s", {aggregate: "ev"}, {aggregate: "st"}, "life")
     recorded = datetime(2024, 1, 5, tzinfo=UTC)
     restored = AggregateState(aggregate)
     for change in changes:
-        _, record = events.change_records(contract, change, recorded)
+        _, record = events.change_records(contract, change, recorded, user="team/a 1%")
         assert record.key is not None
-        restored.load(record.key.decode(), *events.decode_state(aggregate, record.value))
+        user, key = events.split_key(aggregate, record.key)
+        assert user == (None if aggregate == "status_messages" else "team/a 1%")
+        restored.load(key, *events.decode_state(aggregate, record.value))
     return restored
 
 
