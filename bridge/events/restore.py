@@ -19,9 +19,9 @@ reusing them, republishes nothing it already published, and re-writes the missin
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from bridge.core.events import (
     Contract,
@@ -44,6 +44,20 @@ from bridge.settings import KafkaSettings
 StatesFor = Callable[[str | None], Mapping[Aggregate, AggregateState] | None]
 """The states to load a user's records into (None: the catalogue's), or None to skip them."""
 Slot = tuple[Aggregate, str | None, str]  # (aggregate, user, entity)
+
+
+class Reader(Protocol):
+    """Reads topics to their ends, visiting each record (the adapter's ``read_to_end``)."""
+
+    async def __call__(
+        self,
+        kafka: KafkaSettings,
+        topics: Iterable[str],
+        visit: Callable[[Message], None],
+        *,
+        what: str,
+        last: int | None = None,
+    ) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,16 +160,14 @@ def _order(item: tuple[Slot, Any]) -> tuple[str, str, str]:
     return aggregate, user or "", entity
 
 
-async def restore(kafka: KafkaSettings, contract: Contract, states_for: StatesFor) -> Restored:
+async def restore(
+    kafka: KafkaSettings, contract: Contract, states_for: StatesFor, read: Reader = read_to_end
+) -> Restored:
     """Fill the states ``states_for`` gives from the state topics and the event topics' tails."""
     loader = _Loader(contract, states_for)
     try:
-        await read_to_end(
-            kafka, loader.state_topics, loader.checkpoint, what="cannot restore state"
-        )
-        await read_to_end(
-            kafka, loader.event_topics, loader.tail, what="cannot restore state", last=CHUNK
-        )
+        await read(kafka, loader.state_topics, loader.checkpoint, what="cannot restore state")
+        await read(kafka, loader.event_topics, loader.tail, what="cannot restore state", last=CHUNK)
     except (ValueError, KeyError) as exc:
         raise KafkaError(f"cannot restore state: {type(exc).__name__}: {exc}") from None
     repairs = loader.repairs(contract)

@@ -1,0 +1,143 @@
+"""Restore loads the state of the users asked for only, from keys that name them; no broker.
+
+The records are what the bridge writes (``change_records``) for several users and the status
+catalogue; a fake reader hands them to :func:`~bridge.events.restore.restore` as the Kafka
+adapter's ``read_to_end`` would. Keys are as README "Topics and events" writes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from bridge.core import events
+from bridge.core.events import Contract, Record
+from bridge.core.messages import AGGREGATES, Aggregate
+from bridge.core.state import Change, new_states
+from bridge.events.restore import restore, states_of
+from bridge.kafka import Message
+from bridge.settings import KafkaSettings
+
+CONTRACT = Contract(
+    "t",
+    "/t",
+    "https://s",
+    {a: f"ev.{a}" for a in AGGREGATES},
+    {a: f"st.{a}" for a in AGGREGATES},
+    "life",
+)
+RECORDED = datetime(2024, 1, 5, tzinfo=UTC)
+ALERT = {"interactionId": "1001", "name": "John Smith"}
+STATUS = {"statusId": "Available", "messageText": "Available"}
+
+
+@dataclass(frozen=True)
+class Consumed:
+    """A record as read back from a topic."""
+
+    topic: str
+    key: bytes | None
+    value: bytes | None
+    timestamp: int
+    partition: int = 0
+    offset: int = 0
+    headers: Sequence[tuple[str, bytes]] = ()
+
+
+class FakeTopics:
+    """Topics holding records in order; reads them to the end as ``read_to_end`` does."""
+
+    def __init__(self) -> None:
+        self.records: list[Consumed] = []
+
+    def write(self, record: Record, at_ms: int) -> None:
+        self.records.append(Consumed(record.topic, record.key, record.value, at_ms))
+
+    async def read(
+        self,
+        kafka: KafkaSettings,
+        topics: Iterable[str],
+        visit: Callable[[Message], None],
+        *,
+        what: str,
+        last: int | None = None,
+    ) -> None:
+        wanted = set(topics)
+        for record in self.records:
+            if record.topic in wanted:
+                visit(record)
+
+
+def change(aggregate: Aggregate, key: str, state: dict[str, Any], sequence: int) -> Change:
+    return Change(aggregate, key, "changed", state, tuple(state), sequence, "delta")
+
+
+def published(topics: FakeTopics, made: Change, user: str, at_ms: int, state: bool = True) -> None:
+    """Both records of a change, as the publisher writes them (or the event alone: a crash)."""
+    event, checkpoint = events.change_records(CONTRACT, made, RECORDED, user=user)
+    topics.write(event, at_ms)
+    if state:
+        topics.write(checkpoint, at_ms)
+
+
+class TestRestorePerUser:
+    """Each key's user decides whose states it fills; users not asked for are left alone."""
+
+    async def test_only_the_users_asked_for_are_loaded(self) -> None:
+        """a/b's alerting is loaded into a/b's states, the other user's is not read into any."""
+        topics = FakeTopics()
+        published(topics, change("alerting", "1001", ALERT, 3), "a/b", 5_000)
+        published(topics, change("alerting", "1001", ALERT, 7), "other", 9_000)
+        mine = new_states()
+        restored = await restore(
+            KafkaSettings(), CONTRACT, states_of({"a/b": mine}), read=topics.read
+        )
+        assert mine["alerting"].entities["1001"].sequence == 3
+        assert restored.users == {"a/b": 5.0}
+        assert restored.entities == {"alerting": 1}
+        assert restored.repairs == []
+
+    async def test_the_catalogue_goes_to_the_catalogue_states_only_when_asked(self) -> None:
+        """Status keys name no user: loaded into the catalogue's states if given, else skipped."""
+        topics = FakeTopics()
+        published(topics, change("status_messages", "available", STATUS, 2), "a/b", 1_000)
+        shared = new_states()
+        mine = new_states(shared={"status_messages": shared["status_messages"]})
+        await restore(KafkaSettings(), CONTRACT, states_of({"a/b": mine}), read=topics.read)
+        assert mine["status_messages"].entities == {}
+        await restore(KafkaSettings(), CONTRACT, states_of({"a/b": mine}, shared), read=topics.read)
+        assert mine["status_messages"].entities["available"].sequence == 2
+
+    async def test_a_key_without_a_user_is_counted_and_skipped(self) -> None:
+        """An alerting key with no user part (written before #14) fills nobody's state."""
+        topics = FakeTopics()
+        checkpoint = events.state_record(CONTRACT, "alerting", b"1001", ALERT, 4, "t.x.v1")
+        topics.write(checkpoint, 1_000)
+        mine = new_states()
+        restored = await restore(
+            KafkaSettings(), CONTRACT, states_of({"1001": mine}, mine), read=topics.read
+        )
+        assert mine["alerting"].entities == {}
+        assert restored.unowned == 1
+
+    async def test_an_event_without_its_checkpoint_is_repaired_under_its_users_key(self) -> None:
+        """A crash left a/b's event unchecked: sequence continued, state re-written keyed a%2Fb/."""
+        topics = FakeTopics()
+        published(topics, change("alerting", "1001", ALERT, 1), "a/b", 1_000)
+        published(topics, change("alerting", "1001", ALERT, 2), "a/b", 2_000, state=False)
+        published(topics, change("alerting", "1001", ALERT, 5), "other", 2_000, state=False)
+        mine = new_states()
+        restored = await restore(
+            KafkaSettings(), CONTRACT, states_of({"a/b": mine}), read=topics.read
+        )
+        assert mine["alerting"].entities["1001"].sequence == 2
+        [repair] = restored.repairs
+        assert (repair.topic, repair.key) == ("st.alerting", b"a%2Fb/1001")
+        assert (
+            repair
+            == events.change_records(
+                CONTRACT, change("alerting", "1001", ALERT, 2), RECORDED, user="a/b"
+            )[1]
+        )
