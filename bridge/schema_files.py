@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from bridge import __version__
 from bridge.app import command_topics, contract_from
-from bridge.core import schemas, topic_schemas
+from bridge.core import asyncapi, schemas, topic_schemas
 from bridge.errors import ConfigError
 from bridge.settings import EventSettings, Settings, TopicSettings, describe_validation_error
 
@@ -34,7 +34,7 @@ def generated() -> dict[str, str]:
     contract = contract_from(EventSettings(), topics)
     files: dict[str, Any] = dict(schemas.event_schemas(contract))
     files |= schemas.command_schemas(contract)
-    files[ASYNCAPI] = schemas.asyncapi(contract, __version__, command_topics(topics))
+    files[ASYNCAPI] = asyncapi.asyncapi(contract, __version__, command_topics(topics))
     return _texts(files)
 
 

@@ -18,7 +18,7 @@ from bridge.__main__ import main
 from bridge.app import contract_from
 from bridge.core import events
 from bridge.core.messages import Aggregate
-from bridge.core.state import ChangeKind
+from bridge.core.state import ChangeKind, Resync
 from bridge.settings import Settings
 from tests.unit.test_events import EVENT_TYPES, change
 
@@ -137,7 +137,7 @@ class TestTopicSchemas:
         settings = Settings()
         contract = contract_from(settings.events, settings.topics)
         entity = change(aggregate, kind, 2, ALERT if aggregate == "alerting" else None)
-        event, state = events.change_records(contract, entity, RECORDED)
+        event, state = events.change_records(contract, entity, RECORDED, user="a/b c")
         schemas_ = topic_schemas(settings)
         assert event.value is not None
         body = json.loads(event.value)
@@ -149,6 +149,11 @@ class TestTopicSchemas:
         assert not value_validator(schemas_[other]).is_valid(body)
         broken = {k: v for k, v in body.items() if k != "sequence"}
         assert not value_validator(schemas_[event.topic]).is_valid(broken)
+        if aggregate != "status_messages":  # README: per-user events name their user
+            unnamed = {k: v for k, v in body.items() if k != "icwsuser"}
+            assert not value_validator(schemas_[event.topic]).is_valid(unnamed)
+            no_user_id = {**body, "data": {k: v for k, v in body["data"].items() if k != "userId"}}
+            assert not value_validator(schemas_[event.topic]).is_valid(no_user_id)
 
     def test_lifecycle_events_fit_their_topic_and_a_broken_one_does_not(self) -> None:
         """``session up`` with its data fits the lifecycle topic; without ``data.host`` not."""
@@ -161,10 +166,27 @@ class TestTopicSchemas:
             "transport": "sse",
             "subscriptions": ["alerting", "assistance"],
         }
-        record = events.lifecycle_record(contract, "bridge.session.up", "session", data, RECORDED)
+        record = events.lifecycle_record(
+            contract, "bridge.session.up", "session", data, RECORDED, user="agent.one"
+        )
         validator = value_validator(topic_schemas(settings)[settings.topics.lifecycle])
         assert record.value is not None
         body = json.loads(record.value)
         validator.validate(body)
+        without_user = {**body, "data": {k: v for k, v in body["data"].items() if k != "userId"}}
+        assert not validator.is_valid(without_user)
         del body["data"]["host"]
         assert not validator.is_valid(body)
+
+    def test_the_catalogue_resync_fits_without_a_user(self) -> None:
+        """The status catalogue's resync names no user and fits; an account's names one."""
+        settings = Settings()
+        contract = contract_from(settings.events, settings.topics)
+        validator = value_validator(topic_schemas(settings)[settings.topics.lifecycle])
+        for aggregate in ("status_messages", "assistance"):
+            resync = Resync(aggregate, 1, 0, 0, 2)
+            record = events.resync_record(contract, resync, RECORDED, user="agent.one")
+            assert record.value is not None
+            body = json.loads(record.value)
+            validator.validate(body)
+            assert ("userId" in body["data"]) == (aggregate == "assistance")

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 from bridge.core import commands, messages
 from bridge.core.events import EVENT_NAMES, MAJOR, Contract
 from bridge.core.messages import AGGREGATES, ENUMS, Aggregate, EnumField, Shape
+from bridge.core.state import RULES
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 DATE_TIME = {"type": "string", "format": "date-time"}
@@ -118,15 +119,69 @@ LIFECYCLE_DATA: Mapping[str, dict[str, Any]] = {
 }
 
 
+Named = Literal["always", "sometimes", "never"]
+"""Whether events of a type name their ICWS user (``data.userId`` and ``icwsuser``)."""
+
+LIFECYCLE_USER: Mapping[str, Named] = {
+    "bridge.session.up": "always",
+    "bridge.session.down": "always",
+    # About the session or a per-user aggregate: named; about the status catalogue: not.
+    "bridge.gap.possible": "sometimes",
+    "bridge.resync.completed": "sometimes",
+}
+USER_ID = {
+    "type": "string",
+    "minLength": 1,
+    "description": "The ICWS user whose session this is (the user id it logged in with).",
+}
+
+
+USER_KEY = (
+    "`<user>/<entity>`: the ICWS user id percent-encoded (urllib.parse.quote(user, safe='')), "
+    "a slash, the entity id (raw UTF-8, not JSON)"
+)
+LIFECYCLE_KEY = (
+    "`<user>/session` or `<user>/<aggregate>` (the user percent-encoded); `status_messages` "
+    "for the status catalogue's own gap and resync"
+)
+
+
+def key_of(aggregate: Aggregate) -> str:
+    """What keys an aggregate's records: one user's view of an entity, or the catalogue's entry."""
+    if RULES[aggregate].per_user:
+        return USER_KEY
+    return "the status id, case-folded (raw UTF-8, not JSON); the catalogue names no user"
+
+
+def _naming(schema: dict[str, Any], field: str, named: Named) -> dict[str, Any]:
+    """An object schema with ``field`` (the user id) first, required when always named."""
+    if named == "never":
+        return schema
+    required = list(schema.get("required", ()))
+    return {
+        **schema,
+        "properties": {field: USER_ID, **schema["properties"]},
+        "required": [field, *required] if named == "always" else required,
+    }
+
+
 def schema_file(name: str) -> str:
     """A schema's file name and relative ``$id``: one file fits every ``schema_base_url``."""
     return f"{name}.v{MAJOR}.json"
 
 
 def envelope_schema(
-    contract: Contract, name: str, data: dict[str, Any], *, sequenced: bool
+    contract: Contract,
+    name: str,
+    data: dict[str, Any],
+    *,
+    sequenced: bool,
+    user: Named = "never",
 ) -> dict[str, Any]:
-    """A structured CloudEvent of type ``name`` whose ``data`` follows ``data``."""
+    """A structured CloudEvent of type ``name`` whose ``data`` follows ``data``.
+
+    ``user``: whether it names its ICWS user, in ``data.userId`` and the ``icwsuser`` extension.
+    """
     required = [
         "specversion",
         "id",
@@ -150,11 +205,15 @@ def envelope_schema(
         # <schema_base_url>/<file>: the base is a setting, so only the file name is fixed.
         "dataschema": {**URI, "pattern": f"/{re.escape(schema_file(name))}$"},
         "recordedtime": DATE_TIME,
-        "data": data,
+        "data": _naming(data, "userId", user),
     }
     if sequenced:
         required.insert(-1, "sequence")
         properties["sequence"] = {"type": "integer", "minimum": 1}
+    if user != "never":
+        properties["icwsuser"] = USER_ID
+        if user == "always":
+            required.insert(-1, "icwsuser")
     return {
         "$schema": DIALECT,
         "$id": schema_file(name),
@@ -182,12 +241,18 @@ def event_schemas(contract: Contract) -> dict[str, dict[str, Any]]:
     states = state_schemas()
     schemas = {
         f"{name}.v{MAJOR}.json": envelope_schema(
-            contract, name, entity_data(states[aggregate]), sequenced=True
+            contract,
+            name,
+            entity_data(states[aggregate]),
+            sequenced=True,
+            user="always" if RULES[aggregate].per_user else "never",
         )
         for (aggregate, _kind), name in EVENT_NAMES.items()
     }
     for name, data in LIFECYCLE_DATA.items():
-        schemas[f"{name}.v{MAJOR}.json"] = envelope_schema(contract, name, data, sequenced=False)
+        schemas[f"{name}.v{MAJOR}.json"] = envelope_schema(
+            contract, name, data, sequenced=False, user=LIFECYCLE_USER[name]
+        )
     return schemas
 
 
@@ -286,139 +351,3 @@ def command_schemas(contract: Contract) -> dict[str, dict[str, Any]]:
         contract, commands.RESULT_NAME, RESULT_DATA, sequenced=False
     )
     return schemas
-
-
-DEAD_LETTER_HEADERS = {
-    "type": "object",
-    "properties": {
-        "dlq.reason": {"enum": list(commands.REASONS)},
-        "dlq.detail": TEXT,
-        "dlq.topic": TEXT,
-        "dlq.partition": TEXT,
-        "dlq.offset": TEXT,
-    },
-    "required": ["dlq.reason", "dlq.detail", "dlq.topic", "dlq.partition", "dlq.offset"],
-}
-
-
-def _message(contract: Contract, name: str) -> dict[str, Any]:
-    return {
-        "name": contract.type_of(name),
-        "contentType": "application/cloudevents+json",
-        "payload": {"$ref": f"./{name}.v{MAJOR}.json"},
-        "bindings": {"kafka": {"key": {"type": "string"}}},
-    }
-
-
-def command_channels(
-    contract: Contract, topics: commands.CommandTopics
-) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-    """Channels, operations and messages of the command side of the AsyncAPI document."""
-    names = [t.name for t in commands.COMMAND_TYPES]
-    messages_ = {f"{n}.v{MAJOR}": _message(contract, n) for n in [*names, commands.RESULT_NAME]}
-    result_key = f"{commands.RESULT_NAME}.v{MAJOR}"
-    channels: dict[str, Any] = {
-        "commands": {
-            "address": topics.commands,
-            "description": "Commands for ICWS; key them by assistanceId to keep them in order.",
-            "messages": {
-                f"{n}.v{MAJOR}": {"$ref": f"#/components/messages/{n}.v{MAJOR}"} for n in names
-            },
-        },
-        "command_results": {
-            "address": topics.results,
-            "description": "One result per command id (key and subject: the command id).",
-            "messages": {result_key: {"$ref": f"#/components/messages/{result_key}"}},
-        },
-        "dead_letter": {
-            "address": topics.dead_letter,
-            "description": "Command records that are not valid commands, bytes unchanged.",
-            "messages": {
-                "deadLetter": {
-                    "name": "dead letter",
-                    "summary": "The original record (key, value, headers) plus dlq.* headers.",
-                    "headers": DEAD_LETTER_HEADERS,
-                    "payload": {},
-                }
-            },
-        },
-        "command_journal": {
-            "address": topics.journal,
-            "description": "The bridge's own compacted journal (started/finished per command "
-            "id); not for consumers.",
-        },
-    }
-    operations = {
-        "receive_commands": {
-            "action": "receive",
-            "channel": {"$ref": "#/channels/commands"},
-            "messages": [{"$ref": f"#/channels/commands/messages/{n}.v{MAJOR}"} for n in names],
-        },
-        "publish_command_results": {
-            "action": "send",
-            "channel": {"$ref": "#/channels/command_results"},
-            "messages": [{"$ref": f"#/channels/command_results/messages/{result_key}"}],
-        },
-        "publish_dead_letters": {
-            "action": "send",
-            "channel": {"$ref": "#/channels/dead_letter"},
-            "messages": [{"$ref": "#/channels/dead_letter/messages/deadLetter"}],
-        },
-    }
-    return channels, operations, messages_
-
-
-def asyncapi(
-    contract: Contract, version: str, command_topics: commands.CommandTopics | None = None
-) -> dict[str, Any]:
-    """The AsyncAPI 3 document: every topic, the messages on it, and what the bridge does."""
-    channels: dict[str, Any] = {}
-    operations: dict[str, Any] = {}
-    messages_: dict[str, Any] = {}
-    topics: dict[str, tuple[str, list[str]]] = {
-        aggregate: (contract.event_topics[aggregate], []) for aggregate in AGGREGATES
-    }
-    for (aggregate, _kind), name in EVENT_NAMES.items():
-        topics[aggregate][1].append(name)
-    topics["lifecycle"] = (contract.lifecycle_topic, list(LIFECYCLE_DATA))
-    for channel, (address, names) in topics.items():
-        refs = {}
-        for name in names:
-            key = f"{name}.v{MAJOR}"
-            messages_[key] = {
-                "name": contract.type_of(name),
-                "contentType": "application/cloudevents+json",
-                "payload": {"$ref": f"./{key}.json"},
-                "bindings": {"kafka": {"key": {"type": "string"}}},
-            }
-            refs[key] = {"$ref": f"#/components/messages/{key}"}
-        channels[channel] = {"address": address, "messages": refs}
-        operations[f"publish_{channel}"] = {
-            "action": "send",
-            "channel": {"$ref": f"#/channels/{channel}"},
-            "messages": [{"$ref": f"#/channels/{channel}/messages/{k}"} for k in refs],
-        }
-    for aggregate in AGGREGATES:
-        address = contract.state_topics[aggregate]
-        channels[f"{aggregate}_state"] = {
-            "address": address,
-            "description": "Compacted: the latest {sequence, type, state} per key; a tombstone "
-            "when the entity ends.",
-        }
-    if command_topics is not None:
-        more_channels, more_operations, more_messages = command_channels(contract, command_topics)
-        channels |= more_channels
-        operations |= more_operations
-        messages_ |= more_messages
-    return {
-        "asyncapi": "3.0.0",
-        "info": {
-            "title": "icws-bridge",
-            "version": version,
-            "description": "Events from a Genesys PureConnect ICWS session, as CloudEvents.",
-        },
-        "defaultContentType": "application/cloudevents+json",
-        "channels": channels,
-        "operations": operations,
-        "components": {"messages": messages_},
-    }

@@ -6,7 +6,7 @@ key and the one at ``properties.value`` the value, each parsed as JSON; headers 
 a record that fails is refused (aiokafka sees error -1, ``UnknownError``). What Tansu 0.6 does,
 tried by hand, and what it forces here:
 
-* a key is parsed as JSON, but the bridge's keys are raw UTF-8 ids (``abc``, not ``"abc"``), so
+* a key is parsed as JSON, but the bridge's keys are raw UTF-8 (``u/abc``, not ``"u/abc"``), so
   no file has a key schema: a key schema would refuse every record;
 * a record without a value (a tombstone) fails *any* value schema, so a topic that carries
   tombstones (the compacted state topics) cannot have one;
@@ -26,8 +26,6 @@ from typing import Any
 from bridge.core import commands, schemas
 from bridge.core.events import EVENT_NAMES, MAJOR, Contract
 from bridge.core.messages import AGGREGATES, Aggregate
-
-ENTITY_KEY = "the entity id, raw UTF-8 (not JSON, so not checked by the broker)"
 
 
 def _embedded(schema: Mapping[str, Any]) -> dict[str, Any]:
@@ -124,18 +122,19 @@ def topic_schemas(contract: Contract, topics: commands.CommandTopics) -> dict[st
         names = [name for (agg, _kind), name in EVENT_NAMES.items() if agg == aggregate]
         out[contract.event_topics[aggregate]] = _topic(
             contract.event_topics[aggregate],
-            f"Events of {aggregate} (structured CloudEvents); key: {ENTITY_KEY}.",
+            f"Events of {aggregate} (structured CloudEvents); key: {schemas.key_of(aggregate)}.",
             _one_of(files, names),
         )
         out[contract.state_topics[aggregate]] = _topic(
             contract.state_topics[aggregate],
-            f"Latest state of each {aggregate} entity (compacted); key: {ENTITY_KEY}.",
+            f"Latest state of each {aggregate} entity (compacted); key: "
+            f"{schemas.key_of(aggregate)}.",
             state_value(contract, aggregate),
             "a tombstone (no value) fails any value schema in Tansu 0.6.",
         )
     out[contract.lifecycle_topic] = _topic(
         contract.lifecycle_topic,
-        "Bridge lifecycle events; key: 'session' or the aggregate.",
+        f"Bridge lifecycle events; key: {schemas.LIFECYCLE_KEY}.",
         _one_of(files, schemas.LIFECYCLE_DATA),
     )
     result = _embedded(files[f"{commands.RESULT_NAME}.v{MAJOR}.json"])
