@@ -214,7 +214,7 @@ def explain(run: Run, kafka: Reader, keys: list[str]) -> dict[str, Any]:
 
 
 def differing_keys(truth: dict[str, Any], records: list[Any], settings: Settings) -> list[str]:
-    have = state_topic_truth(records, settings)
+    have = state_topic_truth(records, settings, USER)
     return [
         key
         for aggregate, want in truth.items()
@@ -266,7 +266,7 @@ def verdict(run: Run, kafka: Reader, truth: dict[str, Any], settled: bool) -> di
         "state_topics_equal_truth": settled,
         "state_difference": ""
         if settled
-        else difference(truth, state_topic_truth(kafka.records, settings)),
+        else difference(truth, state_topic_truth(kafka.records, settings, USER)),
         "explanation": {}
         if settled
         else explain(run, kafka, differing_keys(truth, kafka.records, settings)),
@@ -347,7 +347,7 @@ async def final_verdict(run: Run) -> dict[str, Any]:
         truth = simulator_truth(run.sim, USER, settings.subscriptions.alerting.attribute_names)
         settled = True
         try:
-            await kafka.wait_for(lambda r: state_topic_truth(r, settings) == truth, 60)
+            await kafka.wait_for(lambda r: state_topic_truth(r, settings, USER) == truth, 60)
         except AssertionError:
             settled = False
         await kafka.settle()

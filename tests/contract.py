@@ -10,6 +10,8 @@ from typing import Any
 import jsonschema
 from cloudevents.core.bindings import kafka as ce_kafka
 
+from tests.shapes import user_key
+
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "bridge" / "schemas"
 
 
@@ -39,5 +41,13 @@ def check_record(record: Any) -> dict[str, Any]:
     assert decoded.get_id() == event["id"]
     assert decoded.get_type() == event["type"]
     assert decoded.get_data() == event["data"]
-    assert record.key == event["subject"].encode()
+    # README: an event naming its user (in both places) is keyed `<user>/<subject>`; one that
+    # names none by its subject. The per-type schema requires the user where it must be.
+    user = event.get("icwsuser")
+    if user is None:
+        assert record.key == event["subject"].encode()
+    else:
+        assert event["data"]["userId"] == user
+        assert headers["ce_icwsuser"] == user.encode()
+        assert record.key == user_key(user, event["subject"]).encode()
     return event

@@ -24,6 +24,7 @@ from typing import Any
 
 from bridge.simulator.wire import AlertAction, Urn
 from tests.shapes import (
+    PER_USER,
     State,
     alerting_state,
     assistance_state,
@@ -216,15 +217,20 @@ def expected_steps(
 Published = dict[Entity, list[tuple[int, str, State | None]]]
 
 
-def published_steps(events: Mapping[str, Iterable[Mapping[str, Any]]]) -> Published:
+def published_steps(
+    events: Mapping[str, Iterable[Mapping[str, Any]]], user: str | None = None
+) -> Published:
     """Per entity, (sequence, kind, state) of the events on Kafka, replays dropped, in order.
 
     `events` maps each aggregate to the events read from its topic. A replay is a second record
-    with a sequence already seen for the entity (the first one read stands).
+    with a sequence already seen for the entity (the first one read stands). With `user`, only
+    that user's view of the per-user aggregates (README: events name it in `icwsuser`) counts.
     """
     found: dict[Entity, dict[int, tuple[str, State | None]]] = defaultdict(dict)
     for aggregate, items in events.items():
         for event in items:
+            if user is not None and aggregate in PER_USER and event.get("icwsuser") != user:
+                continue
             kind = EVENT_KINDS[aggregate][event["type"].rsplit(".", 2)[-2]]
             state = None if kind == "end" else published_state(aggregate, event["data"]["state"])
             found[(aggregate, event["subject"])].setdefault(event["sequence"], (kind, state))

@@ -1,5 +1,9 @@
 """The README's event contract applied to raw ICWS entities: the full state an event must carry.
 
+Also the README's record keys: what one user sees (alerting, history, assistance) is keyed
+`<user>/<entity>`, the user percent-encoded (`urllib.parse.quote(user, safe="")`); the status
+catalogue by its entry alone. Per-user events name the user in `data.userId` and `icwsuser`.
+
 Written from README.md "Topics and events" and the JSON Schemas in bridge/schemas, never from
 the bridge's code (no `bridge.core`): enums as names (`5` -> `"AcdUser"`, an unknown value ->
 `"Unknown-9"`), ICWS compact dates as RFC 3339, assistance participants as a list, alerting
@@ -16,6 +20,7 @@ from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime
 from enum import IntEnum
 from typing import Any
+from urllib.parse import quote, unquote
 
 from bridge.simulator.catalogue import STATUS_DEFAULTS
 from bridge.simulator.wire import (
@@ -30,6 +35,7 @@ from bridge.simulator.wire import (
 
 State = dict[str, Any]
 AGGREGATES = ("status_messages", "alerting", "history", "assistance")
+PER_USER = ("alerting", "history", "assistance")  # README: all but the status catalogue
 
 _COMPACT = "%Y%m%dT%H%M%SZ"
 _CANONICAL = "%Y-%m-%dT%H:%M:%SZ"
@@ -170,3 +176,21 @@ _CANONICAL_PUBLISHED: dict[str, Callable[[State], State]] = {
 def published_state(aggregate: str, state: State) -> State:
     """A state as the bridge published it, with its dates in canonical form for comparison."""
     return _CANONICAL_PUBLISHED[aggregate](state)
+
+
+def user_key(user: str, entity: str) -> str:
+    """README: `<user>/<entity>`, the user percent-encoded so its own `/` cannot mislead."""
+    return f"{quote(user, safe='')}/{entity}"
+
+
+def record_key(aggregate: str, user: str, entity: str) -> str:
+    """The key of `user`'s view of `entity`: per user but for the status catalogue."""
+    return user_key(user, entity) if aggregate in PER_USER else entity
+
+
+def key_parts(aggregate: str, key: str) -> tuple[str | None, str]:
+    """A record key back as (user, entity); no user for the catalogue (or a key without one)."""
+    if aggregate not in PER_USER or "/" not in key:
+        return None, key
+    quoted, entity = key.split("/", 1)
+    return unquote(quoted), entity

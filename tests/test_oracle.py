@@ -207,9 +207,16 @@ class TestTruth:
         truth = simulator_truth(sim, "agent.one", NAMES)
         right = truth["alerting"][iid]
         topic = settings.topics.alerting_state
-        assert state_topic_truth([record(topic, iid, right)], settings)["alerting"] == {iid: right}
+        key = f"agent.one/{iid}"  # README: per-user keys are <user>/<entity>
+        assert state_topic_truth([record(topic, key, right)], settings, "agent.one")[
+            "alerting"
+        ] == {iid: right}
+        other = state_topic_truth([record(topic, f"agent.two/{iid}", right)], settings, "agent.one")
+        assert other["alerting"] == {}  # another user's view is not agent.one's
         wrong = {**right, "alertType": "User"}
-        assert state_topic_truth([record(topic, iid, wrong)], settings)["alerting"] != {iid: right}
+        assert state_topic_truth([record(topic, key, wrong)], settings, "agent.one")[
+            "alerting"
+        ] != {iid: right}
 
     def test_a_tombstone_drops_the_key_and_dates_compare_as_instants(self) -> None:
         """A tombstone ends a key; `+00:00` and `Z` are one instant."""
@@ -219,9 +226,10 @@ class TestTruth:
         truth = simulator_truth(sim, "agent.one", NAMES)["history"][iid]
         shifted = {**truth, "initiationTime": truth["initiationTime"].replace("Z", "+00:00")}
         topic = settings.topics.history_state
-        records = [record(topic, "gone", {"interactionId": "gone"}), record(topic, "gone", None)]
-        records.append(record(topic, iid, shifted))
-        assert state_topic_truth(records, settings)["history"] == {iid: truth}
+        gone = "agent.one/gone"
+        records = [record(topic, gone, {"interactionId": "gone"}), record(topic, gone, None)]
+        records.append(record(topic, f"agent.one/{iid}", shifted))
+        assert state_topic_truth(records, settings, "agent.one")["history"] == {iid: truth}
 
 
 def test_the_oracle_and_truth_never_import_the_code_they_judge() -> None:

@@ -18,9 +18,11 @@ from bridge.simulator.messages import ALERTING
 from bridge.simulator.scenario import LivelyScenario
 from tests.shapes import (
     AGGREGATES,
+    PER_USER,
     alerting_state,
     assistance_state,
     history_state,
+    key_parts,
     published_state,
     status_state,
 )
@@ -60,13 +62,20 @@ def state_topic_aggregates(settings: Settings) -> dict[str, str]:
     return {getattr(settings.topics, f"{a}_state"): a for a in AGGREGATES}
 
 
-def state_topic_truth(records: list[Any], settings: Settings) -> dict[str, Table]:
-    """The last state record per key in each state topic (tombstones drop the key), in full."""
+def state_topic_truth(records: list[Any], settings: Settings, user: str) -> dict[str, Table]:
+    """`user`'s view in the state topics: the last record per entity (tombstones drop it).
+
+    Keys are read as README writes them: `<user>/<entity>` for what is per user (other users'
+    keys are not `user`'s view), the entity alone for the status catalogue.
+    """
     topics = state_topic_aggregates(settings)
     latest: dict[str, dict[str, Any]] = {name: {} for name in topics.values()}
     for record in records:
         if record.topic in topics:
-            latest[topics[record.topic]][record.key.decode()] = record.value
+            aggregate = topics[record.topic]
+            owner, entity = key_parts(aggregate, record.key.decode())
+            if owner == (user if aggregate in PER_USER else None):
+                latest[aggregate][entity] = record.value
     return {
         aggregate: {
             key: published_state(aggregate, json.loads(value)["state"])
@@ -150,9 +159,10 @@ def _fields_apart(want: dict[str, Any] | None, have: dict[str, Any] | None) -> s
 
 async def wait_until_state_is_truth(kafka: Any, sim: Simulator, settings: Settings) -> None:
     """Read until the state topics equal the simulator's truth; say where they differ if not."""
-    truth = simulator_truth(sim, settings.icws.username)
+    user = settings.icws.username
+    truth = simulator_truth(sim, user)
     await kafka.wait_for(
-        lambda records: state_topic_truth(records, settings) == truth,
+        lambda records: state_topic_truth(records, settings, user) == truth,
         20,
-        lambda records: difference(truth, state_topic_truth(records, settings)),
+        lambda records: difference(truth, state_topic_truth(records, settings, user)),
     )

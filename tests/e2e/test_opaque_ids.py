@@ -16,6 +16,7 @@ from bridge.simulator import Simulator
 from tests.conftest import USER, Reader
 from tests.e2e.test_commands import Sender, command, result_of, settings_for, texts
 from tests.e2e.test_commands import fixture_producer as fixture_producer  # the producer fixture
+from tests.shapes import user_key
 
 pytestmark = pytest.mark.e2e
 
@@ -23,8 +24,9 @@ RESERVED = set("{}|: /")
 
 
 def of(kafka: Reader, topic: str, assistance_id: str) -> list[Any]:
-    """The records about one request on ``topic``, in order."""
-    return [r for r in kafka.records if r.topic == topic and r.key == assistance_id.encode()]
+    """The records about one request on ``topic``, in order (README: keyed ``<user>/<id>``)."""
+    key = user_key(USER, assistance_id).encode()
+    return [r for r in kafka.records if r.topic == topic and r.key == key]
 
 
 def kinds(kafka: Reader, topic: str, assistance_id: str) -> list[str]:

@@ -93,7 +93,7 @@ class TestReconciliation:
             await kafka.settle()
             after = sum(len(kafka.events(t)) for t in event_topics(settings))
             assert after == before
-            assert state_topic_truth(kafka.records, settings) == truth
+            assert state_topic_truth(kafka.records, settings, USER) == truth
             gaps = [
                 e
                 for e in kafka.events(settings.topics.lifecycle)
@@ -161,7 +161,9 @@ class TestCrashWindow:
             change = Change(
                 "status_messages", "available", "changed", state, ("messageText",), 2, "delta"
             )
-            event, _checkpoint = events.change_records(contract, change, datetime.now(UTC))
+            event, _checkpoint = events.change_records(
+                contract, change, datetime.now(UTC), user=USER
+            )
             producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap)
             await producer.start()
             await producer.send_and_wait(event.topic, event.value, key=event.key)
