@@ -26,7 +26,7 @@ from bridge.icws.session import SessionInfo
 ALERTING = "urn:inin.com:interactions:interactionAlertingMessage"
 STATUS = "urn:inin.com:status:statusMessagesMessage"
 READ_AT = 1_700_000_000.0
-CONTRACT = Contract(
+CONTRACT = Contract(  # recognisable names: nothing passes by coincidence
     "t",
     "/t",
     "https://s",

@@ -13,21 +13,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bridge.core import events
-from bridge.core.events import Contract, Record
-from bridge.core.messages import AGGREGATES, Aggregate
+from bridge.core.events import Record
+from bridge.core.messages import Aggregate
 from bridge.core.state import Change, new_states
 from bridge.events.restore import restore, states_of
 from bridge.kafka import Message
 from bridge.settings import KafkaSettings
 
-CONTRACT = Contract(
-    "t",
-    "/t",
-    "https://s",
-    {a: f"ev.{a}" for a in AGGREGATES},
-    {a: f"st.{a}" for a in AGGREGATES},
-    "life",
-)
+from .test_pump import CONTRACT
+
 RECORDED = datetime(2024, 1, 5, tzinfo=UTC)
 ALERT = {"interactionId": "1001", "name": "John Smith"}
 STATUS = {"statusId": "Available", "messageText": "Available"}

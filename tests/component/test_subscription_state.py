@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry
 
 from bridge import metrics
 from bridge.core import messages
-from bridge.core.events import Contract, Record
+from bridge.core.events import Record
 from bridge.core.icws_api import Answer, Call
 from bridge.core.messages import AGGREGATES, Aggregate
 from bridge.core.state import AggregateState
@@ -22,6 +22,7 @@ from bridge.events.publisher import Publisher
 from bridge.events.pump import Pump
 from bridge.icws.session import SessionInfo
 
+from .test_pump import CONTRACT
 from .test_session import FakeClient, FakeSink, ScriptedReader, make_session, running
 from .test_session import fixture_no_waits as fixture_no_waits  # the no_waits fixture
 
@@ -196,18 +197,10 @@ def lifecycle(publisher: RecordingPublisher) -> list[tuple[str, str, dict[str, A
 
 
 def make_pump() -> tuple[Pump, RecordingPublisher]:
-    contract = Contract(
-        "t",
-        "/t",
-        "https://s",
-        {a: f"ev.{a}" for a in AGGREGATES},
-        {a: f"st.{a}" for a in AGGREGATES},
-        "life",
-    )
     publisher = RecordingPublisher()
     states = {a: AggregateState(a) for a in AGGREGATES}
     pump = Pump(
-        contract,
+        CONTRACT,
         states,
         cast(Publisher, publisher),
         metrics.create(CollectorRegistry()),
