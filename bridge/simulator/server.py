@@ -178,6 +178,10 @@ class Simulator:
         """The live sessions by session id."""
         return self._registry.live
 
+    def sessions_of(self, user: str) -> list[Session]:
+        """The live sessions of `user`."""
+        return self._registry.of_user(user)
+
     @property
     def sent_messages(self) -> list[tuple[str, JsonObject]]:
         """(session id, message) for every message handed to a client, in order."""
