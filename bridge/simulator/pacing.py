@@ -1,10 +1,10 @@
 """Login pacing: a server that slows down under a login storm (off by default).
 
 Every login passes one `LoginGate`. It counts the logins in flight (arrived, not yet answered)
-and remembers the peak, so a test can check that a client spreads its logins. With
-`max_concurrent_logins` only that many are handled at once and the rest wait their turn in
-arrival order; with `login_latency_seconds` each handled login takes that long. Both knobs are
-read per login, so they can change at runtime.
+and those handled at once, and remembers both peaks, so a test can check that a client spreads
+its logins. With `max_concurrent_logins` only that many are handled at once and the rest wait
+their turn; with `login_latency_seconds` each handled login takes that long. Both knobs are read
+per login, so they can change at runtime.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ class LoginGate:
         self._handling = 0
         self.in_flight = 0
         self.peak_in_flight = 0
+        self.peak_handling = 0
 
     @contextlib.asynccontextmanager
     async def admit(self) -> AsyncIterator[None]:
@@ -36,6 +37,7 @@ class LoginGate:
             async with self._slots:
                 await self._slots.wait_for(self._has_room)
                 self._handling += 1
+                self.peak_handling = max(self.peak_handling, self._handling)
             try:
                 await self._latency()
                 yield

@@ -169,9 +169,14 @@ class Simulator:
     def counters(self) -> dict[str, int]:
         """What the control API reports: logins, subscription PUTs, streams, heartbeats, ...
 
-        `loginsInFlightPeak` is the most logins ever in flight at once (arrived, not answered).
+        `loginsInFlightPeak` is the most logins ever in flight at once (arrived, not answered),
+        `loginsHandledPeak` the most handled at once (at most `max_concurrent_logins`).
         """
-        return {**self._records.counters(), "loginsInFlightPeak": self._logins.peak_in_flight}
+        return {
+            **self._records.counters(),
+            "loginsInFlightPeak": self._logins.peak_in_flight,
+            "loginsHandledPeak": self._logins.peak_handling,
+        }
 
     @property
     def sessions(self) -> dict[str, Session]:
