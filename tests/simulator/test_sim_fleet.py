@@ -171,7 +171,7 @@ class TestAssistanceBelongsToItsInitiator:
     async def test_completing_another_users_request_is_a_400(
         self, make_sim: MakeSim, http: aiohttp.ClientSession
     ) -> None:
-        """Another user's DELETE is a 400 ("not initiated by the logged in user"), the owner's 204."""
+        """Completing another user's request is a 400 (not initiated by them); the owner's a 204."""
         sim = await centre_sim(make_sim)
         owner, other = await login(http, sim, "agent.0001"), await login(http, sim, "agent.1000")
         assistance_id = await self.open_request(sim, owner, "agent.0001")
