@@ -8,7 +8,8 @@ only the wall-clock timestamps differ between runs.
 For a contact centre of many users each step picks one user (at random, or with
 `spread="cycle"` every user once per round, in a seeded order) and acts on that user's calls,
 history or assistance requests, so the step's changes belong to that user; `touched` counts the
-steps that changed each user's truth. The status catalogue is shared: its steps touch nobody.
+steps that changed each user's truth. The status catalogue is shared: its steps touch nobody,
+and their weight is divided by the number of users (one user's story is unchanged).
 """
 
 from __future__ import annotations
@@ -67,14 +68,17 @@ class LivelyScenario:
         world.seed_default_catalogue()
         self._shared = {self._toggle_status, self._extra_status}
         # (action, weight); an action answers None when it cannot apply, then a call starts.
-        self._actions: list[tuple[Callable[[str], str | None], int]] = [
+        # The catalogue is shared by all and changes rarely: its chance per step shrinks with
+        # the users, or a centre would fan out a catalogue change every few steps.
+        shared = 1 / len(self._users)
+        self._actions: list[tuple[Callable[[str], str | None], float]] = [
             (self._start_call, 30),
             (self._end_call, 20),
             (self._miss_call, 5),
             (self._update_alert, 8),
             (self._write_note, 8),
-            (self._toggle_status, 4),
-            (self._extra_status, 2),
+            (self._toggle_status, 4 * shared),
+            (self._extra_status, 2 * shared),
             (self._ask_for_help, 8),
             (self._supervisor_accepts, 6),
             (self._help_message, 10),
