@@ -89,14 +89,16 @@ def _add_centre_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=None,
         metavar="N",
-        help="also serve N users PREFIX.0001 ... PREFIX.N (see --user-prefix, --password-file)",
+        help="serve N users PREFIX.0001 ... PREFIX.N besides any --user (see --user-prefix, "
+        "--password-file)",
     )
     parser.add_argument(
         "--user-prefix", default="agent", help="name prefix for --users (default %(default)s)"
     )
     parser.add_argument(
         "--password-file",
-        type=Path,
+        dest="password",
+        type=_password_file,
         default=None,
         metavar="FILE",
         help="the password of the --users users, read from FILE (default: secret)",
@@ -130,15 +132,25 @@ def _add_centre_arguments(parser: argparse.ArgumentParser) -> None:
         )
 
 
+def _password_file(text: str) -> str:
+    """The password held in the file `text` names (one trailing newline dropped)."""
+    try:
+        content = Path(text).read_text()
+    except (OSError, UnicodeDecodeError) as error:
+        raise argparse.ArgumentTypeError(f"cannot read the password file: {error}") from None
+    password = content.removesuffix("\n").removesuffix("\r")
+    if not password:
+        raise argparse.ArgumentTypeError(f"the password file {text} is empty")
+    return password
+
+
 def _users(args: argparse.Namespace) -> dict[str, str]:
     """Every user the options name: --user entries, plus --users generated ones."""
     users = dict(args.users or [])
     if args.user_count is not None:
-        password = DEFAULT_USER[1]
-        if args.password_file is not None:
-            password = args.password_file.read_text().rstrip("\r\n")
+        password = DEFAULT_USER[1] if args.password is None else args.password
         users.update(users_named(args.user_prefix, args.user_count, password))
-    elif args.password_file is not None:
+    elif args.password is not None:
         raise ValueError("--password-file is the password of --users; give --users N too")
     return users or dict([DEFAULT_USER])
 

@@ -203,6 +203,17 @@ class TestCentreCli:
         )
         assert config.users == {"boss": "x", "a.0001": "secret", "a.0002": "secret"}
 
+    @pytest.mark.parametrize("content", [None, ""], ids=["missing", "empty"])
+    def test_an_unusable_password_file_is_a_usage_error(
+        self, tmp_path: Path, content: str | None
+    ) -> None:
+        """A missing or empty password file stops the parse with a usage error."""
+        path = tmp_path / "password"
+        if content is not None:
+            path.write_text(content)
+        with pytest.raises(SystemExit):
+            self.parse("--users", "3", "--password-file", str(path))
+
     def test_a_password_file_needs_users(self, tmp_path: Path) -> None:
         """A password file without --users is a mistake, not silently ignored."""
         (tmp_path / "p").write_text("x")
