@@ -32,7 +32,7 @@ from bridge.events.pump import Pump
 from bridge.events.restore import Restored, restore
 from bridge.health import Check
 from bridge.icws.session import Session
-from bridge.kafka import AwaitedProducer, ensure_topics
+from bridge.kafka import AwaitedProducer, diagnosed, ensure_topics
 from bridge.logs import get_logger
 from bridge.metrics import Metrics, create
 from bridge.settings import EventSettings, Settings, TopicSettings
@@ -184,11 +184,11 @@ class Bridge:
                 if self.commands is not None:
                     await self.commands.journal.catch_up()
                     await self.commands.sender.start()
-            except errors.KafkaError:
+            except errors.KafkaError as exc:
                 await self.publisher.stop()
                 if self.commands is not None:
                     await self.commands.sender.stop()
-                raise
+                raise await diagnosed(exc, self.settings.kafka) from None
 
         if not await retries.until_stopped(connect, stop, self._kafka_down, retries.RESTART):
             return False

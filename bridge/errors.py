@@ -3,11 +3,12 @@
     BridgeError (retriable: bool)
     ├── ConfigError                 settings invalid or missing; start-up stops   (not retriable)
     ├── IcwsError                   an ICWS call failed; carries status, errorId, message
-    │   ├── AuthenticationFailed    400 authenticationFailure at login           (retried slowly)
+    │   ├── AuthenticationFailed    400 bad credentials at login                 (retried slowly)
+    │   ├── LoginRefused            any other 4xx or a non-ICWS answer at login  (retried slowly)
     │   ├── SessionLost             401, Down message, dead stream, failed check (retriable)
-    │   ├── ServerUnavailable       503 (with alternates) or no connection      (retriable)
+    │   ├── ServerUnavailable       503 (alternates), a 3xx at login, no answer  (retriable)
     │   ├── RequestRejected         400 on a call: bad data, unknown id          (not retriable)
-    │   ├── ResourceGone            403 / 404 / 410                              (not retriable)
+    │   ├── ResourceGone            403 / 404 / 410 on a call                    (not retriable)
     │   └── ServerError             5xx or an unreadable answer                  (retriable)
     └── KafkaError                  delivery or consumption trouble              (retriable)
 
@@ -48,7 +49,17 @@ class IcwsError(BridgeError):
 
 
 class AuthenticationFailed(IcwsError):
-    """ICWS refused the credentials (400 authenticationFailure)."""
+    """ICWS refused the credentials (400 authenticationFailure, or its errorCode alone)."""
+
+    retriable = True
+
+
+class LoginRefused(IcwsError):
+    """ICWS answered a login with neither a session nor a redirect to another host.
+
+    A licence, permission or missing-feature refusal, an unknown errorId, a proxy's sign-in or
+    error page: nothing the bridge can fix by trying at once, nor a reason to stop the process.
+    """
 
     retriable = True
 

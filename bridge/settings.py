@@ -61,7 +61,9 @@ class IcwsSettings(_Group):
     servers: Annotated[list[AnyHttpUrl], NoDecode] = Field(
         default_factory=lambda: [AnyHttpUrl("https://icserver:8019")],
         min_length=1,
-        description="ICWS base URLs, tried in order (scheme, host, port; no path).",
+        description="ICWS base URLs, tried in order: scheme, host, port, and behind a web "
+        "proxy its base path ending in the IC server's name (https://proxy/api/<icserver>); "
+        "ICWS paths (/icws/...) are appended.",
     )
     username: str = Field("", description="ICWS user ID the bridge logs in as.")
     password: SecretStr = Field(SecretStr(""), description="Password of that user (secret).")
@@ -98,6 +100,17 @@ class IcwsSettings(_Group):
     )
 
     _split = field_validator("servers", mode="before")(split_commas)
+
+    @field_validator("servers")
+    @classmethod
+    def _base_urls(cls, servers: list[AnyHttpUrl]) -> list[AnyHttpUrl]:
+        """A base URL to append ICWS paths to: no query, no fragment, not ``.../icws`` itself."""
+        for url in servers:
+            if url.query or url.fragment:
+                raise ValueError("an ICWS server URL takes no query or fragment")
+            if (url.path or "").rstrip("/").rsplit("/", 1)[-1].lower() == "icws":
+                raise ValueError("give the base URL without /icws (ICWS paths are appended)")
+        return servers
 
 
 class AlertingSubscription(_Group):

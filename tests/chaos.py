@@ -47,7 +47,7 @@ from bridge.simulator.scenario import LivelyScenario
 from tests import chaos_checks as checks
 from tests.chaos_checks import SentCommand, result_from_record
 from tests.chaos_run import BACKUP, FAULTS, PRIMARY, SESSION_FAULTS, Run
-from tests.conftest import PASSWORD, USER, Reader, bridge_env, bridge_settings
+from tests.conftest import PASSWORD, USER, Reader, bridge_env, bridge_settings, topic_schemas
 from tests.oracle import expected_steps, missing_steps, published_steps
 from tests.truth import (
     difference,
@@ -309,7 +309,7 @@ async def chaos(
     """Run the chaos for ``duration`` seconds; return the report."""
     sim = Simulator(SimulatorConfig(users={USER: PASSWORD}, sse_keepalive_seconds=0.5))
     await sim.start(host=PRIMARY, port=0, also=[BACKUP])
-    broker = EmbeddedBroker()
+    broker = EmbeddedBroker(schema_registry=topic_schemas())
     await broker.start()
     primary = f"http://{PRIMARY}:{sim.port}"
     settings = bridge_settings(broker, primary)
@@ -350,10 +350,10 @@ async def final_verdict(run: Run) -> dict[str, Any]:
             await kafka.wait_for(lambda r: state_topic_truth(r, settings) == truth, 60)
         except AssertionError:
             settled = False
-        await kafka.settle(2.0)
+        await kafka.settle()
         with contextlib.suppress(AssertionError):
             await kafka.wait_for(lambda _: all_acked_have_results(run, kafka), 60)
-        await kafka.settle(1.0)
+        await kafka.settle()
         return {"ready_at_end": ready, **verdict(run, kafka, truth, settled)}
 
 

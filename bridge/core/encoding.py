@@ -100,8 +100,9 @@ def event_id(*parts: Any) -> str:
 
 # --- headers -------------------------------------------------------------------------------
 
-# Every attribute but data is copied (DESIGN §4); datacontenttype describes ``data``, and in the
-# Kafka binding it would be the content-type header, which here says "structured mode".
+# Every attribute but data is copied (README, Topics and events); datacontenttype describes
+# ``data``, and in the Kafka binding it would be the content-type header, which here says
+# "structured mode".
 _NOT_COPIED = frozenset({"data", "datacontenttype"})
 _CONTENT_TYPE_HEADER = ("content-type", CONTENT_TYPE.encode())
 

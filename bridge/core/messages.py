@@ -1,10 +1,11 @@
 """ICWS messages in, typed values out: dispatch on ``__type`` through a table, never raise.
 
-Each of the four subscribed families (ICWS-PROTOCOL.md §4) becomes an :class:`Update`: the
+Each of the four subscribed families (docs/icws-protocol.md §4) becomes an :class:`Update`: the
 aggregate it belongs to, whether it is a snapshot (``isDelta: false``), the entities it adds or
 changes (already *normalized*: enum integers as names, compact dates as RFC 3339) and the keys it
-removes. ``connectionStateChangeMessage`` becomes :class:`ConnectionChange`. Anything else, and
-any message too broken to use, becomes :class:`Ignored` with the reason. A malformed *entry*
+removes. ``connectionStateChangeMessage`` becomes :class:`ConnectionChange`, and the two
+subscription-state messages :class:`SubscriptionState`. Anything else, and any message too
+broken to use, becomes :class:`Ignored` with the reason. A malformed *entry*
 inside a good message is dropped with a problem noted, and the rest of the message is kept.
 
 Normalizing at parse time is safe because it is per property: merging normalized deltas gives
@@ -17,7 +18,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 # Re-exported (``x as x``): the parser's output types live with the rules that apply them.
 from bridge.core.state import AGGREGATES as AGGREGATES
@@ -25,6 +26,8 @@ from bridge.core.state import RULES, FamilyRules
 from bridge.core.state import Aggregate as Aggregate
 from bridge.core.state import Update as Update
 from bridge.core.state import Upsert as Upsert
+
+Family = Literal["messaging", "assistance"]  # which subscription-state message said it
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +45,28 @@ class ConnectionChange:
 
 
 @dataclass(frozen=True, slots=True)
+class SubscriptionState:
+    """A subscription's state (docs/icws-protocol.md §2.4, §10): Suspended or Faulted means lost.
+
+    ``family`` is which kind of state message said it; ``subscription`` is the resource path
+    below ``messaging/subscriptions/`` when the server named it (the SDK names no such property,
+    the simulator sends ``subscriptionId``), else None. ``error`` is the server's errorId and
+    message, bounded.
+    """
+
+    family: Family
+    subscription: str | None
+    state: str
+    error: str
+    kind: str
+
+    @property
+    def lost(self) -> bool:
+        """Suspended or Faulted: the server sends it nothing more until it is PUT again."""
+        return self.state in LOST_STATES
+
+
+@dataclass(frozen=True, slots=True)
 class Ignored:
     """A message the bridge does not use, or cannot read, and why."""
 
@@ -50,7 +75,7 @@ class Ignored:
     problems: tuple[str, ...] = field(default=())
 
 
-Message = Update | ConnectionChange | Ignored
+Message = Update | ConnectionChange | SubscriptionState | Ignored
 
 
 class Malformed(ValueError):
@@ -75,7 +100,9 @@ ENUMS: Mapping[str, tuple[str, ...]] = {
     "interactionHistoryStatus": ("None", "Connected", "Forwarded"),
     "assistanceState": ("None", "Accepted", "Completed"),
     "participantAction": ("None", "Initiated", "Ignored", "Accepted"),
+    "subscriptionState": ("None", "Normal", "Suspended", "Faulted"),
 }
+LOST_STATES = frozenset({"Suspended", "Faulted"})
 
 _COMPACT = re.compile(r"^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})(\.\d+)?Z$", re.ASCII)
 _EXTENDED = re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d+)?Z$", re.ASCII)
@@ -409,8 +436,37 @@ def _connection_state(raw: dict[str, Any], _snapshot: bool, _kind: str) -> Conne
     )
 
 
+_SUBSCRIPTIONS_PATH = "messaging/subscriptions/"
+
+
+def _subscription_state(raw: dict[str, Any], _snapshot: bool, kind: str) -> SubscriptionState:
+    state = enum_name("subscriptionState", raw.get("state"))
+    name = raw.get("subscriptionId")
+    if isinstance(name, str) and name.strip("/"):
+        # Robust to a full path: keep what follows ``messaging/subscriptions/``.
+        name = name.rpartition(_SUBSCRIPTIONS_PATH)[2].strip("/")[:300] or None
+    else:
+        name = None
+    family: Family = "messaging" if raw["__type"] == SUBSCRIPTION_STATE else "assistance"
+    return SubscriptionState(family, name, state, _error_text(raw.get("error")), kind)
+
+
+def _error_text(error: Any) -> str:
+    # An ICWS error object (§5) or, leniently, a bare string; bounded like failure() does.
+    if isinstance(error, dict):
+        parts = (error.get("errorId"), error.get("message"))
+        return ": ".join(str(p)[:200] for p in parts if p)
+    return str(error)[:200] if isinstance(error, str) else ""
+
+
 Parser = Callable[[dict[str, Any], bool, str], Message]  # (message, is snapshot, kind)
 CONNECTION_STATE = "urn:inin.com:connection:connectionStateChangeMessage"
+SUBSCRIPTION_STATE = "urn:inin.com:messaging:subscriptionStateMessage"
+ASSISTANCE_SUBSCRIPTION_STATE = (
+    "urn:inin.com:interactions.assistance:assistanceRequestSubscriptionStateMessage"
+)
+# State messages are not snapshots or deltas: isDelta may be absent and must not lose them.
+_STATE_TYPES = frozenset({CONNECTION_STATE, SUBSCRIPTION_STATE, ASSISTANCE_SUBSCRIPTION_STATE})
 
 PARSERS: Mapping[str, Parser] = {
     "urn:inin.com:interactions:interactionAlertingMessage": _alerting,
@@ -419,6 +475,8 @@ PARSERS: Mapping[str, Parser] = {
     "urn:inin.com:interactions.assistance:assistanceRequestListMessage": _assistance_list,
     "urn:inin.com:interactions.assistance:assistanceRequestDetailsMessage": _assistance_details,
     CONNECTION_STATE: _connection_state,
+    SUBSCRIPTION_STATE: _subscription_state,
+    ASSISTANCE_SUBSCRIPTION_STATE: _subscription_state,
 }
 
 
@@ -439,8 +497,8 @@ def parse(raw: Any) -> Message:
     if parser is None:
         return Ignored(kind, f"unrecognized __type {urn}")
     is_delta = raw.get("isDelta")
-    if urn == CONNECTION_STATE and is_delta is None:
-        is_delta = False  # unconfirmed whether ICWS sends it here (§8.8); a Down must not be lost
+    if urn in _STATE_TYPES and is_delta is None:
+        is_delta = False  # unconfirmed whether ICWS sends it here (§8.8); a state must not be lost
     if not isinstance(is_delta, bool):
         return Ignored(kind, "isDelta is missing or not a boolean")
     try:

@@ -2,7 +2,7 @@
 
 Theory of operation
 -------------------
-ICWS sends state as *snapshot-then-delta* (ICWS-PROTOCOL.md §2.4). The first message after a
+ICWS sends state as *snapshot-then-delta* (docs/icws-protocol.md §2.4). The first message after a
 subscription is made has ``isDelta: false`` and holds everything currently true; later ones have
 ``isDelta: true`` and hold only what changed. Messages are consumed on read and cannot be
 replayed, and a subscription dies with its session, so after any re-login, switchover or
@@ -138,7 +138,7 @@ RULES: Mapping[Aggregate, FamilyRules] = {
     ),
     "status_messages": FamilyRules(
         key="statusId",
-        fold_case=True,  # status ids are case-insensitive (ICWS-PROTOCOL.md §2.4)
+        fold_case=True,  # status ids are case-insensitive (docs/icws-protocol.md §2.4)
         snapshot="every entity",
         created_by="statusMessagesMessage",
         removed_by="statusMessagesRemoved",

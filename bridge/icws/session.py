@@ -32,7 +32,7 @@ import structlog
 from bridge import __version__, errors
 from bridge.core import icws_api, messages, session_rules
 from bridge.core.icws_api import Answer, Call, Login
-from bridge.core.messages import Message
+from bridge.core.messages import Aggregate, Message
 from bridge.core.session_rules import EndSession, Follow, Proceed, Unfollow, Unsupported
 from bridge.icws.client import Client, IcwsClient
 from bridge.icws.login import Hosts, reason_of
@@ -41,6 +41,7 @@ from bridge.icws.subscriptions import (
     Live,
     close,
     logout_quietly,
+    resubscribe,
     subscribe_all,
     subscription_bodies,
 )
@@ -76,6 +77,7 @@ class Sink(Protocol):
     async def session_down(self, reason: str) -> None: ...
 
     async def deliver(self, batch: Sequence[Message], read_at: float) -> None: ...
+    async def subscription_lost(self, aggregate: Aggregate, reason: str) -> None: ...
 
 
 @dataclass
@@ -118,7 +120,7 @@ class Session:
             settings,
             self._http,
             metrics,
-            lambda: self._set_state("bad_credentials", "ICWS rejected the credentials"),
+            self._set_state,
         )
         self._login: Login | None = None
         self._up = asyncio.Event()
@@ -297,12 +299,15 @@ class Session:
         """Parse once, hand to the sink, then do what the core says; True ends the session."""
         parsed = [messages.parse(raw) for raw in batch]
         await self._sink.deliver(parsed, time.time())
-        for step in session_rules.after_batch(parsed):
+        held = [n for n in self._bodies if n not in self.health.unavailable]
+        for step in session_rules.after_batch(parsed, held):
             match step:
                 case Follow(assistance_id):
                     await self._follow(assistance_id, subscribe=True)
                 case Unfollow(assistance_id):
                     await self._follow(assistance_id, subscribe=False)
+                case session_rules.Resubscribe():
+                    await self._resubscribe(step)
                 case EndSession():
                     self._ended = step
                     return True
@@ -326,6 +331,12 @@ class Session:
             # Anything else (5xx, 401) would leave the request unfollowed for the whole
             # session: end it, and the next one's snapshots catch up.
             raise failure
+
+    async def _resubscribe(self, step: session_rules.Resubscribe) -> None:
+        if (login := self._login) is not None:
+            await self._sink.subscription_lost(step.aggregate, step.reason)
+            live, unavailable = self._live(login), self.health.unavailable
+            await resubscribe(live, self._bodies, step, self._metrics, self._log, unavailable)
 
     async def _check_periodically(self, login: Login) -> None:
         call = icws_api.check_connection(login.session_id)

@@ -69,7 +69,7 @@ async def interrupted_within(interrupt: asyncio.Event, seconds: float) -> bool:
 
 
 class PollReader:
-    """Short polls: each GET drains the queue into a JSON array (ICWS-PROTOCOL.md §2)."""
+    """Short polls: each GET drains the queue into a JSON array (docs/icws-protocol.md §2)."""
 
     def __init__(self, settings: IcwsSettings) -> None:
         self._interval = settings.poll_interval_seconds

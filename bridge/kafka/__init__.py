@@ -11,6 +11,7 @@ from bridge.kafka.clients import (
     Partition,
     TopicReader,
     client_options,
+    diagnosed,
     new_consumer,
     translated,
 )
@@ -37,6 +38,7 @@ __all__ = [
     "RecordSender",
     "TopicReader",
     "client_options",
+    "diagnosed",
     "ensure_topics",
     "new_consumer",
     "new_producer",

@@ -7,7 +7,9 @@ in :func:`translated`, so nothing above the adapter names aiokafka.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import ssl
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -89,6 +91,34 @@ def client_options(settings: KafkaSettings) -> dict[str, Any]:
             settings.sasl_password.get_secret_value() if settings.sasl_password else None
         )
     return options
+
+
+async def diagnosed(exc: KafkaError, settings: KafkaSettings) -> KafkaError:
+    """``exc``, naming the TLS failure behind it when a bootstrap server refuses the handshake.
+
+    aiokafka reports a refused certificate only as "Unable to bootstrap" (the reason goes to its
+    log), so with SSL configured one TLS handshake per bootstrap server finds the reason for
+    readiness to show.
+    """
+    context = client_options(settings).get("ssl_context")
+    if not isinstance(context, ssl.SSLContext):
+        return exc
+    for server in settings.bootstrap_servers:
+        host, _, port = server.rpartition(":")
+        try:
+            async with asyncio.timeout(settings.request_timeout_ms / 1000):
+                _, writer = await asyncio.open_connection(host.strip("[]"), int(port), ssl=context)
+        except ssl.SSLCertVerificationError as failure:
+            why = f"TLS certificate verify failed for {server} ({failure.verify_message})"
+            return KafkaError(f"{exc}; {why}")
+        except ssl.SSLError as failure:
+            return KafkaError(f"{exc}; TLS handshake with {server} failed ({failure.reason})")
+        except (OSError, TimeoutError, ValueError):
+            continue  # not a TLS problem: the error as it is says enough
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+    return exc
 
 
 def new_consumer(kafka: KafkaSettings, *topics: str, **options: Any) -> AIOKafkaConsumer:

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import ssl
 from pathlib import Path
 
 from .config import (
@@ -77,8 +78,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=15.0,
         help="seconds between ':ping' comments on SSE streams, 0 for none (default %(default)s)",
     )
+    _add_tls_arguments(parser)
     _add_realism_arguments(parser)
     _add_centre_arguments(parser)
+
+
+def _add_tls_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options to serve HTTPS."""
+    parser.add_argument(
+        "--tls-cert",
+        metavar="PEM",
+        help="serve HTTPS with this certificate chain (PEM; may hold the key too)",
+    )
+    parser.add_argument(
+        "--tls-key", metavar="PEM", help="the private key of --tls-cert, if not in that file"
+    )
 
 
 def _add_centre_arguments(parser: argparse.ArgumentParser) -> None:
@@ -162,6 +176,17 @@ def describe_users(users: list[str]) -> str:
     return f"{len(users)} users, {users[0]} ... {users[-1]}"
 
 
+def tls_from_args(args: argparse.Namespace) -> ssl.SSLContext | None:
+    """The server TLS context the options describe, or None to serve plain HTTP."""
+    if args.tls_key and not args.tls_cert:
+        raise SystemExit("--tls-key needs --tls-cert")
+    if not args.tls_cert:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(args.tls_cert, args.tls_key)
+    return context
+
+
 def _add_realism_arguments(parser: argparse.ArgumentParser) -> None:
     """Options for real-server realism (issue #12); every default is the plain behaviour."""
     parser.add_argument(
@@ -233,7 +258,7 @@ async def run(args: argparse.Namespace, stop: asyncio.Event) -> None:
     """Serve the simulator (and the lively scenario if asked) until `stop` is set."""
     config = config_from_args(args)
     sim = Simulator(config)
-    await sim.start(host=args.host, port=args.port)
+    await sim.start(host=args.host, port=args.port, tls=tls_from_args(args))
     users = list(config.users)
     log.info("ICWS simulator listening on %s (users: %s)", sim.url, describe_users(users))
     lively: asyncio.Task[LivelyScenario] | None = None

@@ -1,7 +1,8 @@
-"""Simulator configuration: the knobs for every behaviour ICWS-PROTOCOL.md marks UNCONFIRMED.
+"""Simulator configuration: the knobs for every behaviour docs/icws-protocol.md marks UNCONFIRMED.
 
-Besides the protocol's open questions it holds the *realism* options of issue #12 (ICWS-PROTOCOL.md
-§10); each one defaults to the simulator's original behaviour, so nothing gets easier by default:
+Besides the protocol's open questions it holds the *realism* options of issue #12
+(docs/icws-protocol.md §10); each one defaults to the simulator's original behaviour, so nothing
+gets easier by default:
 
 - `sse_recycle_seconds`: end a healthy SSE stream cleanly after this long (None: never);
   `sse_retry_ms`: the `retry:` field sent at the start of every stream (None: not sent).

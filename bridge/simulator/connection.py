@@ -135,7 +135,7 @@ def _turn_away(request: web.Request, ctx: Context) -> web.Response | None:
 def _bad_credentials(config: SimulatorConfig) -> IcwsError:
     error = IcwsError.of("authentication_failed")
     if config.bad_credentials_body == "error-code-only":
-        # Servers before CIC 4.0.6 send no errorId (ICWS-PROTOCOL.md §10).
+        # Servers before CIC 4.0.6 send no errorId (docs/icws-protocol.md §10).
         del error.body["errorId"]
     return error
 

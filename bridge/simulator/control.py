@@ -6,7 +6,8 @@ Unknown entities answer 404, unusable input 400, both with `{"error": "..."}`.
 `GET /_sim/users` lists the user names (never passwords); `GET /_sim/users/{user}` is one user's
 truth (alerting, history, the assistance requests they initiated, their live session ids).
 `GET /_sim/state` carries the counters (logins, login attempts, subscription PUTs, streams opened
-and recycled, heartbeats, ...) and the log of assistance calls (`calls`); `GET|PATCH
+and recycled, heartbeats, ...), the log of assistance calls (`calls`) and every subscription
+PUT's body as received (`subscriptionBodies`); `GET|PATCH
 /_sim/config` read and change the runtime knobs of `SimulatorConfig` by field name (PATCH answers
 the resulting knobs).
 """
@@ -64,7 +65,14 @@ def _state(sim: Simulator, _match: Mapping[str, str], _body: JsonObject) -> Json
         for sid, session in sim.sessions.items()
     }
     calls = [call.as_json() for call in sim.calls]
-    return {**sim.world.truth(), "sessions": sessions, "counters": sim.counters, "calls": calls}
+    bodies = [{"subscription": name, "body": body} for name, body in sim.subscription_bodies]
+    return {
+        **sim.world.truth(),
+        "sessions": sessions,
+        "counters": sim.counters,
+        "calls": calls,
+        "subscriptionBodies": bodies,
+    }
 
 
 def _users(sim: Simulator, _match: Mapping[str, str], _body: JsonObject) -> JsonObject:

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import copy
 import dataclasses
+import ssl
 import time
 from collections.abc import Callable, Sequence
 from types import TracebackType
@@ -47,14 +48,22 @@ class Simulator:
         self._logins = LoginGate(self.config, self._stopping)
         self._port: int | None = None
         self._host = "127.0.0.1"
+        self._scheme = "http"
 
     # ---- lifecycle ----------------------------------------------------------------------------
 
-    async def start(self, host: str = "127.0.0.1", port: int = 0, also: Sequence[str] = ()) -> None:
+    async def start(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        also: Sequence[str] = (),
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         """Bind and serve; with port 0 the OS picks a free port (see `port` and `url`).
 
         `also` names more addresses to listen on, at the same port: one world behind two hosts,
-        as a primary IC server and its switchover partner share their state.
+        as a primary IC server and its switchover partner share their state. With `tls` (a
+        server context holding the certificate) every address serves HTTPS instead of HTTP.
         """
         if self._runner is not None:
             raise RuntimeError("the simulator is already running")
@@ -78,13 +87,14 @@ class Simulator:
             shutdown_timeout=1.0,
         )
         await runner.setup()
-        site = web.TCPSite(runner, host, port)
+        site = web.TCPSite(runner, host, port, ssl_context=tls)
         await site.start()
         self._runner = runner
         self._host = host
+        self._scheme = "http" if tls is None else "https"
         self._port = _bound_port(runner)
         for extra in also:
-            await web.TCPSite(runner, extra, self._port).start()
+            await web.TCPSite(runner, extra, self._port, ssl_context=tls).start()
         self._reaper = asyncio.create_task(self._reap_idle_sessions(), name="icws-sim-reaper")
 
     async def stop(self) -> None:
@@ -131,8 +141,8 @@ class Simulator:
 
     @property
     def url(self) -> str:
-        """The base URL, e.g. `http://127.0.0.1:8018`."""
-        return f"http://{self._host}:{self.port}"
+        """The base URL, e.g. `http://127.0.0.1:8018` (`https://` when serving TLS)."""
+        return f"{self._scheme}://{self._host}:{self.port}"
 
     # ---- runtime knobs ------------------------------------------------------------------------
 
@@ -201,6 +211,11 @@ class Simulator:
     def calls(self) -> list[Call]:
         """Every assistance update and complete ICWS answered, in order, with its effect."""
         return self._records.calls
+
+    @property
+    def subscription_bodies(self) -> list[tuple[str, JsonObject]]:
+        """(subscription name, JSON body as received) of every subscription PUT, in order."""
+        return self._records.subscription_bodies
 
     @property
     def logins(self) -> int:

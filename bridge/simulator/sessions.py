@@ -126,6 +126,8 @@ class Records:
     sent_messages: list[tuple[str, JsonObject]] = field(default_factory=list)
     requests: list[tuple[str, str, int]] = field(default_factory=list)
     calls: list[Call] = field(default_factory=list)
+    # (subscription name, body as the client sent it) for every subscription PUT, in order.
+    subscription_bodies: list[tuple[str, JsonObject]] = field(default_factory=list)
     logins: int = 0
     login_attempts: int = 0
     logouts: int = 0

@@ -8,6 +8,7 @@ Who may watch one assistance request's details is `assistance_watch_by` (anyone 
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -140,8 +141,10 @@ def _put(kind_name: str, kind: SubscriptionKind) -> Handler:
         ctx = context(request)
         session = require_session(request)
         require_feature(session, kind.feature, kind.version)
-        params = kind.params(await read_json_object(request, optional=True))
         name = _subscription_name(request, kind_name)
+        body = await read_json_object(request, optional=True)
+        ctx.records.subscription_bodies.append((name, copy.deepcopy(body)))
+        params = kind.params(body)
         snapshot = kind.snapshot(ctx, session, params, name)
         session.subscriptions[name] = params
         ctx.registry.enqueue(session, snapshot)

@@ -271,7 +271,9 @@ class TestOutcomes:
 
     @pytest.mark.parametrize(
         ("max_attempts", "deadline_in", "sent"),
-        [(3, 300.0, 3), (1000, 1.5, None)],
+        # The deadline leaves a loaded machine ample time to read the command before it passes
+        # (else it would be ``expired``), and still ends the retries long before 1000 attempts.
+        [(3, 300.0, 3), (1000, 6.0, None)],
         ids=["attempt-cap", "deadline"],
     )
     async def test_persistent_server_errors_fail_when_retries_run_out(
@@ -304,7 +306,7 @@ class TestOutcomes:
         assert "HTTP 500" in result["data"]["error"]["message"]
         assert result["data"]["attempts"] == len(made)
         assert set(made) == {("POST", 500)}
-        assert len(made) == sent if sent is not None else len(made) >= 2
+        assert len(made) == sent if sent is not None else 2 <= len(made) < max_attempts
         assert texts(simulator, assistance_id) == ["Please help"]
         await running.shutdown()
 
@@ -574,7 +576,7 @@ class TestDeadLetters:
         running = start_bridge(settings)
         await running.ready()
         assistance_id = open_request(simulator)
-        invalid = command("update", "../../connection", "climb")
+        invalid = command("update", "a\nb", "a control character in the id")
         garbage: list[tuple[bytes, bytes, str]] = [
             (b"g-1", b"\xff\x00 not json", "not_json"),
             (b"g-2", json.dumps({"hello": "world"}).encode(), "not_cloudevent"),
@@ -710,7 +712,7 @@ class TestCrashesAndRebalances:
             await second.ready()  # joined: the partition was revoked from the first bridge
             await result_of(kafka, settings, update["id"])
             await eventually(lambda: "during a rebalance" in texts(simulator, assistance_id))
-            await kafka.settle(1.0)
+            await kafka.settle()
             published = results(kafka, settings, update["id"])
         holders = [b.bridge.commands.consumer.assigned for b in (first, second)]
         assert sorted(holders) == [0, 1]

@@ -19,7 +19,7 @@ import pytest
 from bridge.embedded_broker import EmbeddedBroker, free_port
 from bridge.simulator import Simulator
 from bridge.simulator.scenario import LivelyScenario
-from tests.conftest import USER, Reader, bridge_process, bridge_settings
+from tests.conftest import USER, Reader, bridge_process, bridge_settings, topic_schemas
 from tests.oracle import (
     expected_steps,
     published,
@@ -101,11 +101,14 @@ class TestKafkaOutages:
         self, simulator: Simulator, start_bridge: Any
     ) -> None:
         """No broker yet: the bridge runs, is not ready and says why; then the broker comes."""
-        broker = EmbeddedBroker()
+        broker = EmbeddedBroker(schema_registry=topic_schemas())
         settings = bridge_settings(broker, simulator.url)
         running = start_bridge(settings)
         await running.until(lambda: running.bridge.health_port is not None)
-        await asyncio.sleep(1.5)
+        # A failed attempt to reach Kafka is the marker: the check says so once it happened.
+        await running.until(
+            lambda: "producer cannot start" in running.bridge.checks()["kafka_producer"].detail, 30
+        )
         check = running.bridge.checks()["kafka_producer"]
         assert not check.ok
         assert "producer cannot start" in check.detail
@@ -154,7 +157,7 @@ async def fixture_persistent_broker() -> Any:
                 break
             except Exception:  # moto is still starting
                 await asyncio.sleep(0.1)
-    broker = EmbeddedBroker(storage="s3://tansu/", env=env)
+    broker = EmbeddedBroker(storage="s3://tansu/", env=env, schema_registry=topic_schemas())
     await broker.start()
     try:
         yield broker

@@ -572,6 +572,16 @@ class TestSettingsWiring:
         assert loaded.health.port == int(rendered.env()["BRIDGE_HEALTH__PORT"])
         assert len(loaded.icws.servers) == 2
 
+    def test_a_web_proxy_base_path_is_a_server(
+        self, render: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """``https://proxy/api/<icserver>`` passes the schema and reaches the bridge as given."""
+        proxied = {"config": {"icws": {"servers": ["https://proxy.example.com/api/ic1"]}}}
+        materialise(render(merged(ci_values("minimal"), proxied)), tmp_path, {}, monkeypatch)
+        monkeypatch.setenv("BRIDGE_ICWS__PASSWORD", "from-env")
+        loaded = bridge_settings.load_settings()
+        assert [str(url) for url in loaded.icws.servers] == ["https://proxy.example.com/api/ic1"]
+
     def test_bridge_reads_the_mounted_secret_files(
         self, render: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:

@@ -2,7 +2,7 @@
 
 ICWS scopes alerting, history and the assistance list to the session's user, only the initiator
 may complete an assistance request ("was not initiated by the logged in user", seed 000), and
-the status catalogue is the same for everyone (DESIGN.md §9, ICWS-PROTOCOL.md §4.4).
+the status catalogue is the same for everyone (docs/icws-protocol.md §4.4, issue #14).
 """
 
 from __future__ import annotations

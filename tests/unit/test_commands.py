@@ -140,10 +140,15 @@ class TestDecode:
             {"data": {"assistanceId": "a-1", "text": ""}},
             {"data": {"assistanceId": "a-1", "text": "   "}},
             {"data": {"assistanceId": "a-1", "text": 5}},
-            {"data": {"assistanceId": "../../connection", "text": "x"}},
-            {"data": {"assistanceId": "a/b", "text": "x"}},
-            {"data": {"assistanceId": "a%2Fb", "text": "x"}},
             {"data": {"assistanceId": "", "text": "x"}},
+            {"data": {"assistanceId": 7, "text": "x"}},
+            {"data": {"assistanceId": "a" * 257, "text": "x"}},
+            {"data": {"assistanceId": "a\nb", "text": "x"}},
+            {"data": {"assistanceId": "a\x00", "text": "x"}},
+            {"data": {"assistanceId": "a\x7f", "text": "x"}},
+            {"data": {"assistanceId": "a\x85", "text": "x"}},
+            {"data": {"assistanceId": ".", "text": "x"}},
+            {"data": {"assistanceId": "..", "text": "x"}},
             {"data": {"assistanceId": "a-1", "text": "x", "priority": "high"}},
             {"datacontenttype": "text/plain"},
             {"deadline": "tomorrow"},
@@ -158,10 +163,15 @@ class TestDecode:
             "empty-text",
             "blank-text",
             "text-not-string",
-            "path-climbing-id",
-            "slash-in-id",
-            "escaped-slash-in-id",
             "empty-id",
+            "id-not-string",
+            "id-of-257-characters",
+            "newline-in-id",
+            "nul-in-id",
+            "del-in-id",
+            "c1-control-in-id",
+            "dot-id",
+            "dot-dot-id",
             "unknown-property",
             "not-json-content",
             "deadline-not-a-time",
@@ -175,6 +185,38 @@ class TestDecode:
         assert isinstance(letter, DeadLetter)
         assert letter.reason == "invalid_data"
         assert letter.ref == Ref("cmd-1", "assistance_update", UPDATE, "/routing")
+
+    @pytest.mark.parametrize(
+        "assistance_id",
+        [
+            "{a1|b:2 c/3}",
+            "../../connection",
+            "a/b",
+            "a%2Fb",
+            " ",
+            "...",
+            "é€😀",
+            "a" * 256,
+        ],
+        ids=[
+            "reserved-characters",
+            "path-climbing",
+            "slash",
+            "escaped-slash",
+            "space",
+            "three-dots",
+            "non-ascii",
+            "256-characters",
+        ],
+    )
+    def test_opaque_ids_are_accepted_as_sent(self, contract: Contract, assistance_id: str) -> None:
+        """Any id without control characters, up to 256 characters, is a command's id unchanged.
+
+        Encoding (not a whitelist) keeps it in its path segment (docs/icws-protocol.md §10).
+        """
+        command = decode(contract, raw(event(data={"assistanceId": assistance_id, "text": "x"})))
+        assert isinstance(command, Command)
+        assert command.assistance_id == assistance_id
 
     def test_every_reason_is_reachable(self, contract: Contract) -> None:
         """Each dead-letter reason in the vocabulary is produced by some record above."""
@@ -198,6 +240,16 @@ class TestSchemasAgreeWithTheDecoder:
             {"assistanceId": "a-1", "text": "hello"},
             {"assistanceId": "a-1"},
             {"assistanceId": "../x", "text": "hello"},
+            {"assistanceId": "{a1|b:2 c/3}", "text": "hello"},
+            {"assistanceId": "é€😀", "text": "hello"},
+            {"assistanceId": "a" * 256, "text": "hello"},
+            {"assistanceId": "a" * 257, "text": "hello"},
+            {"assistanceId": "", "text": "hello"},
+            {"assistanceId": "a\nb", "text": "hello"},
+            {"assistanceId": "a\n", "text": "hello"},
+            {"assistanceId": "a\x9f", "text": "hello"},
+            {"assistanceId": ".", "text": "hello"},
+            {"assistanceId": "..", "text": "hello"},
             {"assistanceId": "a-1", "text": " "},
             {"assistanceId": "a-1", "text": "x", "extra": 1},
         ],

@@ -1,4 +1,4 @@
-"""Each message family's rules, as the README and ICWS-PROTOCOL.md state them, and as applied.
+"""Each message family's rules, as the README and docs/icws-protocol.md state them, and as applied.
 
 One class per family: its row of ``state.RULES`` (key, case, snapshot scope, what creates and
 what ends an entity), written out from the documents, then the behaviour of the parser and the
