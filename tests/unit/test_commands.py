@@ -540,7 +540,7 @@ class TestRecords:
     REF = Ref("cmd-1", "assistance_update", UPDATE, "/routing")
 
     def result(self, contract: Contract, verdict: Verdict, **options: Any) -> dict[str, Any]:
-        settings = {
+        settings: dict[str, Any] = {
             "assistance_id": "a-1",
             "user": "agent.one",
             "deadline": WRITTEN + 300,
