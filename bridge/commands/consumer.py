@@ -121,6 +121,11 @@ class CommandConsumer:
         return self.assigned is not None and not self._stop.is_set()
 
     @property
+    def partitions(self) -> int | None:
+        """How many partitions the command topic has, once known from an assignment."""
+        return self._total
+
+    @property
     def detail(self) -> str:
         if self.assigned is not None:
             return f"{self.assigned} partition(s) of {self._topic} assigned"

@@ -196,6 +196,7 @@ class TestOutcomes:
         assert result["data"]["outcome"] == "succeeded"
         assert result["data"]["attempts"] == 1
         assert result["data"]["observed"] is False
+        assert result["data"]["userId"] == USER  # keyed by the assistance id: its one owner
         assert result["subject"] == update["id"]
         assert texts(simulator, assistance_id) == ["Please help", "Refund approved?"]
         assert simulator.world.assistance[assistance_id]["messages"][-1]["participantId"] == USER
@@ -232,7 +233,7 @@ class TestOutcomes:
         reader: Any,
         producer: Any,
     ) -> None:
-        """ICWS's 400 for an unknown request is ``rejected`` with its errorId, sent exactly once."""
+        """A request no held account has is ``rejected`` by the bridge: nothing sent to ICWS."""
         settings = settings_for(broker, simulator)
         running = start_bridge(settings)
         await running.ready()
@@ -241,11 +242,55 @@ class TestOutcomes:
             await Sender(producer, settings.topics.commands).send(update)
             result = await result_of(kafka, settings, update["id"])
         error = result["data"]["error"]
-        assert result["data"]["outcome"] == "rejected"
-        assert error["status"] == 400
-        assert error["errorId"] == "error.request.invalidRepresentation.invalidProperty"
-        assert "does not exist" in error["message"]
-        assert calls(simulator, "no-such-request") == [("POST", 400)]
+        assert (result["data"]["outcome"], result["data"]["userId"]) == ("rejected", None)
+        assert error["status"] is None
+        assert error["message"] == "no account of this fleet holds request no-such-request"
+        assert calls(simulator, "no-such-request") == []
+        await running.shutdown()
+
+    async def test_keyed_by_the_owner_runs_as_the_owner(
+        self,
+        broker: EmbeddedBroker,
+        simulator: Simulator,
+        start_bridge: Any,
+        reader: Any,
+        producer: Any,
+    ) -> None:
+        """Keyed by the user id that owns the request, it runs; the result names that userId."""
+        settings, running, assistance_id = await started(broker, simulator, start_bridge)
+        update = command("update", assistance_id, "as the owner")
+        async with reader([settings.topics.command_results]) as kafka:
+            await Sender(producer, settings.topics.commands).send(update, key=USER.encode())
+            result = await result_of(kafka, settings, update["id"])
+        assert (result["data"]["outcome"], result["data"]["userId"]) == ("succeeded", USER)
+        assert calls(simulator, assistance_id) == [("POST", 204)]
+        assert simulator.world.assistance[assistance_id]["messages"][-1]["participantId"] == USER
+        # The partition count the fleet maps accounts with, as the broker has it.
+        assert running.bridge.commands is not None
+        assert running.bridge.commands.consumer.partitions == settings.topics.partitions
+        await running.shutdown()
+
+    async def test_keyed_by_the_owner_for_another_users_request_is_rejected(
+        self,
+        broker: EmbeddedBroker,
+        simulator: Simulator,
+        start_bridge: Any,
+        reader: Any,
+        producer: Any,
+    ) -> None:
+        """Keyed by the bridge's user for a request its user does not have: rejected, no call."""
+        settings = settings_for(broker, simulator)
+        running = start_bridge(settings)
+        await running.ready()
+        update = command("update", "someone-elses", "hello")
+        async with reader([settings.topics.command_results]) as kafka:
+            await Sender(producer, settings.topics.commands).send(update, key=USER.encode())
+            result = await result_of(kafka, settings, update["id"])
+        assert (result["data"]["outcome"], result["data"]["userId"]) == ("rejected", None)
+        assert result["data"]["error"]["message"] == (
+            f"request someone-elses is not open for user {USER}"
+        )
+        assert calls(simulator, "someone-elses") == []
         await running.shutdown()
 
     async def test_gone_fails_without_retry(
