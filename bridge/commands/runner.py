@@ -101,7 +101,7 @@ class Runner:
             if not gate.owned:
                 raise Revoked
             now = self._clock()
-            sights = {user: self._sight(user, command.assistance_id) for user in self._held()}
+            sights = {user: self._sight(user, command.assistance_id) for user in self._asked(key)}
             found = ownership.resolve(
                 key, command.assistance_id, sights, waited=now - first, routing=routing
             )
@@ -119,6 +119,11 @@ class Runner:
 
     def _held(self) -> list[str]:
         return list(self._sessions.held())
+
+    def _asked(self, key: str | None) -> list[str]:
+        """Whose views to look in: the key's user alone when held (it decides), else all held."""
+        held = self._held()
+        return [key] if key is not None and key in held else held
 
     def _sight(self, user: str, assistance_id: str) -> Sight:
         view = self._sessions.view(user)

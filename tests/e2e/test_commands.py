@@ -225,26 +225,35 @@ class TestOutcomes:
         assert calls(simulator, assistance_id) == [("DELETE", 204)]
         await running.shutdown()
 
-    async def test_unknown_request_is_rejected_and_not_retried(
+    @pytest.mark.parametrize(
+        ("key", "reason"),
+        [
+            (None, "no account of this fleet holds request no-such-request"),
+            (USER.encode(), f"request no-such-request is not open for user {USER}"),
+        ],
+        ids=["keyed-by-the-request", "keyed-by-the-user"],
+    )
+    async def test_unknown_request_is_rejected_without_a_call(
         self,
         broker: EmbeddedBroker,
         simulator: Simulator,
         start_bridge: Any,
         reader: Any,
         producer: Any,
+        key: bytes | None,
+        reason: str,
     ) -> None:
-        """A request no held account has is ``rejected`` by the bridge: nothing sent to ICWS."""
+        """A request the bridge's user does not have is ``rejected`` here: nothing sent to ICWS."""
         settings = settings_for(broker, simulator)
         running = start_bridge(settings)
         await running.ready()
         update = command("update", "no-such-request", "hello")
         async with reader([settings.topics.command_results]) as kafka:
-            await Sender(producer, settings.topics.commands).send(update)
+            await Sender(producer, settings.topics.commands).send(update, key=key)
             result = await result_of(kafka, settings, update["id"])
         error = result["data"]["error"]
         assert (result["data"]["outcome"], result["data"]["userId"]) == ("rejected", None)
-        assert error["status"] is None
-        assert error["message"] == "no account of this fleet holds request no-such-request"
+        assert (error["status"], error["message"]) == (None, reason)
         assert calls(simulator, "no-such-request") == []
         await running.shutdown()
 
@@ -268,29 +277,6 @@ class TestOutcomes:
         # The partition count the fleet maps accounts with, as the broker has it.
         assert running.bridge.commands is not None
         assert running.bridge.commands.consumer.partitions == settings.topics.partitions
-        await running.shutdown()
-
-    async def test_keyed_by_the_owner_for_another_users_request_is_rejected(
-        self,
-        broker: EmbeddedBroker,
-        simulator: Simulator,
-        start_bridge: Any,
-        reader: Any,
-        producer: Any,
-    ) -> None:
-        """Keyed by the bridge's user for a request its user does not have: rejected, no call."""
-        settings = settings_for(broker, simulator)
-        running = start_bridge(settings)
-        await running.ready()
-        update = command("update", "someone-elses", "hello")
-        async with reader([settings.topics.command_results]) as kafka:
-            await Sender(producer, settings.topics.commands).send(update, key=USER.encode())
-            result = await result_of(kafka, settings, update["id"])
-        assert (result["data"]["outcome"], result["data"]["userId"]) == ("rejected", None)
-        assert result["data"]["error"]["message"] == (
-            f"request someone-elses is not open for user {USER}"
-        )
-        assert calls(simulator, "someone-elses") == []
         await running.shutdown()
 
     async def test_gone_fails_without_retry(
