@@ -210,6 +210,11 @@ RESULT_DATA: dict[str, Any] = {
         "commandType": TEXT,
         "commandSource": TEXT,
         "assistanceId": {"type": ["string", "null"]},
+        "userId": {
+            "type": ["string", "null"],
+            "description": "The ICWS user (the owner of the request) the command ran as; null "
+            "when it never ran as anyone (rejected before an owner was found, expired, invalid).",
+        },
         "outcome": {"enum": list(commands.OUTCOMES)},
         "observed": {
             "type": "boolean",
@@ -229,6 +234,7 @@ RESULT_DATA: dict[str, Any] = {
         "commandType",
         "commandSource",
         "assistanceId",
+        "userId",
         "outcome",
         "observed",
         "attempts",
@@ -320,7 +326,7 @@ def command_channels(
     channels: dict[str, Any] = {
         "commands": {
             "address": topics.commands,
-            "description": "Commands for ICWS; key them by assistanceId to keep them in order.",
+            "description": "Commands for ICWS; key them by the ICWS user id that owns the request.",
             "messages": {
                 f"{n}.v{MAJOR}": {"$ref": f"#/components/messages/{n}.v{MAJOR}"} for n in names
             },
