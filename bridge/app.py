@@ -21,7 +21,7 @@ from prometheus_client import CollectorRegistry
 
 from bridge import errors, health, retries
 from bridge.commands.consumer import CommandConsumer
-from bridge.commands.handler import CommandHandler
+from bridge.commands.handler import CommandHandler, SingleSession
 from bridge.commands.journal import Journal
 from bridge.core.commands import CommandTopics
 from bridge.core.events import Contract, timestamp
@@ -97,12 +97,10 @@ class Commands:
             settings.commands,
             settings.topics,
             bridge.contract,
-            bridge.session,
-            view,
+            SingleSession(settings.icws.username, bridge.session, view),
             self.journal,
             self.sender,
             bridge.metrics,
-            settings.icws.username,
         )
         self.consumer = CommandConsumer(
             settings.kafka, settings.topics.commands, settings.commands, self.handler, self.journal

@@ -7,10 +7,21 @@ assistance request, keyed alike, stay in order) and commits each offset only aft
 the record caused is acknowledged by Kafka. A partition whose worker falls behind is paused.
 
 Rebalances: when partitions are revoked, their workers stop taking records, and the rebalance
-waits only until no ``started`` entry is being written for them (see :class:`Gate`); a command
-already sent to ICWS finishes in the background and publishes its result, its offset left for
-the new owner, who finds the result in the journal. When partitions are assigned, the journal is
-read up to its end before any of their records is handled.
+waits until no ``started`` entry is being written for them (see :class:`Gate`); a command
+already sent to ICWS finishes and publishes its result, its offset left for the new owner, who
+finds the result in the journal. When partitions are assigned, the journal is read up to its end
+before any of their records is handled.
+
+Accounts (:class:`Ownership`, the fleet, when given): a replica holds the ICWS accounts whose
+user ids the default partitioner puts on its assigned partitions. On assign, ``assigned`` starts
+them beside the poll loop (never blocking it), and the new workers wait until it returned, so
+the owners are known before the first record; commands then wait while an owner's session is
+not up yet. On revoke, after the gates are closed, the rebalance also waits (up to
+``commands.shutdown_grace_seconds``) for commands of those partitions already sent to ICWS, so
+the old owner finishes them on its session, and then for ``revoked``, which stops those
+accounts (flushed, unsubscribed, logged out) before the partitions are released. When the
+consumer leaves the group (shutdown, or starting over after a failure), it does the same for
+every partition it held, so another replica never logs in while this one still holds an account.
 
 Shutdown: stop polling; commands not yet started are left (uncommitted, so they run after the
 restart); commands already started get ``commands.shutdown_grace_seconds`` to finish and commit;
@@ -47,6 +58,18 @@ class JournalReader(Protocol):
     async def catch_up(self) -> int: ...
 
 
+class Ownership(Protocol):
+    """Holds the accounts of the partitions assigned (the fleet); both calls are awaited."""
+
+    async def assigned(self, partitions: Sequence[int], total: int) -> None:
+        """Start the accounts of these partitions (of ``total`` in the command topic)."""
+        ...
+
+    async def revoked(self, partitions: Sequence[int]) -> None:
+        """Stop the accounts of these partitions; return only once they are stopped."""
+        ...
+
+
 @dataclass(eq=False)
 class _Worker:
     tp: Partition
@@ -69,6 +92,7 @@ class CommandConsumer:
         handler: RecordHandler,
         journal: JournalReader,
         consumers: GroupConsumerFactory = KafkaGroupConsumer,
+        ownership: Ownership | None = None,
     ) -> None:
         self._kafka = kafka
         self._topic = topic
@@ -76,10 +100,14 @@ class CommandConsumer:
         self._handler = handler
         self._journal = journal
         self._consumers = consumers
+        self._ownership = ownership
         self._consumer: GroupConsumer | None = None
         self._workers: dict[Partition, _Worker] = {}
         self._leftovers: set[asyncio.Task[None]] = set()
         self._journal_read: asyncio.Task[None] | None = None
+        self._owning: asyncio.Task[None] | None = None  # ownership.assigned, running
+        self._owned: list[int] = []  # partitions whose accounts ownership holds
+        self._total: int | None = None  # partitions of the command topic
         self._stop = asyncio.Event()
         self._log = get_logger("bridge.commands.consumer")
         self.assigned: int | None = None  # partitions held; None while not in the group
@@ -91,6 +119,11 @@ class CommandConsumer:
     @property
     def ready(self) -> bool:
         return self.assigned is not None and not self._stop.is_set()
+
+    @property
+    def partitions(self) -> int | None:
+        """How many partitions the command topic has, once known from an assignment."""
+        return self._total
 
     @property
     def detail(self) -> str:
@@ -142,7 +175,10 @@ class CommandConsumer:
                 self._retire(worker)
             self._workers.clear()
             self.assigned = None
-            await consumer.stop()
+            try:
+                await self._release_all()  # before leaving the group
+            finally:
+                await consumer.stop()
             if self._journal_read is not None:
                 self._journal_read.cancel()
                 await asyncio.gather(self._journal_read, return_exceptions=True)
@@ -163,8 +199,9 @@ class CommandConsumer:
     # --- workers -------------------------------------------------------------------------
 
     async def _work(self, worker: _Worker) -> None:
-        if self._journal_read is not None:
-            await asyncio.wait([self._journal_read])  # never cancels the shared read
+        for shared in (self._journal_read, self._owning):
+            if shared is not None:
+                await asyncio.wait([shared])  # never cancels the shared task
         while worker.gate.owned:
             if not worker.queue:
                 worker.wake.clear()
@@ -175,7 +212,7 @@ class CommandConsumer:
                 worker.consumer.resume(worker.tp)
                 worker.paused = False
             try:
-                await self._handler.handle(_incoming(record), worker.gate)
+                await self._handler.handle(_incoming(record, self._total), worker.gate)
             except Revoked:
                 return
             except Exception as exc:
@@ -249,6 +286,36 @@ class CommandConsumer:
                 await asyncio.gather(*(worker.gate.close() for worker in workers))
         except TimeoutError:
             self._log.error("command.revoke.start_pending", partitions=len(workers))
+        if self._ownership is not None:
+            await self._finish_started([w.task for w in workers if w.task is not None])
+            await self._release([tp.partition for tp in partitions])
+
+    async def _finish_started(self, tasks: list[asyncio.Task[None]]) -> None:
+        """Let the revoked partitions' commands finish on their owners' sessions (bounded)."""
+        running = [task for task in tasks if not task.done()]
+        if not running:
+            return
+        grace = self._settings.shutdown_grace_seconds
+        _, pending = await asyncio.wait(running, timeout=grace)
+        if pending:
+            # They go on as leftovers; the new owner recovers them through the journal.
+            self._log.error("command.revoke.unfinished", commands=len(pending), grace_seconds=grace)
+
+    async def _release_all(self) -> None:
+        """Leaving the group: commands sent finish (bounded), then every account held stops."""
+        if self._owned:
+            await self._finish_started(list(self._leftovers))
+            await self._release(list(self._owned))
+
+    async def _release(self, partitions: list[int]) -> None:
+        """Stop the accounts of these partitions, once their start (if running) returned."""
+        if self._ownership is None or not partitions:
+            return
+        if self._owning is not None:
+            await asyncio.wait([self._owning])
+        released = set(partitions)
+        self._owned = [p for p in self._owned if p not in released]
+        await self._ownership.revoked(sorted(released))
 
     async def _assigned(self, consumer: GroupConsumer, partitions: list[Partition]) -> None:
         if self._consumer is not consumer:
@@ -256,6 +323,7 @@ class CommandConsumer:
         if self._journal_read is not None:
             self._journal_read.cancel()  # its workers are retired; the new read covers it all
         self._journal_read = asyncio.create_task(self._read_journal(), name="command-journal")
+        self._own(consumer, [tp.partition for tp in partitions])
         for tp in partitions:
             worker = _Worker(tp, consumer)
             worker.task = asyncio.create_task(self._work(worker), name=f"commands-{tp.partition}")
@@ -264,6 +332,38 @@ class CommandConsumer:
         self._log.info(
             "command.partitions.assigned", partitions=sorted(p.partition for p in partitions)
         )
+
+    def _own(self, consumer: GroupConsumer, partitions: list[int]) -> None:
+        """Start the accounts of the assigned partitions beside the poll loop."""
+        self._total = consumer.partition_count(self._topic) or self._total
+        if self._ownership is None or not partitions:
+            return
+        total = self._total
+        if total is None:  # cannot happen after an assignment; guessing could double an account
+            self._crash = WorkerFailed(f"the partition count of {self._topic} is unknown")
+            return
+        self._owned = sorted({*self._owned, *partitions})
+        previous = self._owning
+        self._owning = asyncio.create_task(
+            self._start_accounts(self._ownership, previous, partitions, total),
+            name="command-ownership",
+        )
+
+    async def _start_accounts(
+        self,
+        ownership: Ownership,
+        previous: asyncio.Task[None] | None,
+        partitions: list[int],
+        total: int,
+    ) -> None:
+        if previous is not None:
+            await asyncio.wait([previous])  # starts and stops stay in order
+        try:
+            await ownership.assigned(sorted(partitions), total)
+        except Exception as exc:
+            # A bug in the fleet: start over with a new consumer, which releases and retakes.
+            self._log.exception("command.ownership.failed", partitions=sorted(partitions))
+            self._crash = exc
 
     async def _read_journal(self) -> None:
         """Read the journal up to its end (another bridge may have written to it)."""
@@ -282,7 +382,7 @@ class WorkerFailed(Exception):
     """A command worker raised something unexpected; the consumer starts over."""
 
 
-def _incoming(record: Message) -> Incoming:
+def _incoming(record: Message, partitions: int | None) -> Incoming:
     millis = record.timestamp
     return Incoming(
         topic=record.topic,
@@ -292,4 +392,5 @@ def _incoming(record: Message) -> Incoming:
         value=record.value,
         headers=tuple(record.headers or ()),
         timestamp=millis / 1000 if isinstance(millis, int) and millis > 0 else time.time(),
+        partitions=partitions,
     )

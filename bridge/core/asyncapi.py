@@ -45,7 +45,7 @@ def command_channels(
     channels: dict[str, Any] = {
         "commands": {
             "address": topics.commands,
-            "description": "Commands for ICWS; key them by assistanceId to keep them in order.",
+            "description": "Commands for ICWS; key them by the ICWS user id that owns the request.",
             "messages": {
                 f"{n}.v{MAJOR}": {"$ref": f"#/components/messages/{n}.v{MAJOR}"} for n in names
             },

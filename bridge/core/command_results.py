@@ -24,11 +24,15 @@ def result_event(
     verdict: Verdict,
     *,
     assistance_id: str | None,
+    user: str | None,
     deadline: float | None,
     attempts: int | None,
     finished: float,
 ) -> dict[str, Any]:
-    """The result CloudEvent of a command (subject and key: the command id)."""
+    """The result CloudEvent of a command (subject and key: the command id).
+
+    ``user`` is the owner the command ran as (``data.userId``); None when it never had one.
+    """
     if verdict.outcome == "retry":
         raise ValueError("a retry is not a result")
     data = {
@@ -36,6 +40,7 @@ def result_event(
         "commandType": ref.type,
         "commandSource": ref.source,
         "assistanceId": assistance_id,
+        "userId": user,
         "outcome": verdict.outcome,
         "observed": verdict.observed,
         "attempts": attempts,

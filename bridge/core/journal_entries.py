@@ -94,6 +94,7 @@ class Started:
     at: float
     baseline: Baseline
     instance: str
+    user: str | None = None  # the owner it runs as; None in entries written before owners
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +127,8 @@ def journal_record(topic: str, entry: Entry) -> Record:
                 "baseline": {"open": entry.baseline.open, "matching": entry.baseline.matching},
                 "instance": entry.instance,
             }
+            if entry.user is not None:
+                value["user"] = entry.user
         case Finished():
             value |= {"phase": "finished", "outcome": entry.outcome, "result": entry.result}
         case _:
@@ -141,7 +144,11 @@ def read_entry(value: bytes | None) -> Entry | None:
         position = Position(str(topic), int(partition), int(offset))
         if raw["phase"] == "started":
             base = Baseline(bool(raw["baseline"]["open"]), int(raw["baseline"]["matching"]))
-            return Started(raw["commandId"], position, float(raw["at"]), base, raw["instance"])
+            user = raw.get("user")
+            owner = user if isinstance(user, str) else None
+            return Started(
+                raw["commandId"], position, float(raw["at"]), base, raw["instance"], owner
+            )
         if raw["phase"] == "finished" and raw["outcome"] in OUTCOMES:
             return Finished(raw["commandId"], position, raw["outcome"], raw["result"])
     except (ValueError, KeyError, TypeError, AttributeError):

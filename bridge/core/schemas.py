@@ -275,6 +275,11 @@ RESULT_DATA: dict[str, Any] = {
         "commandType": TEXT,
         "commandSource": TEXT,
         "assistanceId": {"type": ["string", "null"]},
+        "userId": {
+            "type": ["string", "null"],
+            "description": "The ICWS user (the owner of the request) the command ran as; null "
+            "when it never ran as anyone (rejected before an owner was found, expired, invalid).",
+        },
         "outcome": {"enum": list(commands.OUTCOMES)},
         "observed": {
             "type": "boolean",
@@ -294,6 +299,7 @@ RESULT_DATA: dict[str, Any] = {
         "commandType",
         "commandSource",
         "assistanceId",
+        "userId",
         "outcome",
         "observed",
         "attempts",

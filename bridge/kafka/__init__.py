@@ -3,7 +3,7 @@
 ``clients`` (options, the Partition and Message types, error translation, the consumer factory),
 ``producers`` (the producer factory, the publisher's and the command side's producers),
 ``reader`` (read partitions to their high-water mark), ``group`` (the command consumer's group
-member) and ``topics`` (topic configs and creation).
+member), ``partitioner`` (the partition a key lands on) and ``topics`` (topic configs and creation).
 """
 
 from bridge.kafka.clients import (
@@ -16,6 +16,7 @@ from bridge.kafka.clients import (
     translated,
 )
 from bridge.kafka.group import GroupConsumer, GroupConsumerFactory, KafkaGroupConsumer
+from bridge.kafka.partitioner import partition_for
 from bridge.kafka.producers import (
     AwaitedProducer,
     ProducerFactory,
@@ -42,6 +43,7 @@ __all__ = [
     "ensure_topics",
     "new_consumer",
     "new_producer",
+    "partition_for",
     "producer_options",
     "read_to_end",
     "translated",

@@ -35,6 +35,10 @@ class GroupConsumer(Protocol):
 
     async def commit(self, partition: Partition, offset: int) -> None: ...
 
+    def partition_count(self, topic: str) -> int | None:
+        """How many partitions ``topic`` has, as last known; None before its metadata came."""
+        ...
+
     async def stop(self) -> None: ...
 
 
@@ -81,6 +85,11 @@ class KafkaGroupConsumer:
             await self._client.commit(
                 {TopicPartition(partition.topic, partition.partition): offset}
             )
+
+    def partition_count(self, topic: str) -> int | None:
+        # Known inside the assignment callback: the group's assignment was made from it.
+        partitions = self._client.partitions_for_topic(topic)
+        return len(partitions) if partitions else None
 
     async def stop(self) -> None:
         await self._client.stop()

@@ -4,7 +4,7 @@ It implements docs/icws-protocol.md on its own and must never import from `bridg
 package, so that a misreading of the protocol cannot hide on both sides of a test.
 """
 
-from .config import SimulatorConfig
+from .config import SimulatorConfig, users_named
 from .server import Simulator
 
-__all__ = ["Simulator", "SimulatorConfig"]
+__all__ = ["Simulator", "SimulatorConfig", "users_named"]

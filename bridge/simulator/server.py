@@ -19,6 +19,7 @@ from .config import NOT_RUNTIME_FIELDS, SimulatorConfig
 from .context import Context
 from .control import control_routes
 from .faults import Faults
+from .pacing import LoginGate
 from .sessions import Call, Records, Session, SessionRegistry
 from .wire import JsonObject
 from .world import World
@@ -44,6 +45,7 @@ class Simulator:
         self._runner: web.AppRunner | None = None
         self._reaper: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
+        self._logins = LoginGate(self.config, self._stopping)
         self._port: int | None = None
         self._host = "127.0.0.1"
         self._scheme = "http"
@@ -67,7 +69,13 @@ class Simulator:
             raise RuntimeError("the simulator is already running")
         self._stopping.clear()
         ctx = Context(
-            self.config, self.world, self._registry, self.faults, self._records, self._stopping
+            self.config,
+            self.world,
+            self._registry,
+            self.faults,
+            self._records,
+            self._stopping,
+            self._logins,
         )
         app = build_app(ctx, control_routes(self))
         # handler_cancellation: a client that hangs up mid-request (delay, SSE) ends its handler.
@@ -169,13 +177,25 @@ class Simulator:
 
     @property
     def counters(self) -> dict[str, int]:
-        """What the control API reports: logins, subscription PUTs, streams, heartbeats, ..."""
-        return self._records.counters()
+        """What the control API reports: logins, subscription PUTs, streams, heartbeats, ...
+
+        `loginsInFlightPeak` is the most logins ever in flight at once (arrived, not answered),
+        `loginsHandledPeak` the most handled at once (at most `max_concurrent_logins`).
+        """
+        return {
+            **self._records.counters(),
+            "loginsInFlightPeak": self._logins.peak_in_flight,
+            "loginsHandledPeak": self._logins.peak_handling,
+        }
 
     @property
     def sessions(self) -> dict[str, Session]:
         """The live sessions by session id."""
         return self._registry.live
+
+    def sessions_of(self, user: str) -> list[Session]:
+        """The live sessions of `user`."""
+        return self._registry.of_user(user)
 
     @property
     def sent_messages(self) -> list[tuple[str, JsonObject]]:

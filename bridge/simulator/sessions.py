@@ -168,6 +168,8 @@ class SessionRegistry:
         self._clock = clock
         self.live: dict[str, Session] = {}
         self.ended: dict[str, EndedSession] = {}
+        # Live sessions by user, so a per-user change costs that user's sessions, not all.
+        self._by_user: dict[str, dict[str, Session]] = {}
 
     # ---- lifecycle ----------------------------------------------------------------------------
 
@@ -188,6 +190,7 @@ class SessionRegistry:
             icserver=icserver,
         )
         self.live[session_id] = session
+        self._by_user.setdefault(user, {})[session_id] = session
         self._records.logins += 1
         return session
 
@@ -223,6 +226,8 @@ class SessionRegistry:
 
     def expire_idle(self) -> None:
         """End every session idle for longer than the configured timeout."""
+        if self._config.idle_timeout_seconds is None:
+            return
         for session in list(self.live.values()):
             self.lookup(session.session_id)
 
@@ -231,8 +236,16 @@ class SessionRegistry:
         timeout = self._config.idle_timeout_seconds
         return _REAP_CAP if timeout is None else min(timeout / 4, _REAP_CAP)
 
+    def of_user(self, user: str) -> list[Session]:
+        """The live sessions of `user`."""
+        return list(self._by_user.get(user, {}).values())
+
     def _remove(self, session: Session) -> None:
         self.live.pop(session.session_id, None)
+        mine = self._by_user.get(session.user, {})
+        mine.pop(session.session_id, None)
+        if not mine:
+            self._by_user.pop(session.user, None)
         if session.stream is not None:
             session.stream.close()
             session.stream = None
@@ -255,12 +268,15 @@ class SessionRegistry:
     # ---- messages -----------------------------------------------------------------------------
 
     def publish(self, subscription: str, render: Render, *, user: str | None = None) -> None:
-        """Queue `render(params)` to every live session subscribed to `subscription`."""
-        for session in list(self.live.values()):
+        """Queue `render(params)` to every live session subscribed to `subscription`.
+
+        With `user`, only that user's sessions (ICWS scopes alerting, history and the
+        assistance list to the session's user).
+        """
+        sessions = self.live.values() if user is None else self._by_user.get(user, {}).values()
+        for session in list(sessions):
             params = session.subscriptions.get(subscription)
             if params is None or session.down is not None:
-                continue
-            if user is not None and session.user != user:
                 continue
             message = render(params)
             if message is not None:

@@ -1,4 +1,4 @@
-"""The command consumer against a fake group member: partition pausing, and revoke before start."""
+"""The command consumer against a fake group member: pausing, revoke before start, ownership."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from bridge.kafka import GroupConsumer, Message, Partition
 from bridge.settings import CommandSettings, KafkaSettings
 
 TOPIC = "commands"
+TOTAL = 6  # partitions of the command topic
 P0 = Partition(TOPIC, 0)
 
 Rebalanced = Callable[[list[Partition]], Awaitable[None]]
@@ -51,6 +52,7 @@ class FakeGroup:
         self._assigned: Rebalanced | None = None
         self.revoke_began = asyncio.Event()
         self.revoke_returned = asyncio.Event()
+        self.note_leaving = False
 
     def subscribe(self, topic: str, revoked: Rebalanced, assigned: Rebalanced) -> None:
         assert topic == TOPIC
@@ -86,8 +88,12 @@ class FakeGroup:
     async def commit(self, partition: Partition, offset: int) -> None:
         self.committed[partition] = offset
 
+    def partition_count(self, topic: str) -> int | None:
+        return TOTAL if topic == TOPIC else None
+
     async def stop(self) -> None:
-        pass
+        if self.note_leaving:
+            self.log.append("left the group")
 
 
 class FakeJournal:
@@ -136,9 +142,40 @@ async def run_ready_tasks() -> None:
         await asyncio.sleep(0)
 
 
+class InFlightHandler(Handler):
+    """Like a command already sent to ICWS: holds after its start, then says it finished."""
+
+    async def handle(self, incoming: Incoming, gate: Gate) -> None:
+        await super().handle(incoming, gate)
+        self.log.append(f"finished {incoming.offset}")
+
+
+class FakeOwnership:
+    """The fleet: notes which partitions' accounts it starts and stops; a start may be held."""
+
+    def __init__(self, log: list[str], held: bool = False) -> None:
+        self.log = log
+        self.release = asyncio.Event()
+        self.started = asyncio.Event()
+        if not held:
+            self.release.set()
+
+    async def assigned(self, partitions: Sequence[int], total: int) -> None:
+        self.log.append(f"accounts of {list(partitions)} of {total} starting")
+        await self.release.wait()
+        self.log.append("accounts started")
+        self.started.set()
+
+    async def revoked(self, partitions: Sequence[int]) -> None:
+        self.log.append(f"accounts of {list(partitions)} stopped")
+
+
 @contextlib.asynccontextmanager
 async def consuming(
-    group: FakeGroup, handler: Handler, max_queued: int = 100
+    group: FakeGroup,
+    handler: Handler,
+    max_queued: int = 100,
+    ownership: FakeOwnership | None = None,
 ) -> AsyncIterator[CommandConsumer]:
     """A command consumer running on ``group`` until the block ends."""
 
@@ -152,6 +189,7 @@ async def consuming(
         handler,
         FakeJournal(),
         factory,
+        ownership=ownership,
     )
     task = asyncio.create_task(consumer.run())
     try:
@@ -242,3 +280,62 @@ class TestRevokeBeforeStart:
         # Leaving the block stopped the consumer and waited for every worker to end.
         assert [line for line in log if line.startswith("handle")] == ["handle 0"]
         assert group.committed == {}, "a revoked partition's offsets are the next owner's"
+
+
+class TestOwnership:
+    """The consumer hands its partitions' accounts to the fleet and takes them back in order."""
+
+    async def test_records_wait_until_the_accounts_started(self) -> None:
+        """Assigned partitions start their accounts first; no record is handled before that."""
+        log: list[str] = []
+        group = FakeGroup(log, [P0, Partition(TOPIC, 3)])
+        ownership = FakeOwnership(log, held=True)
+        handler = Handler(log)
+        async with consuming(group, handler, ownership=ownership):
+            group.script.put_nowait(records(0))
+            await run_ready_tasks()
+            assert "handle 0" not in log, "a record ran before its owner could be known"
+            ownership.release.set()
+            async with handler.handled:
+                await handler.handled.wait_for(lambda: handler.count == 1)
+        assert log[:3] == ["accounts of [0, 3] of 6 starting", "accounts started", "handle 0"]
+
+    async def test_revoke_waits_for_commands_in_flight_then_stops_the_accounts(self) -> None:
+        """A revoke returns after the command in flight finished and then the accounts stopped."""
+        log: list[str] = []
+        group = FakeGroup(log, [P0])
+        handler = InFlightHandler(log, hold=0)
+        async with consuming(group, handler, ownership=FakeOwnership(log)):
+            group.script.put_nowait(records(0))
+            await handler.holding.wait()
+            group.script.put_nowait([P0])
+            await group.revoke_began.wait()
+            await run_ready_tasks()
+            assert "accounts of [0] stopped" not in log, "accounts stopped under a command"
+            handler.release.set()
+            await group.revoke_returned.wait()
+        order = ["finished 0", "accounts of [0] stopped", "revoke returned"]
+        assert [line for line in log if line in order] == order
+
+    async def test_leaving_the_group_stops_the_accounts_first(self) -> None:
+        """At stop, the accounts still held stop before the member leaves the group."""
+        log: list[str] = []
+        group = FakeGroup(log, [P0])
+        group.note_leaving = True
+        ownership = FakeOwnership(log)
+        async with consuming(group, Handler(log), ownership=ownership):
+            await ownership.started.wait()
+        assert log[-2:] == ["accounts of [0] stopped", "left the group"]
+
+    async def test_without_ownership_a_revoke_does_not_wait_for_commands(self) -> None:
+        """No fleet given: as before, a command in flight finishes after the revoke returned."""
+        log: list[str] = []
+        group = FakeGroup(log, [P0])
+        handler = InFlightHandler(log, hold=0)
+        async with consuming(group, handler):
+            group.script.put_nowait(records(0))
+            await handler.holding.wait()
+            group.script.put_nowait([P0])
+            await group.revoke_returned.wait()
+            handler.release.set()
+        assert log.index("revoke returned") < log.index("finished 0")

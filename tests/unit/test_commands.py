@@ -451,18 +451,28 @@ def finished(outcome: commands.Outcome = "succeeded", where: Position = HERE) ->
     return Finished("cmd-1", where, outcome, {"id": "result-1", "data": {"outcome": outcome}})
 
 
-STARTED = Started("cmd-1", HERE, WRITTEN + 1, Baseline(True, 0), "instance-a")
+STARTED = Started("cmd-1", HERE, WRITTEN + 1, Baseline(True, 0), "instance-a", "agent.one")
+STARTED_BEFORE_OWNERS = Started("cmd-1", HERE, WRITTEN + 1, Baseline(True, 0), "instance-a")
 
 
 class TestJournal:
     """Journal entries round-trip through Kafka records and decide what a record causes."""
 
-    @pytest.mark.parametrize("entry", [STARTED, finished(), finished("unknown")])
+    @pytest.mark.parametrize(
+        "entry", [STARTED, STARTED_BEFORE_OWNERS, finished(), finished("unknown")]
+    )
     def test_round_trip(self, entry: journal.Entry) -> None:
         """An entry read back from its record is the entry written, keyed by command id."""
         record = journal.journal_record("test.journal", entry)
         assert (record.topic, record.key) == ("test.journal", b"cmd-1")
         assert journal.read_entry(record.value) == entry
+
+    def test_started_names_its_owner(self) -> None:
+        """A ``started`` entry records the user it runs as; one from before owners has none."""
+        owned = json.loads(journal.journal_record("t", STARTED).value or b"")
+        legacy = json.loads(journal.journal_record("t", STARTED_BEFORE_OWNERS).value or b"")
+        assert owned["user"] == "agent.one"
+        assert "user" not in legacy
 
     @pytest.mark.parametrize(
         "value",
@@ -530,7 +540,12 @@ class TestRecords:
     REF = Ref("cmd-1", "assistance_update", UPDATE, "/routing")
 
     def result(self, contract: Contract, verdict: Verdict, **options: Any) -> dict[str, Any]:
-        settings = {"assistance_id": "a-1", "deadline": WRITTEN + 300, "attempts": 1}
+        settings: dict[str, Any] = {
+            "assistance_id": "a-1",
+            "user": "agent.one",
+            "deadline": WRITTEN + 300,
+            "attempts": 1,
+        }
         return command_results.result_event(
             contract, self.REF, verdict, finished=WRITTEN + 2, **(settings | options)
         )
@@ -547,6 +562,7 @@ class TestRecords:
             "commandType": UPDATE,
             "commandSource": "/routing",
             "assistanceId": "a-1",
+            "userId": "agent.one",
             "outcome": "rejected",
             "observed": False,
             "attempts": 1,
@@ -576,13 +592,24 @@ class TestRecords:
             Verdict("unknown", Problem("?")),
         ],
     )
-    def test_result_matches_its_schema(self, contract: Contract, verdict: Verdict) -> None:
-        """Every result validates against the published result schema."""
-        event_ = self.result(contract, verdict, attempts=None)
+    @pytest.mark.parametrize("user", ["agent.one", None], ids=["owner", "no-owner"])
+    def test_result_matches_its_schema(
+        self, contract: Contract, verdict: Verdict, user: str | None
+    ) -> None:
+        """Every result validates against the published result schema, with or without owner."""
+        event_ = self.result(contract, verdict, attempts=None, user=user)
         schema = command_schemas(contract)["command.result.v1.json"]
         jsonschema.Draft202012Validator(
             schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
         ).validate(event_)
+
+    def test_result_schema_requires_the_owner(self, contract: Contract) -> None:
+        """A result without ``data.userId`` does not validate: consumers can rely on it."""
+        event_ = self.result(contract, command_rules.SUCCEEDED)
+        del event_["data"]["userId"]
+        schema = command_schemas(contract)["command.result.v1.json"]
+        with pytest.raises(jsonschema.ValidationError, match="userId"):
+            jsonschema.Draft202012Validator(schema).validate(event_)
 
     def test_result_record(self, contract: Contract) -> None:
         """The record is keyed by the command id and carries ce_* headers."""
