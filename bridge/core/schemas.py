@@ -178,10 +178,7 @@ def envelope_schema(
     sequenced: bool,
     user: Named = "never",
 ) -> dict[str, Any]:
-    """A structured CloudEvent of type ``name`` whose ``data`` follows ``data``.
-
-    ``user``: whether it names its ICWS user, in ``data.userId`` and the ``icwsuser`` extension.
-    """
+    """A structured CloudEvent of type ``name``: ``data`` as given, its user as ``user`` says."""
     required = [
         "specversion",
         "id",

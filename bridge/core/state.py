@@ -82,8 +82,7 @@ class FamilyRules:
     an entry of any other kind only changes an entity that is live.
     ``removed_by``: the message property that lists the keys of entities that ended, if any.
     ``ends_on``: the (property, value) that ends the entity whose entry carries it, if any.
-    ``per_user``: what a session sees is its user's own (alerting, history, assistance), so
-    records name the user; False for what every user sees alike (the status catalogue).
+    ``per_user``: entities are the session user's own, so records name it (not the catalogue).
     """
 
     key: str
@@ -387,18 +386,12 @@ def _summary(aggregate: Aggregate, changes: Iterable[Change], mentioned: int) ->
 def new_states(
     max_history: int | None = None, shared: Mapping[Aggregate, AggregateState] | None = None
 ) -> dict[Aggregate, AggregateState]:
-    """One user's states: empty, one per aggregate, but those in ``shared`` (the catalogue's).
+    """One user's states, empty, but those ``shared`` (the catalogue's, one for all accounts).
 
-    States are per user (one user's view of the entities it sees); only the status catalogue,
-    the same for every user, is one state that every account's mapping shares. Aggregates whose
-    entities never end keep ``max_history``.
+    Aggregates whose entities never end keep ``max_history``.
     """
     given = shared or {}
+    bound = {a: max_history if RULES[a].never_ends else None for a in AGGREGATES}
     return {
-        aggregate: given[aggregate]
-        if aggregate in given
-        else AggregateState(
-            aggregate, max_entities=max_history if RULES[aggregate].never_ends else None
-        )
-        for aggregate in AGGREGATES
+        a: given[a] if a in given else AggregateState(a, max_entities=bound[a]) for a in AGGREGATES
     }
