@@ -37,7 +37,10 @@ class Metrics:
 
     registry: CollectorRegistry
     info: Info
-    session_state: Gauge
+    accounts: Gauge
+    accounts_configured: Gauge
+    accounts_held: Gauge
+    account_files_skipped: Gauge
     reconnects: Counter
     logins: Counter
     current_host: Info
@@ -60,10 +63,6 @@ class Metrics:
     command_latency: Histogram
     dead_letters: Counter
 
-    def set_session_state(self, state: str) -> None:
-        for name in SESSION_STATES:
-            self.session_state.labels(state=name).set(1 if name == state else 0)
-
 
 def create(registry: CollectorRegistry | None = None) -> Metrics:
     """Create (and register) every metric in ``registry`` (a fresh one by default)."""
@@ -75,10 +74,23 @@ def create(registry: CollectorRegistry | None = None) -> Metrics:
     metrics = Metrics(
         registry=reg,
         info=Info(name("build"), "Bridge version and ICWS server version.", registry=reg),
-        session_state=Gauge(
-            name("session_state"),
-            "1 for the ICWS session's current state.",
+        accounts=Gauge(
+            name("accounts"),
+            "Held ICWS accounts whose session is in each state.",
             ["state"],
+            registry=reg,
+        ),
+        accounts_configured=Gauge(
+            name("accounts_configured"),
+            "ICWS accounts configured (files in the accounts directory, or 1).",
+            registry=reg,
+        ),
+        accounts_held=Gauge(
+            name("accounts_held"), "ICWS accounts this replica holds a session for.", registry=reg
+        ),
+        account_files_skipped=Gauge(
+            name("account_files_skipped"),
+            "Files of the accounts directory skipped in its last reading (not an account).",
             registry=reg,
         ),
         reconnects=Counter(
@@ -189,7 +201,8 @@ def create(registry: CollectorRegistry | None = None) -> Metrics:
             registry=reg,
         ),
     )
-    metrics.set_session_state("down")
+    for state in SESSION_STATES:
+        metrics.accounts.labels(state=state)
     for reason in RECONNECT_REASONS:
         metrics.reconnects.labels(reason=reason)
     for aggregate in AGGREGATES:

@@ -141,6 +141,7 @@ def bridge_settings(broker: EmbeddedBroker, *servers: str, **groups: dict[str, A
             "backoff_max_seconds": 0.5,
             "bad_credentials_retry_seconds": 1,
             "shutdown_timeout_seconds": 2,
+            "login_spread_seconds": 0,
         },
         "kafka": {
             "bootstrap_servers": [broker.bootstrap],
@@ -172,6 +173,7 @@ def bridge_env(broker: EmbeddedBroker, *servers: str, **extra: str) -> dict[str,
         "BRIDGE_HEALTH__HOST": "127.0.0.1",
         "BRIDGE_HEALTH__PORT": str(free_port()),
         "BRIDGE_LOG__LEVEL": "WARNING",
+        "BRIDGE_ICWS__LOGIN_SPREAD_SECONDS": "0",
         **{f"BRIDGE_KAFKA__{k.upper()}": str(v) for k, v in CONSUMER_GROUP_FAST.items()},
         **extra,
     }

@@ -9,7 +9,8 @@ import pytest
 from pydantic import AnyHttpUrl, SecretStr
 
 from bridge.errors import ConfigError
-from bridge.settings import env_name, example_env, load_settings, setting_rows
+from bridge.settings import env_name, load_settings
+from bridge.settings_docs import example_env, setting_rows
 
 ROOT = Path(__file__).parents[2]
 
