@@ -20,6 +20,7 @@ import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -29,6 +30,7 @@ from hypothesis import settings as hypothesis_settings
 from bridge import logs, schema_files
 from bridge.app import Bridge
 from bridge.embedded_broker import EmbeddedBroker, free_port
+from bridge.icws.session import Health
 from bridge.settings import Settings, load_settings
 from bridge.simulator import Simulator, SimulatorConfig
 
@@ -224,6 +226,12 @@ class RunningBridge:
 
     async def ready(self, timeout: float = 15.0) -> None:
         await self.until(self.bridge.ready, timeout)
+
+    @property
+    def session(self) -> Any:
+        """The one account's session, or a stand-in (down, "not held") while none is held."""
+        held = self.bridge.session
+        return held if held is not None else SimpleNamespace(up=False, health=Health("not held"))
 
     async def shutdown(self) -> None:
         self.stop.set()
