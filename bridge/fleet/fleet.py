@@ -194,7 +194,8 @@ class Fleet:
         settings = self._parts.settings
 
         async def attempt() -> None:
-            found.append(await restore(settings.kafka, self._parts.contract, mine))
+            contract, read = self._parts.contract, self._parts.read
+            found.append(await restore(settings.kafka, contract, mine, read=read))
 
         def retry(exc: Exception) -> bool:
             if isinstance(exc, errors.KafkaError):

@@ -27,8 +27,10 @@ from bridge.core.messages import Aggregate, Message
 from bridge.core.state import AggregateState, new_states
 from bridge.events.publisher import Publisher
 from bridge.events.pump import Pump
+from bridge.events.restore import Reader
 from bridge.icws.login import LoginGate
 from bridge.icws.session import Health, Session, SessionInfo, Sink
+from bridge.kafka import read_to_end
 from bridge.logs import get_logger
 from bridge.metrics import Metrics
 from bridge.settings import Settings
@@ -63,6 +65,7 @@ class Parts:
     publisher: Publisher
     metrics: Metrics
     new_session: SessionFactory
+    read: Reader = read_to_end  # how restore reads topics (the Kafka adapter's)
 
 
 def real_sessions(settings: Settings, metrics: Metrics) -> SessionFactory:
