@@ -25,6 +25,17 @@ from bridge.embedded_broker import EmbeddedBroker, free_port
 from bridge.simulator import Simulator, SimulatorConfig, users_named
 from bridge.simulator.messages import STATUS_MESSAGES as STATUS
 from tests.conftest import RunningBridge, bridge_process, bridge_settings
+from tests.e2e.test_commands import (
+    FAST_COMMANDS,
+    Sender,
+    calls,
+    command,
+    fixture_producer,  # noqa: F401 - the producer fixture
+    journaled,
+    result_of,
+    results,
+    texts,
+)
 from tests.truth import difference, simulator_truth, state_topic_truth, state_topics
 
 pytestmark = pytest.mark.e2e
@@ -32,6 +43,7 @@ pytestmark = pytest.mark.e2e
 PASSWORD = "fleet-Pa55"
 ATTRIBUTES = ["Eic_CallDirection", "Eic_RemoteName", "Eic_WorkgroupName"]
 Start = Callable[[Any], RunningBridge]
+ANY_COMMAND = r"^/icws/\d+/interactions/agent-assistance/[^/]+$"
 
 
 @pytest.fixture(name="centre")
@@ -242,3 +254,60 @@ class TestTwoProcesses:
                 assert len(subjects) == len(set(subjects))
                 expected = {(u, i) for u in users for i in centre.world.alerting(u)}
                 assert set(subjects) == expected
+
+
+class TestRebalanceWithCommands:
+    """Commands in flight while a second replica joins and takes half the accounts."""
+
+    async def test_each_command_has_one_result_and_one_call(
+        self,
+        broker: EmbeddedBroker,
+        centre: Simulator,
+        start_bridge: Start,
+        reader: Any,
+        producer: Any,
+        tmp_path: Path,
+    ) -> None:
+        """Six accounts, one slow command each; a rebalance mid-way: one call, one result each."""
+        users = sorted(users_named("agent", 6, PASSWORD))
+        directory = tmp_path / "accounts"
+        write_accounts(directory, users)
+        settings = bridge_settings(
+            broker,
+            centre.url,
+            icws={"accounts_dir": directory, "request_timeout_seconds": 10},
+            topics={"partitions": 6},
+            commands=FAST_COMMANDS,
+        )
+        first = start_bridge(settings)
+        await first.ready(30)
+        requests = {
+            u: centre.world.create_assistance(u, "100123456780170101", "help") for u in users
+        }
+        centre.faults.delay_requests(2.0, count=len(users), path_regex=ANY_COMMAND)
+        sent = {u: command("update", requests[u], f"from {u}") for u in users}
+        topics = [settings.topics.command_results, settings.topics.command_journal]
+        async with reader(topics) as kafka:
+            for user in users:
+                await Sender(producer, settings.topics.commands).send(sent[user], user.encode())
+            await kafka.wait_for(
+                lambda r: all(journaled(r, settings, c["id"], "started") for c in sent.values()),
+                30,
+            )
+            second = start_bridge(settings)
+            await second.ready(30)
+            await first.ready(30)
+            for cmd in sent.values():
+                await result_of(kafka, settings, cmd["id"])
+            await kafka.settle()
+            published = {u: results(kafka, settings, sent[u]["id"]) for u in users}
+        held = [set(b.bridge.fleet.held()) for b in (first, second)]
+        assert held[0]
+        assert held[1]
+        assert held[0] | held[1] == set(users)
+        assert not held[0] & held[1]
+        for user in users:
+            assert [e["data"]["outcome"] for e in published[user]] == ["succeeded"], user
+            assert published[user][0]["data"]["userId"] == user
+            assert calls(centre, requests[user]) == [("POST", 204)], user
+            assert texts(centre, requests[user]).count(f"from {user}") == 1
