@@ -38,6 +38,10 @@ class Metrics:
     registry: CollectorRegistry
     info: Info
     session_state: Gauge
+    accounts: Gauge
+    accounts_configured: Gauge
+    accounts_held: Gauge
+    account_files_skipped: Gauge
     reconnects: Counter
     logins: Counter
     current_host: Info
@@ -79,6 +83,23 @@ def create(registry: CollectorRegistry | None = None) -> Metrics:
             name("session_state"),
             "1 for the ICWS session's current state.",
             ["state"],
+            registry=reg,
+        ),
+        accounts=Gauge(
+            name("accounts"),
+            "Accounts this replica holds, by session state.",
+            ["state"],
+            registry=reg,
+        ),
+        accounts_configured=Gauge(
+            name("accounts_configured"),
+            "Accounts in the accounts directory (1 for the one-account settings).",
+            registry=reg,
+        ),
+        accounts_held=Gauge(name("accounts_held"), "Accounts this replica holds.", registry=reg),
+        account_files_skipped=Gauge(
+            name("account_files_skipped"),
+            "Bad files skipped in the last reading of the accounts directory.",
             registry=reg,
         ),
         reconnects=Counter(
@@ -190,6 +211,8 @@ def create(registry: CollectorRegistry | None = None) -> Metrics:
         ),
     )
     metrics.set_session_state("down")
+    for state in SESSION_STATES:
+        metrics.accounts.labels(state=state)
     for reason in RECONNECT_REASONS:
         metrics.reconnects.labels(reason=reason)
     for aggregate in AGGREGATES:
