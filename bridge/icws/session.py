@@ -256,8 +256,7 @@ class Session:
 
     async def _reader_stopped(self, reading: asyncio.Task[str]) -> None:
         """A session that ends before its reader (a failed subscription) stops the reader."""
-        if not reading.done():
-            self._interrupt.set()
+        self._interrupt.set()  # a no-op when the reader is already done
         with contextlib.suppress(errors.IcwsError):
             await reading
 
@@ -305,7 +304,8 @@ class Session:
 
     async def _deliver(self, batch: list[Any]) -> bool:
         """Parse once, hand to the sink, then do what the core says; True ends the session."""
-        if not await self._announced_first():
+        await first_of(self._announced, self._interrupt)
+        if not self._announced.is_set():
             # The session ended before it came up (a subscription failed): what it read goes
             # with it; the session-down gap and the next session's snapshots cover it.
             return True
@@ -323,11 +323,6 @@ class Session:
                 case _:
                     assert_never(step)
         return False
-
-    async def _announced_first(self) -> bool:
-        """Wait until the session is announced up (True) unless it is interrupted first."""
-        await first_of(self._announced, self._interrupt)
-        return self._announced.is_set()
 
     async def _alive(self) -> bool:
         """After a stream ended: is the session up? 401 or no connection raise SessionLost."""

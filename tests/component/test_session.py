@@ -20,7 +20,7 @@ from bridge.core.icws_api import Answer, Call, Transport
 from bridge.core.messages import ConnectionChange, Message
 from bridge.icws.client import ByteStream
 from bridge.icws.session import Session, SessionInfo
-from bridge.icws.transports import MessageReader, PollReader, Reading
+from bridge.icws.transports import MessageReader, PollReader, Reading, StreamEnded
 from bridge.settings import IcwsSettings, SubscriptionSettings
 
 FULL = [
@@ -31,6 +31,7 @@ FULL = [
 ]
 CONNECTION = "urn:inin.com:connection:connectionStateChangeMessage"
 SUBSCRIPTIONS = ["alerting", "history", "status_messages", "assistance"]
+UP = {"__type": CONNECTION, "isDelta": False, "newConnectionState": 1, "reason": ""}
 
 
 class FakeClient:
@@ -43,6 +44,8 @@ class FakeClient:
         self.login_status = 201
         self.features = features
         self.poll_answers: list[Answer] = []
+        self.check_answers: list[Answer] = []  # then Up
+        self.heartbeat_status = 204
         self.changed = asyncio.Condition()
 
     async def __aenter__(self) -> Self:
@@ -63,7 +66,11 @@ class FakeClient:
         if call.name == "messages.poll":
             return self.poll_answers.pop(0) if self.poll_answers else Answer(200, {}, [])
         if call.name == "check":
+            if self.check_answers:
+                return self.check_answers.pop(0)
             return Answer(200, {}, {"connectionState": 1})
+        if call.name == "heartbeat":
+            return Answer(self.heartbeat_status, {}, None)
         return Answer(200 if call.name.startswith("logout") else 204, {}, None)
 
     def _login(self) -> Answer:
@@ -87,17 +94,27 @@ class FakeClient:
 
 
 class ScriptedReader:
-    """A recording reader: per session, delivers scripted batches or raises, then waits."""
+    """A recording reader: per read, delivers scripted batches or raises, then waits.
 
-    def __init__(self) -> None:
-        self.script: list[list[Any] | errors.IcwsError] = []
+    It notes, at each start, the session and the calls the client had sent before it.
+    """
+
+    def __init__(self, client: FakeClient | None = None) -> None:
+        self.script: list[list[Any] | errors.IcwsError | StreamEnded] = []
         self.sessions: list[str] = []
+        self.calls_before: list[list[str]] = []
+        self._client = client
 
     async def read(self, reading: Reading) -> None:
         self.sessions.append(reading.session_id)
+        self.calls_before.append(list(self._client.calls) if self._client else [])
+        if self._client is not None:
+            async with self._client.changed:  # wakes tests waiting on the reader's starts
+                self._client.changed.notify_all()
+        reading.opened.set()
         while self.script:
             step = self.script.pop(0)
-            if isinstance(step, errors.IcwsError):
+            if isinstance(step, errors.IcwsError | StreamEnded):
                 raise step
             if await reading.deliver(step):
                 return
@@ -152,6 +169,7 @@ def make_session(
     sink: FakeSink,
     reader: MessageReader,
     registry: CollectorRegistry | None = None,
+    poller: MessageReader | None = None,
     **icws: Any,
 ) -> Session:
     settings = IcwsSettings(
@@ -163,8 +181,8 @@ def make_session(
         **icws,
     )
 
-    def reader_for(_transport: Transport) -> MessageReader:
-        return reader
+    def reader_for(transport: Transport) -> MessageReader:
+        return poller if poller is not None and transport == "poll" else reader
 
     return Session(
         settings,
@@ -239,19 +257,25 @@ class TestReconnectDecisions:
     async def test_401_on_read_logs_in_again(self, no_waits: None) -> None:
         """A poll answered 401 ends the session as lost, and a new login follows."""
         client, sink = FakeClient(), FakeSink()
-        client.poll_answers = [Answer(401, {}, None)]
+        # The first poll's batch waits for session up, so the 401 comes after it.
+        client.poll_answers = [Answer(200, {}, [UP]), Answer(401, {}, None)]
         poller = PollReader(IcwsSettings(poll_interval_seconds=0.01))  # the real one
         registry = CollectorRegistry()
         session = make_session(client, sink, poller, registry, transport="poll")
         async with running(session):
-            await sink.until(("up", "1"), ("down", "session_lost"), ("up", "2"))
+            await sink.until(
+                ("up", "1"),
+                ("batch", [ConnectionChange(True, "", None)]),
+                ("down", "session_lost"),
+                ("up", "2"),
+            )
         assert reconnects(registry, "session_lost") == 1
         assert client.calls[:1] == ["login"]
 
-    async def test_dead_stream_logs_in_again(self, no_waits: None) -> None:
-        """A stream that closes ends the session as lost; the next session reads again."""
+    async def test_lost_session_on_the_reader_logs_in_again(self, no_waits: None) -> None:
+        """A reader that finds the session lost (a 401) ends it; the next session reads again."""
         client, sink, reader = FakeClient(), FakeSink(), ScriptedReader()
-        reader.script = [errors.SessionLost("SSE stream closed")]
+        reader.script = [errors.SessionLost("messages.sse: HTTP 401", status=401)]
         session = make_session(client, sink, reader)
         async with running(session):
             await sink.until(("up", "1"), ("down", "session_lost"), ("up", "2"))
@@ -299,3 +323,157 @@ class TestWaits:
             assert not session.up
         assert client.calls == ["login", "logout"]
         assert sink.events == []
+
+
+def stream_ends(reason: Any, retry_ms: int | None = None) -> StreamEnded:
+    return StreamEnded(reason, f"stream ended: {reason}", retry_ms)
+
+
+def sample(registry: CollectorRegistry, name: str, **labels: str) -> float:
+    return registry.get_sample_value(name, labels) or 0
+
+
+class TestReaderFirst:
+    """The reader reaches ICWS before the subscriptions are created, and delivers after up."""
+
+    async def test_reader_starts_before_the_subscription_puts(self) -> None:
+        """Only the login precedes the reader; what it reads reaches the sink after session up."""
+        client, sink = FakeClient(), FakeSink()
+        reader = ScriptedReader(client)
+        reader.script = [[UP]]
+        session = make_session(client, sink, reader)
+        async with running(session):
+            await sink.until(("up", "1"), ("batch", [ConnectionChange(True, "", None)]))
+        assert reader.calls_before == [["login"]]
+        assert [c for c in client.calls if c.startswith("subscribe.")] == [
+            f"subscribe.{name}" for name in SUBSCRIPTIONS
+        ]
+
+
+class TestStreamEnds:
+    """A stream that ends is checked and reopened on the same session, unless the session is gone."""
+
+    @pytest.mark.parametrize("reason", ["closed", "cut", "silent"])
+    async def test_stream_end_reopens_on_the_same_session(self, reason: str) -> None:
+        """Stream ended, check says Up: a new stream on session 1; no login, PUT, logout or gap."""
+        client, sink = FakeClient(), FakeSink()
+        reader = ScriptedReader(client)
+        reader.script = [stream_ends(reason, retry_ms=0)]
+        registry = CollectorRegistry()
+        session = make_session(client, sink, reader, registry)
+        async with running(session):
+            await client.until(lambda: reader.sessions == ["1", "1"])
+            assert sink.events == [("up", "1")]
+            assert session.health.state == "up"
+        assert client.logins == 1
+        assert reader.calls_before[1].count("check") == 1
+        assert "logout" not in reader.calls_before[1]
+        assert sum(c.startswith("subscribe.") for c in client.calls) == len(SUBSCRIPTIONS)
+        stream_reconnects = "icws_bridge_stream_reconnects_total"
+        assert sample(registry, stream_reconnects, reason=reason) == 1
+        assert sum(reconnects(registry, r) for r in metrics.RECONNECT_REASONS) == 0
+
+    @pytest.mark.parametrize(
+        ("check", "reason"),
+        [
+            (Answer(200, {}, {"connectionState": 2, "reason": "gone"}), "check_failed"),
+            (Answer(401, {}, None), "session_lost"),
+        ],
+        ids=["down", "401"],
+    )
+    async def test_session_gone_after_the_stream_logs_in_again(
+        self, no_waits: None, check: Answer, reason: str
+    ) -> None:
+        """Stream ended and the check says Down or 401: the session is lost and replaced."""
+        client, sink, reader = FakeClient(), FakeSink(), ScriptedReader()
+        client.check_answers = [check]
+        reader.script = [stream_ends("closed")]
+        registry = CollectorRegistry()
+        session = make_session(client, sink, reader, registry)
+        async with running(session):
+            await sink.until(("up", "1"), ("down", reason), ("up", "2"))
+        assert reconnects(registry, reason) == 1
+        assert reader.sessions == ["1", "2"]
+
+    async def test_failed_streams_fall_back_to_polling_on_the_same_session(
+        self, no_waits: None
+    ) -> None:
+        """Three streams that never worked: short polling on session 1, shown and counted."""
+        client, sink = FakeClient(), FakeSink()
+        sse, poller = ScriptedReader(client), ScriptedReader(client)
+        sse.script = [stream_ends("no_bytes") for _ in range(3)]
+        registry = CollectorRegistry()
+        session = make_session(client, sink, sse, registry, poller=poller)
+        async with running(session):
+            await client.until(lambda: poller.sessions == ["1"])
+            assert session.health.note == "polling: SSE failed 3 times: stream ended: no_bytes"
+            assert sample(registry, "icws_bridge_transport", transport="poll") == 1
+            assert sample(registry, "icws_bridge_transport", transport="sse") == 0
+        assert sse.sessions == ["1", "1", "1"]
+        assert client.logins == 1
+        assert sample(registry, "icws_bridge_stream_reconnects_total", reason="no_bytes") == 3
+
+    async def test_sse_is_tried_again_after_polling(self, no_waits: None) -> None:
+        """After sse_retry_after_seconds of polling, SSE is tried again on the same session."""
+        client, sink = FakeClient(), FakeSink()
+        sse, poller = ScriptedReader(client), ScriptedReader(client)
+        sse.script = [stream_ends("refused") for _ in range(3)]
+        session = make_session(client, sink, sse, poller=poller, sse_retry_after_seconds=0.01)
+        async with running(session):
+            await client.until(lambda: len(sse.sessions) == 4)
+            assert poller.sessions == ["1"]
+            # Not one byte from the new stream yet: readiness still says polling.
+            assert session.health.note.startswith("polling: SSE failed 3 times")
+        assert client.logins == 1
+
+    async def test_forced_sse_never_falls_back(self, no_waits: None) -> None:
+        """With transport=sse failed streams are retried as streams, never polled."""
+        client, sink = FakeClient(), FakeSink()
+        sse, poller = ScriptedReader(client), ScriptedReader(client)
+        sse.script = [stream_ends("no_bytes") for _ in range(5)]
+        session = make_session(client, sink, sse, poller=poller, transport="sse")
+        async with running(session):
+            await client.until(lambda: len(sse.sessions) == 6)
+        assert poller.sessions == []
+        assert client.logins == 1
+
+
+class TestHeartbeat:
+    """The heartbeat keeps the session alive; a server without one has it turned off."""
+
+    @pytest.mark.parametrize("status", [404, 410])
+    async def test_heartbeat_unsupported_is_turned_off(self, status: int) -> None:
+        """A 404/410 heartbeat is sent once and never again; the session lives on."""
+        client, sink = FakeClient(), FakeSink()
+        client.heartbeat_status = status
+        reader = ScriptedReader(client)
+        session = make_session(
+            client, sink, reader, heartbeat_seconds=0.01, connection_check_seconds=0.01
+        )
+        async with running(session):
+            await client.until(lambda: client.calls.count("check") >= 5)
+            assert session.up
+        assert client.calls.count("heartbeat") == 1
+        assert client.logins == 1
+
+    @pytest.mark.parametrize("status", [204, 500])
+    async def test_heartbeat_keeps_going(self, status: int) -> None:
+        """Heartbeats go out on the interval; a failing one (500) does not end the session."""
+        client, sink = FakeClient(), FakeSink()
+        client.heartbeat_status = status
+        session = make_session(client, sink, ScriptedReader(), heartbeat_seconds=0.01)
+        async with running(session):
+            await client.until(lambda: client.calls.count("heartbeat") >= 3)
+            assert session.up
+        assert client.logins == 1
+        assert sink.events[:1] == [("up", "1")]
+
+    async def test_zero_turns_the_heartbeat_off(self) -> None:
+        """heartbeat_seconds=0: no heartbeat at all, while the connection check runs."""
+        client, sink = FakeClient(), FakeSink()
+        session = make_session(
+            client, sink, ScriptedReader(), heartbeat_seconds=0, connection_check_seconds=0.01
+        )
+        async with running(session):
+            await client.until(lambda: client.calls.count("check") >= 5)
+        assert "heartbeat" not in client.calls
