@@ -351,7 +351,7 @@ class TestReaderFirst:
 
 
 class TestStreamEnds:
-    """A stream that ends is checked and reopened on the same session, unless the session is gone."""
+    """An ended stream is checked and reopened on the same session, unless the session is gone."""
 
     @pytest.mark.parametrize("reason", ["closed", "cut", "silent"])
     async def test_stream_end_reopens_on_the_same_session(self, reason: str) -> None:
