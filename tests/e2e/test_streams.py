@@ -90,7 +90,7 @@ class TestStreamsAreNotSessions:
     async def test_recycled_streams_cost_no_login_subscription_or_gap(
         self, broker: EmbeddedBroker, simulator: Simulator, start_bridge: Start, reader: Any
     ) -> None:
-        """Streams recycled every 10 s for a minute: one login, one set of PUTs, no gap, each once."""
+        """Streams recycled every 10 s for a minute: one login and PUT set, no gap, all once."""
         simulator.configure(sse_recycle_seconds=RECYCLE_SECONDS, sse_retry_ms=RECYCLE_RETRY_MS)
         running, settings = await started(start_bridge, broker, simulator)
         topic, lifecycle = settings.topics.status_messages, settings.topics.lifecycle
