@@ -197,33 +197,13 @@ class Session:
         return "unsupported"
 
     async def _held(self, login: Login, plan: Proceed) -> str:
-        """Start reading, subscribe, announce, read until lost; always say the session went down.
-
-        Reader first, as every real client does (ICWS-PROTOCOL.md §10): the reader reaches ICWS
-        before the subscription PUTs, so the first snapshots are read as soon as they are sent.
-        What it reads waits (in order) until the session is announced up.
-        """
+        """Reader first, then subscribe and announce; read until lost; always say it went down."""
         self._begin(login)
         reason = "stopped"
         reading = asyncio.create_task(self._read(login, plan), name="icws-reader")
         try:
-            await self._reader_opened(reading)
-            subscribed, self.health.unavailable = await subscribe_all(
-                self._live(login), self._bodies, plan, self._metrics, self._log
-            )
-            info = SessionInfo(
-                login.session_id,
-                self._hosts.current or "",
-                login.server,
-                login.version,
-                plan.transport,
-                tuple(subscribed),
-            )
-            self._up.set()
-            self._set_state("up", "")
-            await self._sink.session_up(info)
-            self._log.info("icws.session.up", transport=plan.transport, subscribed=subscribed)
-            self._announced.set()
+            if await self._reader_opened(reading):
+                await self._come_up(login, plan)
             reason = await reading
         except errors.IcwsError as exc:
             reason = reason_of(exc)
@@ -246,13 +226,34 @@ class Session:
             await logout_quietly(self._live(login))
         return reason
 
-    async def _reader_opened(self, reading: asyncio.Task[str]) -> None:
-        """Wait until the reader reached ICWS (bounded: a hanging stream must not block)."""
+    async def _reader_opened(self, reading: asyncio.Task[str]) -> bool:
+        """Wait until the reader reached ICWS (bounded: a hanging stream must not block).
+
+        False when the reader already ended (stopped, or the session was lost meanwhile).
+        """
         ended = asyncio.Event()
         reading.add_done_callback(lambda _: ended.set())
         await first_of(self._opened, ended, seconds=self._settings.request_timeout_seconds)
-        if reading.done():
-            await reading  # a lost session raises here; a return is a stop or an end
+        return not reading.done()
+
+    async def _come_up(self, login: Login, plan: Proceed) -> None:
+        """Create the subscriptions, then announce the session up: deliveries may flow."""
+        subscribed, self.health.unavailable = await subscribe_all(
+            self._live(login), self._bodies, plan, self._metrics, self._log
+        )
+        info = SessionInfo(
+            login.session_id,
+            self._hosts.current or "",
+            login.server,
+            login.version,
+            plan.transport,
+            tuple(subscribed),
+        )
+        self._up.set()
+        self._set_state("up", "")
+        await self._sink.session_up(info)
+        self._log.info("icws.session.up", transport=plan.transport, subscribed=subscribed)
+        self._announced.set()
 
     async def _reader_stopped(self, reading: asyncio.Task[str]) -> None:
         """A session that ends before its reader (a failed subscription) stops the reader."""

@@ -130,6 +130,8 @@ class TestStreamsAreNotSessions:
             await delivered(kafka, topic, ["AfterSilence"])
             assert "bridge.gap.possible.v1" not in lifecycle_after_first_up(kafka, lifecycle)
         assert counter(simulator, "logins") == 1
+        # The idle limit (45 s) ran out before the first ping (60 s): one stream reopened.
+        assert metric(running, "icws_bridge_stream_reconnects_total", reason="silent") == 1
         assert icws_ready(running)
         await running.shutdown()
 
