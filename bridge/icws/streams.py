@@ -21,12 +21,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import assert_never
 
-import stamina
-
 from bridge.core import session_rules
 from bridge.core.icws_api import Transport
 from bridge.core.session_rules import FallBack, Reopen
-from bridge.icws.pacing import Pacing, run_paced
+from bridge.icws.pacing import Pacing, forever, run_paced
 from bridge.icws.transports import ReaderFactory, Reading, StreamEnded, interrupted_within
 from bridge.logs import get_logger
 from bridge.metrics import Metrics
@@ -81,15 +79,8 @@ class StreamKeeper:
 
         A new round after a stream that worked starts stamina's backoff afresh.
         """
-        initial = max(self._settings.backoff_initial_seconds, (self._retry_ms or 0) / 1000)
-        async for attempt in stamina.retry_context(
-            on=self._pause_after,
-            attempts=None,
-            timeout=None,
-            wait_initial=initial,
-            wait_max=max(self._settings.backoff_max_seconds, initial),
-            wait_jitter=self._settings.backoff_initial_seconds,
-        ):
+        retry = (self._retry_ms or 0) / 1000
+        async for attempt in forever(self._settings, self._pause_after, at_least=retry):
             with attempt:
                 self._pacing.attempt_starts()
                 return await self._one(reading)
