@@ -153,23 +153,15 @@ class SseReader:
             try:
                 chunk = await self._next_chunk(stream.readany(), reading.interrupt)
             except errors.ServerError as exc:
-                raise StreamEnded("cut", str(exc), decoder.retry_ms) from None
+                raise _ended(started, "cut", str(exc), decoder) from None
             except TimeoutError:
-                if started:
-                    raise StreamEnded(
-                        "silent", f"SSE stream silent for {self._idle:g}s", decoder.retry_ms
-                    ) from None
-                raise StreamEnded(
-                    "no_bytes", f"SSE stream sent nothing in {self._idle:g}s", None
-                ) from None
+                detail = f"SSE stream silent for {self._idle:g}s"
+                raise _ended(started, "silent", detail, decoder) from None
             if chunk is None:
                 return
             if not chunk:
-                raise StreamEnded(
-                    "closed",
-                    "SSE stream closed" + (" mid-event" if decoder.pending else ""),
-                    decoder.retry_ms,
-                )
+                detail = "SSE stream closed" + (" mid-event" if decoder.pending else "")
+                raise _ended(started, "closed", detail, decoder)
             started = True
             reading.touch()
             batch = [_decode(data) for data in decoder.feed(chunk)]
@@ -191,6 +183,13 @@ class SseReader:
         if interrupted in done:
             return None
         raise TimeoutError
+
+
+def _ended(started: bool, reason: StreamEndReason, detail: str, decoder: SseDecoder) -> StreamEnded:
+    """How a stream ended; one that never sent a byte failed (a buffering or closing proxy)."""
+    if not started:
+        return StreamEnded("no_bytes", f"{detail}, before sending a byte", None)
+    return StreamEnded(reason, detail, decoder.retry_ms)
 
 
 async def _not_a_stream(answer: Answer, reading: Reading) -> None:

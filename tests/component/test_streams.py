@@ -1,16 +1,25 @@
 """Streams are not sessions: reopened on the same session, polled after failures, kept alive.
 
 Against the recording fake client and scripted readers; each test waits on a positive marker
-(a reader's start, a count of calls), never on time.
+(a reader's start, a count of calls), never on time. The real SSE reader is fed scripted byte
+streams and answers to show how it names each kind of stream end.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
+
 import pytest
 from prometheus_client import CollectorRegistry
 
-from bridge import metrics
-from bridge.core.icws_api import Answer
+from bridge import errors, metrics
+from bridge.core.icws_api import Answer, Call
+from bridge.icws.client import ByteStream
+from bridge.icws.transports import Reading, SseReader, StreamEnded
+from bridge.settings import IcwsSettings
 
 from .session_fakes import (
     SUBSCRIPTIONS,
@@ -152,3 +161,100 @@ class TestHeartbeat:
         async with running(session):
             await client.until(lambda: client.calls.count("check") >= 5)
         assert "heartbeat" not in client.calls
+
+
+class Chunks:
+    """A byte stream: scripted chunks, then b"" (closed), an error (cut) or nothing (None)."""
+
+    def __init__(self, chunks: list[bytes], then: bytes | errors.IcwsError | None = b"") -> None:
+        self._chunks = list(chunks)
+        self._then = then
+
+    async def readany(self) -> bytes:
+        if self._chunks:
+            return self._chunks.pop(0)
+        if self._then is None:
+            await asyncio.Event().wait()  # silent until the reader gives up on it
+        if isinstance(self._then, errors.IcwsError):
+            raise self._then
+        return self._then or b""
+
+
+class StreamingClient(FakeClient):
+    """A fake client whose SSE request gets the given stream or answer."""
+
+    def __init__(self, opened: ByteStream | Answer) -> None:
+        super().__init__()
+        self._opened = opened
+
+    def stream(self, base: str, call: Call) -> AbstractAsyncContextManager[ByteStream | Answer]:
+        @asynccontextmanager
+        async def answer() -> AsyncIterator[ByteStream | Answer]:
+            yield self._opened
+
+        return answer()
+
+
+async def read_once(opened: ByteStream | Answer) -> tuple[StreamEnded, list[list[Any]]]:
+    """Read one SSE stream with the real reader: how it ended and the batches delivered."""
+    delivered: list[list[Any]] = []
+
+    async def deliver(batch: list[Any]) -> bool:
+        delivered.append(batch)
+        return False
+
+    reading = Reading(
+        StreamingClient(opened), "http://icws.test", "1", asyncio.Event(), deliver,
+        lambda: None, asyncio.Event(),
+    )  # fmt: skip
+    with pytest.raises(StreamEnded) as ended:
+        await SseReader(IcwsSettings(sse_idle_timeout_seconds=0.05)).read(reading)
+    assert reading.opened.is_set()
+    return ended.value, delivered
+
+
+HTML = {"Content-Type": "text/html; charset=utf-8"}
+JSON = {"Content-Type": "application/vnd.inin.icws+JSON; charset=utf-8"}
+DATA = b'retry: 1500\n\ndata: {"__type":"x","isDelta":false}\n\n'
+
+
+class TestSseReader:
+    """How the real SSE reader names a stream's end: worked and ended, or failed."""
+
+    @pytest.mark.parametrize(
+        ("opened", "reason", "retry_ms"),
+        [
+            (Chunks([DATA]), "closed", 1500),
+            (Chunks([DATA], then=errors.ServerError("stream broken")), "cut", 1500),
+            (Chunks([b":ping\n\n"], then=None), "silent", None),
+            (Chunks([]), "no_bytes", None),
+            (Chunks([], then=errors.ServerError("stream broken")), "no_bytes", None),
+            (Answer(200, HTML, None), "not_event_stream", None),
+            (Answer(502, HTML, None), "refused", None),
+            (Answer(404, JSON, None), "refused", None),
+        ],
+        ids=["closed", "cut", "silent", "empty", "reset", "html", "502", "404"],
+    )
+    async def test_stream_end(self, opened: Any, reason: str, retry_ms: int | None) -> None:
+        """Each kind of end gets its reason, with the server's retry: when the stream worked."""
+        ended, _ = await read_once(opened)
+        assert (ended.reason, ended.retry_ms) == (reason, retry_ms)
+
+    async def test_a_json_array_is_delivered_then_counts_as_failed(self) -> None:
+        """A server that answers the SSE request with its JSON array: delivered, then failed."""
+        ended, delivered = await read_once(Answer(200, JSON, [{"__type": "x", "isDelta": True}]))
+        assert delivered == [[{"__type": "x", "isDelta": True}]]
+        assert ended.reason == "not_event_stream"
+
+    async def test_401_is_the_session_not_the_stream(self) -> None:
+        """A 401 on the stream request is a lost session, not a stream to reopen."""
+        reading = Reading(
+            StreamingClient(Answer(401, JSON, None)), "http://icws.test", "1", asyncio.Event(),
+            _never, lambda: None, asyncio.Event(),
+        )  # fmt: skip
+        with pytest.raises(errors.SessionLost):
+            await SseReader(IcwsSettings()).read(reading)
+
+
+async def _never(batch: list[Any]) -> bool:
+    raise AssertionError("nothing to deliver")
