@@ -6,6 +6,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
 ARGS ?=
+ASYNCAPI_DIR := tests/asyncapi
+ASYNCAPI_STAMP := $(ASYNCAPI_DIR)/node_modules/.installed
 
 .PHONY: demo test tools lint typecheck unit install lock docs chaos clean
 
@@ -29,12 +31,13 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: tools lint typecheck
+test: tools lint typecheck $(ASYNCAPI_STAMP)
 	$(BIN)/pytest $(ARGS)
 
-# Tools the tests drive that PyPI does not provide. promtool (Debian package `prometheus`) is
-# installed when missing and this is root on Debian; otherwise `make test` stops at once naming
-# the one command that fixes it. Nothing is ever skipped for a missing tool.
+# Tools the tests drive that PyPI does not provide: promtool (Debian package `prometheus`) and
+# node + npm (Debian packages `nodejs` `npm`, for the AsyncAPI parser). Each is installed when
+# missing and this is root on Debian; otherwise `make test` stops at once naming the one command
+# that fixes it. Nothing is ever skipped for a missing tool.
 tools:
 	@command -v promtool >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
@@ -45,6 +48,22 @@ tools:
 	    echo "make test needs promtool; install it with: sudo apt-get install prometheus" >&2; \
 	    exit 1; \
 	  fi; }
+	@{ command -v node && command -v npm; } >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "make test: installing node and npm (Debian packages nodejs npm)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      --no-install-recommends nodejs npm >/dev/null; \
+	  else \
+	    echo "make test needs node and npm; install them with: sudo apt-get install nodejs npm" >&2; \
+	    exit 1; \
+	  fi; }
+
+# The official AsyncAPI parser (npm @asyncapi/parser, pinned by tests/asyncapi/package-lock.json)
+# that tests/ops/test_asyncapi.py runs; reinstalled whenever the lock file changes. Install
+# scripts are not run: the parser needs none (one dependency's only script is telemetry).
+$(ASYNCAPI_STAMP): $(ASYNCAPI_DIR)/package.json $(ASYNCAPI_DIR)/package-lock.json | tools
+	cd $(ASYNCAPI_DIR) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	@touch $@
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit $(ARGS)

@@ -1,9 +1,10 @@
 """A bridge running in the benchmark's own event loop, with a clock on every Kafka acknowledgement.
 
 The bridge is the real one (``bridge.app.Bridge`` with the shipped defaults from
-``config/bridge.yaml``); only its producer is wrapped, so the benchmark learns when Kafka
-acknowledged each record (a done-callback on the future ``send`` returns) and which records the
-bridge produced, to replay them through the bare-producer baseline. The wrapper adds one
+``config/bridge.yaml``); only the Kafka adapter's producer factory is swapped for one whose
+producers note when Kafka acknowledged each record (a done-callback on the future ``send``
+returns) and which records the bridge produced, to replay them through the bare-producer
+baseline. The wrapper adds one
 callback and one list append per record; nothing else of the bridge is touched.
 """
 
@@ -18,15 +19,15 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
-from aiokafka import AIOKafkaProducer
 from prometheus_client import Counter
 
-import bridge.events.publisher
+import bridge.kafka.producers
 from bench.simproc import PASSWORD, USER
 from bridge import logs
 from bridge.app import Bridge
-from bridge.core.events import LIFECYCLE_NAMES
-from bridge.settings import Settings, load_settings
+from bridge.core.events import LIFECYCLE_NAMES, Record
+from bridge.kafka.producers import Producer, RecordSender, producer_options
+from bridge.settings import KafkaSettings, Settings, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -64,29 +65,32 @@ class Acks:
     # (topic, key, value, headers) in the order the bridge sent them
     records: list[tuple[str, bytes | None, bytes | None, list[Any]]] = field(default_factory=list)
 
-    def producer(self, *args: Any, **kwargs: Any) -> Any:
-        """An AIOKafkaProducer whose ``send`` notes each acknowledgement."""
-        real = AIOKafkaProducer(*args, **kwargs)
-        send = real.send
-        times = self.times
+    def producer(self, kafka: KafkaSettings, *, awaited: bool = False) -> RecordSender:
+        """The adapter's producer, noting each acknowledgement (a ProducerFactory)."""
+        return _TimedProducer(self, producer_options(kafka, awaited=awaited))
 
-        async def timed_send(
-            topic: str, value: bytes | None = None, key: bytes | None = None, **kw: Any
-        ) -> Any:
-            future = await send(topic, value, key=key, **kw)
-            if self.keep_records:
-                self.records.append((topic, key, value, list(kw.get("headers") or ())))
 
-            def done(f: asyncio.Future[Any]) -> None:
-                if not f.cancelled() and f.exception() is None:
-                    times.append((topic, key, time.time_ns()))
+class _TimedProducer(Producer):
+    """A bridge producer whose ``send`` tells :class:`Acks` about each record."""
 
-            if self.timing:
-                future.add_done_callback(done)
-            return future
+    def __init__(self, acks: Acks, options: dict[str, Any]) -> None:
+        super().__init__(options)
+        self._acks = acks
 
-        real.send = timed_send
-        return real
+    async def send(self, record: Record) -> asyncio.Future[Any]:
+        future = await super().send(record)
+        acks = self._acks
+        if acks.keep_records:
+            acks.records.append((record.topic, record.key, record.value, list(record.headers)))
+        topic, key, times = record.topic, record.key, acks.times
+
+        def done(f: asyncio.Future[Any]) -> None:
+            if not f.cancelled() and f.exception() is None:
+                times.append((topic, key, time.time_ns()))
+
+        if acks.timing:
+            future.add_done_callback(done)
+        return future
 
 
 def total(counter: Counter, **labels: str) -> float:
@@ -153,7 +157,7 @@ async def running(settings: Settings, acks: Acks, log: Path) -> AsyncIterator[Ru
     log.parent.mkdir(parents=True, exist_ok=True)
     with (
         log.open("a", encoding="utf-8") as stream,
-        mock.patch.object(bridge.events.publisher, "AIOKafkaProducer", acks.producer),
+        mock.patch.object(bridge.kafka.producers, "new_producer", acks.producer),
     ):
         logs.configure(settings.log.level, "json", stream)
         instance = Bridge(settings)

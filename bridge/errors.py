@@ -3,16 +3,17 @@
     BridgeError (retriable: bool)
     ├── ConfigError                 settings invalid or missing; start-up stops   (not retriable)
     ├── IcwsError                   an ICWS call failed; carries status, errorId, message
-    │   ├── AuthenticationFailed    400 authenticationFailure at login           (retried slowly)
+    │   ├── AuthenticationFailed    400 bad credentials at login                 (retried slowly)
+    │   ├── LoginRefused            any other 4xx or a non-ICWS answer at login  (retried slowly)
     │   ├── SessionLost             401, Down message, dead stream, failed check (retriable)
-    │   ├── ServerUnavailable       503 (with alternates) or no connection      (retriable)
+    │   ├── ServerUnavailable       503 (alternates), a 3xx at login, no answer  (retriable)
     │   ├── RequestRejected         400 on a call: bad data, unknown id          (not retriable)
-    │   ├── ResourceGone            403 / 404 / 410                              (not retriable)
+    │   ├── ResourceGone            403 / 404 / 410 on a call                    (not retriable)
     │   └── ServerError             5xx or an unreadable answer                  (retriable)
     └── KafkaError                  delivery or consumption trouble              (retriable)
 
 aiohttp's exceptions are translated into these in one place, ``icws/client.py``; aiokafka's in
-the module that owns each Kafka client (publisher, sender, consumer, journal, restore, topics).
+one place too, ``kafka/clients.py`` (``translated``), used by every client of the Kafka adapter.
 Messages never contain passwords, tokens or cookies: response bodies are truncated and only
 their ``errorId`` and ``message`` fields are kept.
 """
@@ -48,7 +49,17 @@ class IcwsError(BridgeError):
 
 
 class AuthenticationFailed(IcwsError):
-    """ICWS refused the credentials (400 authenticationFailure)."""
+    """ICWS refused the credentials (400 authenticationFailure, or its errorCode alone)."""
+
+    retriable = True
+
+
+class LoginRefused(IcwsError):
+    """ICWS answered a login with neither a session nor a redirect to another host.
+
+    A licence, permission or missing-feature refusal, an unknown errorId, a proxy's sign-in or
+    error page: nothing the bridge can fix by trying at once, nor a reason to stop the process.
+    """
 
     retriable = True
 

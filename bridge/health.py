@@ -1,9 +1,12 @@
-"""The HTTP face for operators: ``/livez``, ``/readyz`` with named checks, and ``/metrics``.
+"""The HTTP face: ``/livez``, ``/readyz`` with named checks, ``/metrics``, and ``/schemas/``.
 
 ``/livez`` depends on nothing outside the process: it answers 503, naming the part, once one of
 the bridge's own long-running tasks has died (raised, or ended before a stop was asked), and
 stays so while the bridge shuts down after it. ``/readyz`` runs every named check and answers
-503 with each check's state when any fails.
+503 with each check's state when any fails. ``/schemas/<file>`` serves the event and command
+schemas and the AsyncAPI document exactly as the package ships them (``bridge/schemas``, read once
+when the app is made), so every event's ``dataschema`` (``<schema_base_url>/<file>``) can be
+fetched from the bridge that published it; ``/schemas/`` lists them.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from importlib import resources
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -28,6 +32,47 @@ class Check:
 
 Checks = Callable[[], Mapping[str, Check]]
 Dead = Callable[[], Sequence[str]]
+
+ASYNCAPI = "asyncapi.json"
+SCHEMA_CONTENT_TYPE = "application/schema+json"
+
+
+def package_schemas() -> dict[str, bytes]:
+    """Every file of the package's ``bridge/schemas``, by name, as shipped."""
+    directory = resources.files("bridge") / "schemas"
+    return {
+        entry.name: entry.read_bytes()
+        for entry in directory.iterdir()
+        if entry.is_file() and entry.name.endswith(".json")
+    }
+
+
+def schema_routes(files: Mapping[str, bytes]) -> list[web.RouteDef]:
+    """``GET /schemas/`` (an index) and ``GET /schemas/<name>``; any other name is 404.
+
+    Names are looked up in ``files`` only, never joined to a path, so nothing else is reachable.
+    """
+    index = {
+        "asyncapi": ASYNCAPI if ASYNCAPI in files else None,
+        "schemas": sorted(name for name in files if name != ASYNCAPI),
+    }
+
+    async def listing(_request: web.Request) -> web.Response:
+        return web.json_response(index)
+
+    async def one(request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        body = files.get(name)
+        if body is None:
+            raise web.HTTPNotFound(text="no such schema; the list is at /schemas/\n")
+        content_type = "application/json" if name == ASYNCAPI else SCHEMA_CONTENT_TYPE
+        return web.Response(body=body, content_type=content_type)
+
+    return [
+        web.get("/schemas", listing),
+        web.get("/schemas/", listing),
+        web.get("/schemas/{name}", one),
+    ]
 
 
 class Liveness:
@@ -59,8 +104,10 @@ class Liveness:
         return task.exception() is not None or not self._stopping
 
 
-def make_app(metrics: Metrics, checks: Checks, dead: Dead) -> web.Application:
-    """The aiohttp application serving the three endpoints."""
+def make_app(
+    metrics: Metrics, checks: Checks, dead: Dead, schemas: Mapping[str, bytes] | None = None
+) -> web.Application:
+    """The aiohttp application; ``schemas`` defaults to the package's own files, read now."""
 
     async def livez(_request: web.Request) -> web.Response:
         if died := list(dead()):
@@ -86,6 +133,7 @@ def make_app(metrics: Metrics, checks: Checks, dead: Dead) -> web.Application:
     app.router.add_get("/livez", livez)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_page)
+    app.router.add_routes(schema_routes(package_schemas() if schemas is None else schemas))
     return app
 
 

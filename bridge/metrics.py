@@ -10,11 +10,12 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
+from bridge.core.messages import AGGREGATES
 from bridge.core.session_rules import STREAM_END_REASONS
 
 PREFIX = "icws_bridge"
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
-SESSION_STATES = ("down", "connecting", "up", "bad_credentials", "unsupported")
+SESSION_STATES = ("down", "connecting", "up", "bad_credentials", "rejected", "unsupported")
 TRANSPORTS = ("sse", "poll")
 # Label values known up front are created at 0, so rate() and increase() see the first event.
 RECONNECT_REASONS = (
@@ -50,6 +51,7 @@ class Metrics:
     last_message: Gauge
     message_age: Gauge
     subscriptions: Gauge
+    resubscriptions: Counter
     events: Counter
     records_published: Counter
     publish_errors: Counter
@@ -145,6 +147,12 @@ def create(registry: CollectorRegistry | None = None) -> Metrics:
             ["subscription"],
             registry=reg,
         ),
+        resubscriptions=Counter(
+            name("icws_resubscriptions_total"),
+            "Subscriptions re-created after ICWS suspended or faulted them, by aggregate.",
+            ["aggregate"],
+            registry=reg,
+        ),
         events=Counter(
             name("events_total"),
             "Entity and lifecycle events built, by type.",
@@ -209,6 +217,8 @@ def create(registry: CollectorRegistry | None = None) -> Metrics:
     for reason in STREAM_END_REASONS:
         metrics.stream_reconnects.labels(reason=reason)
     metrics.set_transport(None)
+    for aggregate in AGGREGATES:
+        metrics.resubscriptions.labels(aggregate=aggregate)
     for kind in ("event", "state"):
         metrics.records_published.labels(kind=kind)
     return metrics

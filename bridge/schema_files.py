@@ -1,7 +1,10 @@
 """``bridge schemas``: write, check or print the event schemas and the AsyncAPI document.
 
 The committed files in ``bridge/schemas/`` are generated with the default settings; a test runs
-the check so they never differ from the code.
+the check so they never differ from the code. ``--topics DIR`` writes one record schema per
+topic (``<topic>.json``, for the configured topic names) for a broker that validates what is
+produced: Tansu run in DIR with ``--schema-registry file://./`` (see
+:mod:`bridge.core.topic_schemas` and :mod:`bridge.embedded_broker`).
 """
 
 from __future__ import annotations
@@ -13,10 +16,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from bridge import __version__
 from bridge.app import command_topics, contract_from
-from bridge.core import schemas
-from bridge.settings import EventSettings, TopicSettings
+from bridge.core import schemas, topic_schemas
+from bridge.errors import ConfigError
+from bridge.settings import EventSettings, Settings, TopicSettings, describe_validation_error
 
 SCHEMA_DIR = Path(__file__).parent / "schemas"
 ASYNCAPI = "asyncapi.json"
@@ -29,6 +35,24 @@ def generated() -> dict[str, str]:
     files: dict[str, Any] = dict(schemas.event_schemas(contract))
     files |= schemas.command_schemas(contract)
     files[ASYNCAPI] = schemas.asyncapi(contract, __version__, command_topics(topics))
+    return _texts(files)
+
+
+def topic_files(settings: Settings) -> dict[str, str]:
+    """Every topic's record schema (``<topic>.json``) for the topic names of ``settings``."""
+    contract = contract_from(settings.events, settings.topics)
+    return _texts(topic_schemas.topic_schemas(contract, command_topics(settings.topics)))
+
+
+def configured() -> Settings:
+    """The configured settings (environment, secret files, YAML); no credentials needed."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc)) from None
+
+
+def _texts(files: dict[str, Any]) -> dict[str, str]:
     return {
         name: json.dumps(value, indent=2, sort_keys=False) + "\n" for name, value in files.items()
     }
@@ -48,11 +72,12 @@ def differences(directory: Path) -> list[str]:
     return problems
 
 
-def write(directory: Path) -> None:
+def write(directory: Path, files: dict[str, str] | None = None) -> None:
+    """Replace every ``*.json`` in ``directory`` with ``files`` (default: the event schemas)."""
     directory.mkdir(parents=True, exist_ok=True)
     for stale in directory.glob("*.json"):
         stale.unlink()
-    for name, text in generated().items():
+    for name, text in (generated() if files is None else files).items():
         (directory / name).write_text(text)
 
 
@@ -61,6 +86,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, help="write every file into this directory")
     parser.add_argument(
         "--check", action="store_true", help="exit 1 if bridge/schemas/ differs from the code"
+    )
+    parser.add_argument(
+        "--topics",
+        type=Path,
+        metavar="DIR",
+        help="write one record schema per topic (<topic>.json, configured topic names) into DIR, "
+        "for a broker that validates records (Tansu run in DIR with --schema-registry file://./)",
     )
 
 
@@ -71,10 +103,17 @@ async def run(args: argparse.Namespace, _stop: asyncio.Event) -> None:
         for problem in problems:
             print(problem, file=sys.stderr)
         if problems:
+            hint = (
+                f"{SCHEMA_DIR} differs from the code; regenerate: bridge schemas --out {SCHEMA_DIR}"
+            )
+            print(hint, file=sys.stderr)
             raise SystemExit(1)
         return
     if args.out:
         write(args.out)
+        return
+    if args.topics:
+        write(args.topics, topic_files(configured()))
         return
     files = generated()
     if args.name:

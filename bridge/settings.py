@@ -62,7 +62,9 @@ class IcwsSettings(_Group):
     servers: Annotated[list[AnyHttpUrl], NoDecode] = Field(
         default_factory=lambda: [AnyHttpUrl("https://icserver:8019")],
         min_length=1,
-        description="ICWS base URLs, tried in order (scheme, host, port; no path).",
+        description="ICWS base URLs, tried in order: scheme, host, port, and behind a web "
+        "proxy its base path ending in the IC server's name (https://proxy/api/<icserver>); "
+        "ICWS paths (/icws/...) are appended.",
     )
     username: str = Field("", description="ICWS user ID the bridge logs in as.")
     password: SecretStr = Field(SecretStr(""), description="Password of that user (secret).")
@@ -114,6 +116,17 @@ class IcwsSettings(_Group):
     )
 
     _split = field_validator("servers", mode="before")(split_commas)
+
+    @field_validator("servers")
+    @classmethod
+    def _base_urls(cls, servers: list[AnyHttpUrl]) -> list[AnyHttpUrl]:
+        """A base URL to append ICWS paths to: no query, no fragment, not ``.../icws`` itself."""
+        for url in servers:
+            if url.query or url.fragment:
+                raise ValueError("an ICWS server URL takes no query or fragment")
+            if (url.path or "").rstrip("/").rsplit("/", 1)[-1].lower() == "icws":
+                raise ValueError("give the base URL without /icws (ICWS paths are appended)")
+        return servers
 
 
 class AlertingSubscription(_Group):
@@ -269,8 +282,9 @@ class EventSettings(_Group):
         "guesses binary mode from them).",
     )
     schema_base_url: str = Field(
-        "https://schemas.icws-bridge.dev/events",
-        description="dataschema = <base>/<type>.json",
+        "http://localhost:8080/schemas",
+        description="dataschema = <base>/<type>.json; the bridge serves them at "
+        "/schemas/<type>.json on the health port (the chart sets the base to its Service).",
     )
 
 

@@ -7,21 +7,26 @@ tasks running behind it.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
+import functools
 import io
 import json
 import logging
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from hypothesis import settings as hypothesis_settings
 
-from bridge import logs
+from bridge import logs, schema_files
 from bridge.app import Bridge
 from bridge.embedded_broker import EmbeddedBroker, free_port
 from bridge.settings import Settings, load_settings
@@ -60,10 +65,23 @@ def fixture_log_lines() -> Iterator[io.StringIO]:
     logging.getLogger().handlers.clear()
 
 
+@functools.cache
+def topic_schemas() -> Path:
+    """Per-topic record schemas for the topic names and event contract the tests' bridges use.
+
+    Made from the settings the tests' bridges are built from (``bridge_settings`` changes no
+    topic name and no event setting), once per process, and removed at exit.
+    """
+    directory = Path(tempfile.mkdtemp(prefix="icws-bridge-topic-schemas-"))
+    atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    schema_files.write(directory, schema_files.topic_files(schema_files.configured()))
+    return directory
+
+
 @pytest.fixture(name="broker")
 async def fixture_broker() -> AsyncIterator[EmbeddedBroker]:
-    """A fresh Tansu broker on a free loopback port."""
-    broker = EmbeddedBroker()
+    """A fresh Tansu broker on a free loopback port that refuses records breaking the schemas."""
+    broker = EmbeddedBroker(schema_registry=topic_schemas())
     await broker.start()
     try:
         yield broker
@@ -129,7 +147,7 @@ def bridge_settings(broker: EmbeddedBroker, *servers: str, **groups: dict[str, A
             "enable_idempotence": False,
             "request_timeout_ms": 3000,
             "linger_ms": 1,
-            # Tansu takes seconds to form a group with production timeouts (DESIGN §8).
+            # Tansu takes seconds to form a group with production timeouts.
             **CONSUMER_GROUP_FAST,
         },
         "topics": {"partitions": 3},
@@ -160,18 +178,15 @@ def bridge_env(broker: EmbeddedBroker, *servers: str, **extra: str) -> dict[str,
 
 
 @contextlib.asynccontextmanager
-async def bridge_process(
-    broker: EmbeddedBroker, *servers: str, stderr: int = asyncio.subprocess.DEVNULL, **extra: str
+async def bridge_cli(
+    *args: str,
+    env: dict[str, str] | None = None,
+    stdout: int = asyncio.subprocess.DEVNULL,
+    stderr: int = asyncio.subprocess.DEVNULL,
 ) -> AsyncIterator[asyncio.subprocess.Process]:
-    """A real ``bridge run`` process (to SIGKILL or SIGTERM); killed if still running at exit."""
+    """``python -m bridge ARGS`` as a child process; killed if still running at exit."""
     process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bridge",
-        "run",
-        env=bridge_env(broker, *servers, **extra),
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=stderr,
+        sys.executable, "-m", "bridge", *args, env=env, stdout=stdout, stderr=stderr
     )
     try:
         yield process
@@ -179,6 +194,13 @@ async def bridge_process(
         if process.returncode is None:
             process.kill()
             await process.wait()
+
+
+def bridge_process(
+    broker: EmbeddedBroker, *servers: str, stderr: int = asyncio.subprocess.DEVNULL, **extra: str
+) -> contextlib.AbstractAsyncContextManager[asyncio.subprocess.Process]:
+    """A real ``bridge run`` process (to SIGKILL or SIGTERM); killed if still running at exit."""
+    return bridge_cli("run", env=bridge_env(broker, *servers, **extra), stderr=stderr)
 
 
 @dataclass
@@ -275,15 +297,21 @@ class Reader:
             )
             raise AssertionError(f"records never matched ({len(self.records)}): {why}") from None
 
-    async def settle(self, quiet: float = 0.6) -> None:
-        """Read until nothing new has arrived for ``quiet`` seconds."""
-        count = -1
-        while count != len(self.records):
-            count = len(self.records)
-            loop = asyncio.get_running_loop()
-            end = loop.time() + quiet
-            while loop.time() < end:
+    async def settle(self, timeout: float = 30.0) -> None:
+        """Read every record the broker had acknowledged when called (its high-water marks).
+
+        A positive marker instead of a quiet window: whatever was on Kafka before the call is
+        read, however slowly, and nothing is waited for beyond that.
+        """
+        marks = await high_water_marks(self.bootstrap, self.topics)
+        async with asyncio.timeout(timeout):
+            while any(self._read_up_to(topic, p) < mark for (topic, p), mark in marks.items()):
                 await self.poll()
+
+    def _read_up_to(self, topic: str, partition: int) -> int:
+        """The offset after the last record read from one partition (0 when none)."""
+        offsets = [r.offset for r in self.records if (r.topic, r.partition) == (topic, partition)]
+        return max(offsets, default=-1) + 1
 
     @staticmethod
     def event(record: Any) -> dict[str, Any]:
@@ -307,6 +335,30 @@ class Reader:
         return [e["type"].split(".", 3)[-1] for e in self.events(topic)]
 
 
+async def high_water_marks(bootstrap: str, topics: list[str]) -> dict[tuple[str, int], int]:
+    """Each partition's high-water mark now, from a fresh consumer's first fetches.
+
+    ``highwater()`` is used, not ``end_offsets()``, which Tansu gets wrong for batches.
+    """
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, fetch_max_wait_ms=100)
+    await consumer.start()
+    try:
+        partitions = [
+            TopicPartition(topic, p)
+            for topic in topics
+            for p in sorted(consumer.partitions_for_topic(topic) or ())
+        ]
+        if not partitions:
+            return {}
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        while any(consumer.highwater(tp) is None for tp in partitions):
+            await consumer.getmany(*partitions, timeout_ms=100, max_records=1)
+        return {(tp.topic, tp.partition): consumer.highwater(tp) or 0 for tp in partitions}
+    finally:
+        await consumer.stop()
+
+
 @pytest.fixture(name="reader")
 def fixture_reader(broker: EmbeddedBroker) -> Callable[[list[str]], Reader]:
     """Make readers of the test broker's topics (each closes itself: use ``async with``)."""
@@ -323,8 +375,10 @@ __all__ = [
     "USER",
     "Reader",
     "RunningBridge",
+    "bridge_cli",
     "bridge_env",
     "bridge_process",
     "bridge_settings",
     "subscribed_sessions",
+    "topic_schemas",
 ]

@@ -7,10 +7,21 @@ assistance request, keyed alike, stay in order) and commits each offset only aft
 the record caused is acknowledged by Kafka. A partition whose worker falls behind is paused.
 
 Rebalances: when partitions are revoked, their workers stop taking records, and the rebalance
-waits only until no ``started`` entry is being written for them (see :class:`Gate`); a command
-already sent to ICWS finishes in the background and publishes its result, its offset left for
-the new owner, who finds the result in the journal. When partitions are assigned, the journal is
-read up to its end before any of their records is handled.
+waits until no ``started`` entry is being written for them (see :class:`Gate`); a command
+already sent to ICWS finishes and publishes its result, its offset left for the new owner, who
+finds the result in the journal. When partitions are assigned, the journal is read up to its end
+before any of their records is handled.
+
+Accounts (:class:`Ownership`, the fleet, when given): a replica holds the ICWS accounts whose
+user ids the default partitioner puts on its assigned partitions. On assign, ``assigned`` starts
+them beside the poll loop (never blocking it), and the new workers wait until it returned, so
+the owners are known before the first record; commands then wait while an owner's session is
+not up yet. On revoke, after the gates are closed, the rebalance also waits (up to
+``commands.shutdown_grace_seconds``) for commands of those partitions already sent to ICWS, so
+the old owner finishes them on its session, and then for ``revoked``, which stops those
+accounts (flushed, unsubscribed, logged out) before the partitions are released. When the
+consumer leaves the group (shutdown, or starting over after a failure), it does the same for
+every partition it held, so another replica never logs in while this one still holds an account.
 
 Shutdown: stop polling; commands not yet started are left (uncommitted, so they run after the
 restart); commands already started get ``commands.shutdown_grace_seconds`` to finish and commit;
@@ -20,29 +31,51 @@ what is still running then is cancelled and recovered by the next start from the
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import functools
 import time
 from collections import deque
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Protocol
 
-from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import KafkaError as AioKafkaError
-
-from bridge import errors
-from bridge.commands.handler import Executor, Gate, Incoming, Revoked
-from bridge.commands.journal import Journal
-from bridge.kafka import client_options
+from bridge import errors, retries
+from bridge.commands.handler import Incoming
+from bridge.commands.ownership import Gate, Revoked
+from bridge.kafka import GroupConsumer, GroupConsumerFactory, KafkaGroupConsumer, Message, Partition
 from bridge.logs import get_logger
 from bridge.settings import CommandSettings, KafkaSettings
 
 
+class RecordHandler(Protocol):
+    """Handles one command record; returns once all it caused is acknowledged."""
+
+    async def handle(self, incoming: Incoming, gate: Gate) -> None: ...
+
+
+class JournalReader(Protocol):
+    """Reads the command journal up to its end (the journal)."""
+
+    async def catch_up(self) -> int: ...
+
+
+class Ownership(Protocol):
+    """Holds the accounts of the partitions assigned (the fleet); both calls are awaited."""
+
+    async def assigned(self, partitions: Sequence[int], total: int) -> None:
+        """Start the accounts of these partitions (of ``total`` in the command topic)."""
+        ...
+
+    async def revoked(self, partitions: Sequence[int]) -> None:
+        """Stop the accounts of these partitions; return only once they are stopped."""
+        ...
+
+
 @dataclass(eq=False)
 class _Worker:
-    tp: TopicPartition
-    consumer: AIOKafkaConsumer
+    tp: Partition
+    consumer: GroupConsumer
     gate: Gate = field(default_factory=Gate)
-    queue: deque[Any] = field(default_factory=deque)
+    queue: deque[Message] = field(default_factory=deque)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     paused: bool = False
     task: asyncio.Task[None] | None = None
@@ -56,18 +89,25 @@ class CommandConsumer:
         kafka: KafkaSettings,
         topic: str,
         settings: CommandSettings,
-        executor: Executor,
-        journal: Journal,
+        handler: RecordHandler,
+        journal: JournalReader,
+        consumers: GroupConsumerFactory = KafkaGroupConsumer,
+        ownership: Ownership | None = None,
     ) -> None:
         self._kafka = kafka
         self._topic = topic
         self._settings = settings
-        self._executor = executor
+        self._handler = handler
         self._journal = journal
-        self._consumer: AIOKafkaConsumer | None = None
-        self._workers: dict[TopicPartition, _Worker] = {}
+        self._consumers = consumers
+        self._ownership = ownership
+        self._consumer: GroupConsumer | None = None
+        self._workers: dict[Partition, _Worker] = {}
         self._leftovers: set[asyncio.Task[None]] = set()
         self._journal_read: asyncio.Task[None] | None = None
+        self._owning: asyncio.Task[None] | None = None  # ownership.assigned, running
+        self._owned: list[int] = []  # partitions whose accounts ownership holds
+        self._total: int | None = None  # partitions of the command topic
         self._stop = asyncio.Event()
         self._log = get_logger("bridge.commands.consumer")
         self.assigned: int | None = None  # partitions held; None while not in the group
@@ -79,6 +119,11 @@ class CommandConsumer:
     @property
     def ready(self) -> bool:
         return self.assigned is not None and not self._stop.is_set()
+
+    @property
+    def partitions(self) -> int | None:
+        """How many partitions the command topic has, once known from an assignment."""
+        return self._total
 
     @property
     def detail(self) -> str:
@@ -94,33 +139,22 @@ class CommandConsumer:
 
     async def run(self) -> None:
         """Consume until stopped, starting over with a new Kafka consumer after a failure."""
-        delay = 0.5
         try:
-            while not self._stop.is_set():
-                try:
-                    await self._consume()
-                    delay = 0.5
-                except (AioKafkaError, OSError, errors.KafkaError, WorkerFailed) as exc:
-                    self.problem = f"command consumer failed: {type(exc).__name__}"
-                    self._log.error("command.consumer.failed", error=str(exc) or type(exc).__name__)
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._stop.wait(), delay)
-                    delay = min(delay * 2, 10.0)
+            await retries.until_stopped(self._consume, self._stop, self._failed, retries.RESTART)
         finally:
             await self._finish_leftovers()
 
+    def _failed(self, exc: Exception) -> bool:
+        """Kafka trouble or a worker's bug: say so and start over (stamina paces it)."""
+        if not isinstance(exc, errors.KafkaError | WorkerFailed):
+            return False
+        self.problem = f"command consumer failed: {type(exc).__name__}"
+        self._log.error("command.consumer.failed", error=str(exc) or type(exc).__name__)
+        return True
+
     async def _consume(self) -> None:
-        consumer = AIOKafkaConsumer(
-            **client_options(self._kafka),
-            group_id=self._kafka.consumer_group,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            session_timeout_ms=self._kafka.consumer_session_timeout_ms,
-            heartbeat_interval_ms=self._kafka.consumer_heartbeat_interval_ms,
-            rebalance_timeout_ms=self._kafka.consumer_rebalance_timeout_ms,
-            max_poll_interval_ms=self._kafka.consumer_max_poll_interval_ms,
-        )
-        consumer.subscribe([self._topic], listener=_Listener(self, consumer))
+        consumer = self._consumers(self._kafka)
+        consumer.subscribe(self._topic, self._revoked, functools.partial(self._assigned, consumer))
         self.problem = "joining the consumer group"
         self._crash = None
         self._consumer = consumer  # set first: the group may be joined within start()
@@ -141,12 +175,17 @@ class CommandConsumer:
                 self._retire(worker)
             self._workers.clear()
             self.assigned = None
-            await consumer.stop()
+            try:
+                await self._release_all()  # before leaving the group
+            finally:
+                await consumer.stop()
             if self._journal_read is not None:
                 self._journal_read.cancel()
                 await asyncio.gather(self._journal_read, return_exceptions=True)
 
-    def _dispatch(self, consumer: AIOKafkaConsumer, batch: dict[TopicPartition, list[Any]]) -> None:
+    def _dispatch(
+        self, consumer: GroupConsumer, batch: Mapping[Partition, Sequence[Message]]
+    ) -> None:
         for tp, records in batch.items():
             worker = self._workers.get(tp)
             if worker is None or not worker.gate.owned:
@@ -160,8 +199,9 @@ class CommandConsumer:
     # --- workers -------------------------------------------------------------------------
 
     async def _work(self, worker: _Worker) -> None:
-        if self._journal_read is not None:
-            await asyncio.wait([self._journal_read])  # never cancels the shared read
+        for shared in (self._journal_read, self._owning):
+            if shared is not None:
+                await asyncio.wait([shared])  # never cancels the shared task
         while worker.gate.owned:
             if not worker.queue:
                 worker.wake.clear()
@@ -172,7 +212,7 @@ class CommandConsumer:
                 worker.consumer.resume(worker.tp)
                 worker.paused = False
             try:
-                await self._executor.handle(_incoming(record), worker.gate)
+                await self._handler.handle(_incoming(record, self._total), worker.gate)
             except Revoked:
                 return
             except Exception as exc:
@@ -187,11 +227,11 @@ class CommandConsumer:
         if not self._current(worker):
             return  # revoked or retired: committing could move the next owner's offset back
         try:
-            await worker.consumer.commit({worker.tp: offset})
-        except AioKafkaError as exc:
+            await worker.consumer.commit(worker.tp, offset)
+        except errors.KafkaError as exc:
             # Not fatal: the record comes again, and the journal makes that a repeat.
             self._log.warning(
-                "command.commit_failed", partition=worker.tp.partition, error=type(exc).__name__
+                "command.commit_failed", partition=worker.tp.partition, error=str(exc)
             )
 
     def _current(self, worker: _Worker) -> bool:
@@ -234,7 +274,7 @@ class CommandConsumer:
 
     # --- rebalances ----------------------------------------------------------------------
 
-    async def _revoked(self, partitions: list[TopicPartition]) -> None:
+    async def _revoked(self, partitions: list[Partition]) -> None:
         self.assigned = None
         self.problem = "rebalancing"
         workers = [self._workers.pop(tp) for tp in partitions if tp in self._workers]
@@ -246,13 +286,44 @@ class CommandConsumer:
                 await asyncio.gather(*(worker.gate.close() for worker in workers))
         except TimeoutError:
             self._log.error("command.revoke.start_pending", partitions=len(workers))
+        if self._ownership is not None:
+            await self._finish_started([w.task for w in workers if w.task is not None])
+            await self._release([tp.partition for tp in partitions])
 
-    def _assigned(self, consumer: AIOKafkaConsumer, partitions: list[TopicPartition]) -> None:
+    async def _finish_started(self, tasks: list[asyncio.Task[None]]) -> None:
+        """Let the revoked partitions' commands finish on their owners' sessions (bounded)."""
+        running = [task for task in tasks if not task.done()]
+        if not running:
+            return
+        grace = self._settings.shutdown_grace_seconds
+        _, pending = await asyncio.wait(running, timeout=grace)
+        if pending:
+            # They go on as leftovers; the new owner recovers them through the journal.
+            self._log.error("command.revoke.unfinished", commands=len(pending), grace_seconds=grace)
+
+    async def _release_all(self) -> None:
+        """Leaving the group: commands sent finish (bounded), then every account held stops."""
+        if self._owned:
+            await self._finish_started(list(self._leftovers))
+            await self._release(list(self._owned))
+
+    async def _release(self, partitions: list[int]) -> None:
+        """Stop the accounts of these partitions, once their start (if running) returned."""
+        if self._ownership is None or not partitions:
+            return
+        if self._owning is not None:
+            await asyncio.wait([self._owning])
+        released = set(partitions)
+        self._owned = [p for p in self._owned if p not in released]
+        await self._ownership.revoked(sorted(released))
+
+    async def _assigned(self, consumer: GroupConsumer, partitions: list[Partition]) -> None:
         if self._consumer is not consumer:
             return  # this consumer is being closed
         if self._journal_read is not None:
             self._journal_read.cancel()  # its workers are retired; the new read covers it all
         self._journal_read = asyncio.create_task(self._read_journal(), name="command-journal")
+        self._own(consumer, [tp.partition for tp in partitions])
         for tp in partitions:
             worker = _Worker(tp, consumer)
             worker.task = asyncio.create_task(self._work(worker), name=f"commands-{tp.partition}")
@@ -262,36 +333,56 @@ class CommandConsumer:
             "command.partitions.assigned", partitions=sorted(p.partition for p in partitions)
         )
 
+    def _own(self, consumer: GroupConsumer, partitions: list[int]) -> None:
+        """Start the accounts of the assigned partitions beside the poll loop."""
+        self._total = consumer.partition_count(self._topic) or self._total
+        if self._ownership is None or not partitions:
+            return
+        total = self._total
+        if total is None:  # cannot happen after an assignment; guessing could double an account
+            self._crash = WorkerFailed(f"the partition count of {self._topic} is unknown")
+            return
+        self._owned = sorted({*self._owned, *partitions})
+        previous = self._owning
+        self._owning = asyncio.create_task(
+            self._start_accounts(self._ownership, previous, partitions, total),
+            name="command-ownership",
+        )
+
+    async def _start_accounts(
+        self,
+        ownership: Ownership,
+        previous: asyncio.Task[None] | None,
+        partitions: list[int],
+        total: int,
+    ) -> None:
+        if previous is not None:
+            await asyncio.wait([previous])  # starts and stops stay in order
+        try:
+            await ownership.assigned(sorted(partitions), total)
+        except Exception as exc:
+            # A bug in the fleet: start over with a new consumer, which releases and retakes.
+            self._log.exception("command.ownership.failed", partitions=sorted(partitions))
+            self._crash = exc
+
     async def _read_journal(self) -> None:
         """Read the journal up to its end (another bridge may have written to it)."""
-        delay = 0.5
-        while True:
-            try:
+        async for attempt in retries.forever(self._unreadable, retries.RESTART):
+            with attempt:
                 await self._journal.catch_up()
-                return
-            except errors.KafkaError as exc:
-                self._log.error("command.journal.unreadable", error=str(exc), retry_in=delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
+
+    def _unreadable(self, exc: Exception) -> bool:
+        if not isinstance(exc, errors.KafkaError):
+            return False
+        self._log.error("command.journal.unreadable", error=str(exc))
+        return True
 
 
 class WorkerFailed(Exception):
     """A command worker raised something unexpected; the consumer starts over."""
 
 
-class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is untyped
-    def __init__(self, owner: CommandConsumer, consumer: AIOKafkaConsumer) -> None:
-        self._owner = owner
-        self._consumer = consumer
-
-    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        await self._owner._revoked(list(revoked))
-
-    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        self._owner._assigned(self._consumer, list(assigned))
-
-
-def _incoming(record: Any) -> Incoming:
+def _incoming(record: Message, partitions: int | None) -> Incoming:
     millis = record.timestamp
     return Incoming(
         topic=record.topic,
@@ -301,4 +392,5 @@ def _incoming(record: Any) -> Incoming:
         value=record.value,
         headers=tuple(record.headers or ()),
         timestamp=millis / 1000 if isinstance(millis, int) and millis > 0 else time.time(),
+        partitions=partitions,
     )

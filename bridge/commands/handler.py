@@ -3,7 +3,9 @@
 For each record :meth:`CommandHandler.handle` decodes (``core/commands.py``), and then either
 sends the record to the dead-letter topic, or asks the journal what the command id has come to
 and acts on the decision (see the theory of operation in ``core/journal_entries.py``): execute
-(``runner.py``), expire, repeat the stored result, or recover after a crash. What it comes to is
+(``runner.py``: as the command's owner, resolved from the record key by ``core/ownership.py``,
+or rejected when it has none here), expire, repeat the stored result, or recover after a crash
+(in the owner's view). What it comes to is
 journaled and published by ``results.py``. ``handle`` returns once everything the record causes
 is acknowledged by Kafka, so the consumer may commit its offset.
 
@@ -28,21 +30,37 @@ from structlog.contextvars import bound_contextvars
 
 from bridge.commands.ownership import Gate, Revoked
 from bridge.commands.results import JournalStore, Producer, Results
-from bridge.commands.runner import Caller, Runner, View
+from bridge.commands.runner import Runner
+from bridge.commands.sessions import Caller, Sessions, SingleSession, View
 from bridge.core import commands
 from bridge.core.command_rules import EXPIRED_UNREAD, Problem, Verdict
 from bridge.core.commands import Command, DeadLetter, Position, Ref
 from bridge.core.events import Contract
 from bridge.core.journal_entries import Execute, Expire, Finished, Recover, Repeat, decide
+from bridge.core.ownership import Routing, RunAs
+from bridge.kafka import partition_for
 from bridge.metrics import Metrics
 from bridge.settings import CommandSettings, TopicSettings
 
-__all__ = ["Caller", "CommandHandler", "Executor", "Gate", "Incoming", "Revoked", "View"]
+__all__ = [
+    "Caller",
+    "CommandHandler",
+    "Executor",
+    "Gate",
+    "Incoming",
+    "Revoked",
+    "Sessions",
+    "SingleSession",
+    "View",
+]
 
 
 @dataclass(frozen=True, slots=True)
 class Incoming:
-    """A command record as read: where from, key, value, headers, timestamp (Unix seconds)."""
+    """A command record as read: where from, key, value, headers, timestamp (Unix seconds).
+
+    ``partitions`` is how many partitions its topic has, when known.
+    """
 
     topic: str
     partition: int
@@ -51,10 +69,23 @@ class Incoming:
     value: bytes | None
     headers: tuple[tuple[str, bytes], ...]
     timestamp: float
+    partitions: int | None = None
 
     @property
     def position(self) -> Position:
         return Position(self.topic, self.partition, self.offset)
+
+    @property
+    def owner_key(self) -> str | None:
+        """The key as text: the owning user id, when the sender keys by it."""
+        return None if self.key is None else self.key.decode(errors="replace")
+
+    @property
+    def routing(self) -> Routing:
+        """Where the record came and where the default partitioner puts its key."""
+        if self.key is None or not self.partitions:
+            return Routing(self.partition)
+        return Routing(self.partition, partition_for(self.key, self.partitions))
 
 
 @contextlib.contextmanager
@@ -75,12 +106,10 @@ class CommandHandler:
         settings: CommandSettings,
         topics: TopicSettings,
         contract: Contract,
-        caller: Caller,
-        view: View,
+        sessions: Sessions,
         journal: JournalStore,
         producer: Producer,
         metrics: Metrics,
-        user: str,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._settings = settings
@@ -90,7 +119,7 @@ class CommandHandler:
         self._inflight: dict[str, asyncio.Future[None]] = {}
         self.instance = uuid.uuid4().hex
         self._results = Results(topics, contract, journal, producer, metrics, clock)
-        self._runner = Runner(settings, caller, view, journal, producer, user, self.instance, clock)
+        self._runner = Runner(settings, sessions, journal, producer, self.instance, clock)
 
     async def handle(self, incoming: Incoming, gate: Gate) -> None:
         """Everything one record causes, acknowledged by Kafka; Revoked if it must be left."""
@@ -120,7 +149,7 @@ class CommandHandler:
                 with _bound(ref):
                     await self._single_flight(
                         ref.id,
-                        functools.partial(self._run, decoded, incoming.position, gate, read_at),
+                        functools.partial(self._run, decoded, incoming, gate, read_at),
                     )
             case unexpected:
                 assert_never(unexpected)
@@ -136,11 +165,13 @@ class CommandHandler:
             del self._inflight[command_id]
             done.set_result(None)
 
-    async def _run(self, command: Command, position: Position, gate: Gate, read_at: float) -> None:
+    async def _run(self, command: Command, incoming: Incoming, gate: Gate, read_at: float) -> None:
+        position = incoming.position
         decision = decide(
             self._journal.get(command.ref.id), command.deadline, self._clock(), position
         )
         attempts: int | None
+        user: str | None = None
         match decision:
             case Repeat():
                 await self._results.repeat(command.ref, decision)
@@ -155,21 +186,40 @@ class CommandHandler:
                         return
                     case Verdict():
                         verdict, attempts = recovered, None
+                        user = self._runner.started_by(started)
                     case unexpected:
                         assert_never(unexpected)
             case Execute():
-                verdict, attempts = await self._runner.execute(command, position, gate)
+                verdict, attempts, user = await self._execute(command, incoming, gate)
             case unexpected:
                 assert_never(unexpected)
         await self._results.finish(
             command.ref,
             verdict,
             command.assistance_id,
+            user,
             command.deadline,
             attempts,
             position,
             read_at,
         )
+
+    async def _execute(
+        self, command: Command, incoming: Incoming, gate: Gate
+    ) -> tuple[Verdict, int, str | None]:
+        """Run as the owner: its verdict, ICWS calls made, and the owner (None if none)."""
+        owner = await self._runner.owner(command, incoming.owner_key, incoming.routing, gate)
+        match owner:
+            case RunAs(user=user):
+                with bound_contextvars(user=user):
+                    verdict, attempts = await self._runner.execute(
+                        command, incoming.position, gate, user
+                    )
+                return verdict, attempts, user
+            case Verdict():
+                return owner, 0, None
+            case unexpected:
+                assert_never(unexpected)
 
     async def _reject_invalid(
         self, ref: Ref, letter: DeadLetter, incoming: Incoming, read_at: float
@@ -185,7 +235,7 @@ class CommandHandler:
             return
         verdict = Verdict("rejected", Problem(f"{letter.reason}: {letter.detail}"))
         await self._results.finish(
-            ref, verdict, letter.assistance_id, None, 0, incoming.position, read_at
+            ref, verdict, letter.assistance_id, None, None, 0, incoming.position, read_at
         )
 
 

@@ -7,9 +7,13 @@ and the attempt cap allow. What each answer means and whether to go on is decide
 ``core/command_rules.py``; a retry is first checked against the bridge's own view of ICWS, so an
 attempt whose answer was lost but which took effect is not sent again.
 
+Owner: before anything is sent, :meth:`Runner.owner` resolves the ICWS user the command runs as
+(``core/ownership.py``) from the record key and the held users' views, looking again while that
+is unsettled; every call then goes to that user's session only, and ``started`` records the user.
+
 Recovering: a command found ``started`` but not finished is never sent again blindly; its
-result (written meanwhile by the bridge that started it) or its observed effect settles it,
-else ``unknown`` once nobody can be running it any more.
+result (written meanwhile by the bridge that started it) or its observed effect in its owner's
+view settles it, else ``unknown`` once nobody can be running it any more.
 """
 
 from __future__ import annotations
@@ -20,18 +24,18 @@ import functools
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol, assert_never
+from typing import Any, assert_never
 
 import stamina
 
 from bridge import errors
 from bridge.commands.ownership import Gate, Revoked
 from bridge.commands.results import JournalStore, Producer
+from bridge.commands.sessions import Caller, Sessions, View
 from bridge.core import command_rules as rules
-from bridge.core import commands
+from bridge.core import commands, ownership
 from bridge.core.command_rules import Problem, Retry, Send, Stop, Verdict, Wait
 from bridge.core.commands import Command, Plan, Position
-from bridge.core.icws_api import Answer, Call
 from bridge.core.journal_entries import (
     Baseline,
     Finished,
@@ -40,6 +44,7 @@ from bridge.core.journal_entries import (
     journal_record,
     observed,
 )
+from bridge.core.ownership import Reject, Routing, RunAs, Sight, Unsettled
 from bridge.logs import get_logger
 from bridge.settings import CommandSettings
 
@@ -48,21 +53,7 @@ RECOVERY_POLL_SECONDS = 0.1
 RECOVERY_CATCH_UP_SECONDS = 1.0
 
 
-class Caller(Protocol):
-    """Sends a call on the live ICWS session (waiting while there is none)."""
-
-    @property
-    def up(self) -> bool: ...
-
-    async def request(self, make: Callable[[str], Call]) -> Answer: ...
-
-
-class View(Protocol):
-    """The bridge's own view of ICWS assistance requests (its reconciled state)."""
-
-    def fresh(self) -> bool: ...
-
-    def assistance(self, assistance_id: str) -> Mapping[str, Any] | None: ...
+__all__ = ["Caller", "Runner", "View"]
 
 
 class _Transient(Exception):
@@ -73,6 +64,7 @@ class _Transient(Exception):
 
 @dataclass
 class _Attempts:
+    user: str
     count: int = 0
     baseline: Baseline | None = None
     last: Problem | None = None
@@ -84,31 +76,68 @@ class Runner:
     def __init__(
         self,
         settings: CommandSettings,
-        caller: Caller,
-        view: View,
+        sessions: Sessions,
         journal: JournalStore,
         producer: Producer,
-        user: str,
         instance: str,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._settings = settings
-        self._caller = caller
-        self._view = view
+        self._sessions = sessions
         self._journal = journal
         self._producer = producer
-        self._user = user
         self._instance = instance
         self._clock = clock
         self._log = get_logger("bridge.commands.runner")
 
+    # --- the owner -----------------------------------------------------------------------
+
+    async def owner(
+        self, command: Command, key: str | None, routing: Routing, gate: Gate
+    ) -> RunAs | Verdict:
+        """The user to run as, or the final verdict (rejected; expired while unsettled)."""
+        first = self._clock()
+        while True:
+            if not gate.owned:
+                raise Revoked
+            now = self._clock()
+            sights = {user: self._sight(user, command.assistance_id) for user in self._asked(key)}
+            found = ownership.resolve(
+                key, command.assistance_id, sights, waited=now - first, routing=routing
+            )
+            match found:
+                case RunAs():
+                    return found
+                case Reject():
+                    return found.verdict
+                case Unsettled():
+                    if now >= command.deadline:
+                        return found.verdict
+                    await asyncio.sleep(SESSION_POLL_SECONDS)
+                case unexpected:
+                    assert_never(unexpected)
+
+    def _held(self) -> list[str]:
+        return list(self._sessions.held())
+
+    def _asked(self, key: str | None) -> list[str]:
+        """Whose views to look in: the key's user alone when held (it decides), else all held."""
+        held = self._held()
+        return [key] if key is not None and key in held else held
+
+    def _sight(self, user: str, assistance_id: str) -> Sight:
+        view = self._sessions.view(user)
+        if view is None or not view.fresh():
+            return "unknown"
+        return "absent" if view.assistance(assistance_id) is None else "open"
+
     # --- executing -----------------------------------------------------------------------
 
     async def execute(
-        self, command: Command, position: Position, gate: Gate
+        self, command: Command, position: Position, gate: Gate, user: str
     ) -> tuple[Verdict, int]:
-        """The command's final verdict and how many ICWS calls it took."""
-        state = _Attempts()
+        """The command's final verdict, run as ``user``, and how many ICWS calls it took."""
+        state = _Attempts(user)
         retrying = stamina.retry_context(
             on=_Transient,
             attempts=self._settings.max_attempts,
@@ -133,7 +162,7 @@ class Runner:
             return rules.unreachable(state.count, state.last).verdict
         assert state.baseline is not None
         # Nothing awaits from here to the send: the session is up and the deadline is ahead.
-        match rules.before_send(state.count, self._observed(command, state.baseline)):
+        match rules.before_send(state.count, self._observed(command, state.baseline, state.user)):
             case Stop(verdict=verdict):
                 return verdict
             case Send():
@@ -141,8 +170,8 @@ class Runner:
             case unexpected:
                 assert_never(unexpected)
         state.count += 1
-        judged = await self._send(commands.plan(command))
-        seen = self._observed(command, state.baseline)
+        judged = await self._send(commands.plan(command), state.user)
+        seen = self._observed(command, state.baseline, state.user)
         step = rules.after_answer(
             state.count, self._settings.max_attempts, command.deadline, self._clock(), judged, seen
         )
@@ -160,10 +189,13 @@ class Runner:
             case other:
                 assert_never(other)
 
-    async def _send(self, planned: Plan) -> Verdict:
-        """Send the planned call on the live session and judge what comes back."""
+    async def _send(self, planned: Plan, user: str) -> Verdict:
+        """Send the planned call on the user's live session and judge what comes back."""
+        caller = self._sessions.caller(user)
+        if caller is None:  # the account was let go meanwhile: like a session that is down
+            return Verdict("retry", Problem(f"the session of user {user} is gone"))
         try:
-            answer = await self._caller.request(functools.partial(commands.call, planned))
+            answer = await caller.request(functools.partial(commands.call, planned))
         except errors.IcwsError as exc:
             return rules.judge_error(exc)
         return rules.judge(commands.call(planned, ""), answer)
@@ -175,38 +207,50 @@ class Runner:
         while True:
             # Once started, a command is seen through even if its partition moves: the new
             # owner finds it started and waits for this bridge's result.
-            if not await self._until_up(command.deadline, gate if state.baseline is None else None):
+            holding = gate if state.baseline is None else None
+            if not await self._until_up(command.deadline, holding, state.user):
                 return False
             if state.baseline is not None:
                 return True
-            state.baseline = baseline(command, self._request(command), self._user)
-            await self._start(command, position, gate, state.baseline)
+            state.baseline = baseline(command, self._request(command, state.user), state.user)
+            await self._start(command, position, gate, state)
             # The write took time: look at the session and the deadline again.
 
-    async def _until_up(self, deadline: float, gate: Gate | None) -> bool:
-        """Wait for the session; False once the deadline has passed; Revoked if ``gate`` closes."""
+    async def _until_up(self, deadline: float, gate: Gate | None, user: str) -> bool:
+        """Wait for the user's session; False past the deadline; Revoked if ``gate`` closes."""
         while True:
             if gate is not None and not gate.owned:
                 raise Revoked
             if self._clock() >= deadline:
                 return False
-            if self._caller.up:
+            caller = self._sessions.caller(user)
+            if caller is not None and caller.up:
                 return True
             await asyncio.sleep(SESSION_POLL_SECONDS)
 
     async def _start(
-        self, command: Command, position: Position, gate: Gate, base: Baseline
+        self, command: Command, position: Position, gate: Gate, state: _Attempts
     ) -> None:
-        entry = Started(command.ref.id, position, self._clock(), base, self._instance)
+        assert state.baseline is not None
+        entry = Started(
+            command.ref.id, position, self._clock(), state.baseline, self._instance, state.user
+        )
         async with gate:
             await self._producer.send(journal_record(self._journal.topic, entry))
         self._journal.remember(entry)
 
-    def _request(self, command: Command) -> Mapping[str, Any] | None:
-        return self._view.assistance(command.assistance_id)
+    def _request(self, command: Command, user: str) -> Mapping[str, Any] | None:
+        view = self._sessions.view(user)
+        return None if view is None else view.assistance(command.assistance_id)
 
-    def _observed(self, command: Command, base: Baseline) -> bool:
-        return self._view.fresh() and observed(command, base, self._request(command), self._user)
+    def _fresh(self, user: str | None) -> bool:
+        view = None if user is None else self._sessions.view(user)
+        return view is not None and view.fresh()
+
+    def _observed(self, command: Command, base: Baseline, user: str | None) -> bool:
+        if user is None or not self._fresh(user):
+            return False
+        return observed(command, base, self._request(command, user), user)
 
     # --- recovering ----------------------------------------------------------------------
 
@@ -217,10 +261,12 @@ class Runner:
         mid-command) and may still publish its result; when ``unknown`` may be said is
         :func:`bridge.core.command_rules.recovery_ends_at`.
         """
+        user = self.started_by(started)
         self._log.warning(
             "command.recovering",
             started_by=started.instance,
             assistance_id=command.assistance_id,
+            user=user,
         )
         first = self._clock()
         fresh_since: float | None = None
@@ -237,15 +283,23 @@ class Runner:
             entry = self._journal.get(command.ref.id)
             if isinstance(entry, Finished):
                 return entry
-            if fresh_since is None and self._view.fresh():
+            if fresh_since is None and self._fresh(user):
                 fresh_since = now
             ends_at = rules.recovery_ends_at(
                 command.deadline, first, fresh_since, self._settings.recovery_seconds
             )
-            match rules.recovery_step(self._observed(command, started.baseline), now, ends_at):
+            seen = self._observed(command, started.baseline, user)
+            match rules.recovery_step(seen, now, ends_at):
                 case Stop(verdict=verdict):
                     return verdict
                 case Wait():
                     await asyncio.sleep(RECOVERY_POLL_SECONDS)
                 case unexpected:
                     assert_never(unexpected)
+
+    def started_by(self, started: Started) -> str | None:
+        """The owner a started command ran as; for an entry from before owners, the one user."""
+        if started.user is not None:
+            return started.user
+        held = self._held()
+        return held[0] if len(held) == 1 else None

@@ -8,14 +8,14 @@ says why in ``dlq.*`` headers. Nothing here does I/O or reads a clock.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from bridge.core.command_rules import Verdict
 from bridge.core.commands import RESULT_NAME, DeadLetter, Position, Ref, timestamp
-from bridge.core.events import CONTENT_TYPE, Contract, Record, envelope, event_id
+from bridge.core.encoding import ce_headers, compact
+from bridge.core.events import Contract, Record, envelope, event_id
 
 
 def result_event(
@@ -24,11 +24,15 @@ def result_event(
     verdict: Verdict,
     *,
     assistance_id: str | None,
+    user: str | None,
     deadline: float | None,
     attempts: int | None,
     finished: float,
 ) -> dict[str, Any]:
-    """The result CloudEvent of a command (subject and key: the command id)."""
+    """The result CloudEvent of a command (subject and key: the command id).
+
+    ``user`` is the owner the command ran as (``data.userId``); None when it never had one.
+    """
     if verdict.outcome == "retry":
         raise ValueError("a retry is not a result")
     data = {
@@ -36,6 +40,7 @@ def result_event(
         "commandType": ref.type,
         "commandSource": ref.source,
         "assistanceId": assistance_id,
+        "userId": user,
         "outcome": verdict.outcome,
         "observed": verdict.observed,
         "attempts": attempts,
@@ -55,14 +60,8 @@ def result_event(
 
 def result_record(contract: Contract, topic: str, event: Mapping[str, Any]) -> Record:
     """The Kafka record of a result event, with ``ce_*`` headers like every event."""
-    headers = [("content-type", CONTENT_TYPE.encode())]
-    if contract.attribute_headers:
-        headers += [
-            (f"ce_{attr}", str(value).encode())
-            for attr, value in event.items()
-            if attr not in ("data", "datacontenttype")
-        ]
-    return Record(topic, str(event["subject"]).encode(), _json(event), tuple(headers), RESULT_NAME)
+    headers = ce_headers(event, contract.attribute_headers)
+    return Record(topic, str(event["subject"]).encode(), compact(event), headers, RESULT_NAME)
 
 
 DLQ_HEADER_PREFIX = "dlq."
@@ -87,7 +86,3 @@ def dead_letter_record(
         ("dlq.offset", str(position.offset).encode()),
     )
     return Record(topic, key, value, kept + added, "dead_letter")
-
-
-def _json(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from bridge.core import icws_api
+from bridge.core import encoding, icws_api
 from bridge.core.events import SPEC_VERSION, Contract
 from bridge.core.icws_api import Call
 
@@ -40,9 +40,14 @@ REASONS: tuple[Reason, ...] = (
 )
 RESULT_NAME = "command.result"
 MAX_ID_LENGTH = 200
-# Ids go into a URL path: letters, digits and . _ - only, starting with a letter or digit, so no
-# value can climb out of its path segment ("..", "/", "%2F").
-ASSISTANCE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+# Assistance ids are opaque (docs/icws-protocol.md §4.4, §10): any text, since the core
+# percent-encodes every path value as the SDK does. Only what no encoding can carry safely is
+# refused: control characters (C0, DEL, C1), and the dot segments "." and "..", which URL
+# normalization resolves.
+MAX_ASSISTANCE_ID = 256
+# Searched, not matched: "$" would let a trailing newline through in Python (not in ECMA-262).
+CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+DOT_SEGMENTS = (".", "..")
 
 
 # --- the command types ---------------------------------------------------------------------
@@ -57,8 +62,16 @@ class DataField:
 
 
 def _assistance_id(value: Any) -> str | None:
-    if not isinstance(value, str) or not ASSISTANCE_ID.match(value):
-        return "must be 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit"
+    if (
+        not isinstance(value, str)
+        or not 0 < len(value) <= MAX_ASSISTANCE_ID
+        or CONTROL_CHARACTER.search(value)
+        or value in DOT_SEGMENTS
+    ):
+        return (
+            f"must be a string of 1-{MAX_ASSISTANCE_ID} characters, without control "
+            "characters, and not '.' or '..'"
+        )
     return None
 
 
@@ -69,7 +82,13 @@ def _text(value: Any) -> str | None:
 
 
 ASSISTANCE_ID_FIELD = DataField(
-    _assistance_id, {"type": "string", "pattern": ASSISTANCE_ID.pattern}
+    _assistance_id,
+    {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": MAX_ASSISTANCE_ID,
+        "not": {"anyOf": [{"pattern": CONTROL_CHARACTER.pattern}, {"enum": list(DOT_SEGMENTS)}]},
+    },
 )
 TEXT_FIELD = DataField(_text, {"type": "string", "minLength": 1, "pattern": r"\S"})
 
@@ -273,8 +292,7 @@ def parse_time(value: Any) -> float | None:
 
 def timestamp(moment: float) -> str:
     """Unix time as RFC 3339 UTC with milliseconds."""
-    text = datetime.fromtimestamp(moment, UTC).isoformat(timespec="milliseconds")
-    return text.replace("+00:00", "Z")
+    return encoding.timestamp(datetime.fromtimestamp(moment, UTC))
 
 
 # --- planning ------------------------------------------------------------------------------

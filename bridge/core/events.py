@@ -6,22 +6,25 @@ topic, and the *state* record (latest full state and sequence, or a tombstone wh
 ended) on the aggregate's compacted state topic. Event ids are derived from aggregate, key,
 sequence, type and state, so an event re-emitted after a crash has the id it had before.
 Types are ``<prefix>.<aggregate>.<event>.v<major>``; a breaking change adds a new major.
+This module decides what each record says; ``bridge.core.encoding`` writes it as bytes.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
+# Re-exported (``x as x``): ids, timestamps and the content type are part of the contract too.
+from bridge.core.encoding import CONTENT_TYPE as CONTENT_TYPE
+from bridge.core.encoding import When, ce_headers, compact, spliced_event, spliced_state, stamp_text
+from bridge.core.encoding import event_id as event_id
+from bridge.core.encoding import timestamp as timestamp
 from bridge.core.messages import Aggregate
-from bridge.core.state import COMPACT_JSON, Change, ChangeKind, Resync
+from bridge.core.state import Change, ChangeKind, Resync
 
 SPEC_VERSION = "1.0"
-CONTENT_TYPE = "application/cloudevents+json"
 MAJOR = 1
 
 EVENT_NAMES: Mapping[tuple[Aggregate, ChangeKind], str] = {
@@ -132,48 +135,7 @@ def _source_time(aggregate: Aggregate, state: Mapping[str, Any]) -> str | None:
     return None
 
 
-# --- encoding ------------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class _LastTimestamp:
-    moment: datetime | None = None
-    text: str = ""
-
-
-_last_timestamp = _LastTimestamp()
-
-
-def timestamp(moment: datetime) -> str:
-    """RFC 3339 UTC with milliseconds."""
-    last = _last_timestamp
-    if moment is last.moment:  # one batch's records share their read time: format it once
-        return last.text
-    text = moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    last.moment, last.text = moment, text
-    return text
-
-
-# One encoder of each kind, made once: ``json.dumps`` with options builds a new encoder per call,
-# which costs as much as encoding a small event. The output is the same.
-_COMPACT = COMPACT_JSON
-_CANONICAL = json.JSONEncoder(sort_keys=True, default=str)
-_string = json.encoder.encode_basestring  # how _COMPACT writes a string (ensure_ascii off)
-
-
-def _json(value: Any) -> bytes:
-    return _COMPACT.encode(value).encode()
-
-
-def event_id(*parts: Any) -> str:
-    """A UUID derived from the parts: the same parts always give the same id."""
-    digest = bytearray(hashlib.sha256(_CANONICAL.encode(parts).encode()).digest()[:16])
-    # What uuid.UUID(bytes=digest, version=5) does, without building the object: the version
-    # in the high nibble of byte 6, the RFC 4122 variant in the two high bits of byte 8.
-    digest[6] = (digest[6] & 0x0F) | 0x50
-    digest[8] = (digest[8] & 0x3F) | 0x80
-    h = digest.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+# --- records -------------------------------------------------------------------------------
 
 
 def _attributes(
@@ -181,11 +143,11 @@ def _attributes(
     name: str,
     ident: str,
     subject: str,
-    recorded: datetime,
+    recorded: When,
     time: str | None,
     sequence: int | None,
 ) -> dict[str, Any]:
-    recorded_text = timestamp(recorded)
+    recorded_text = stamp_text(recorded)
     event: dict[str, Any] = {
         "specversion": SPEC_VERSION,
         "id": ident,
@@ -209,7 +171,7 @@ def envelope(
     ident: str,
     subject: str,
     data: Mapping[str, Any],
-    recorded: datetime,
+    recorded: When,
     time: str | None = None,
     sequence: int | None = None,
 ) -> dict[str, Any]:
@@ -219,87 +181,38 @@ def envelope(
     return event
 
 
-# Every attribute but data is copied (§4); datacontenttype describes ``data``, and in the Kafka
-# binding it would be the content-type header, which here says "structured mode".
-_HEADER_NAMES = {
-    attr: f"ce_{attr}"
-    for attr in (
-        "specversion",
-        "id",
-        "source",
-        "type",
-        "subject",
-        "time",
-        "dataschema",
-        "recordedtime",
-        "sequence",
-    )
-}
-_CONTENT_TYPE_HEADER = ("content-type", CONTENT_TYPE.encode())
-
-
-def _headers(contract: Contract, event: Mapping[str, Any]) -> tuple[tuple[str, bytes], ...]:
-    if not contract.attribute_headers:
-        return (_CONTENT_TYPE_HEADER,)
-    headers = [_CONTENT_TYPE_HEADER]
-    for attr, value in event.items():
-        if attr in ("data", "datacontenttype"):
-            continue
-        header = _HEADER_NAMES.get(attr) or f"ce_{attr}"
-        headers.append((header, (value if type(value) is str else str(value)).encode()))
-    return tuple(headers)
-
-
 def _record(
     contract: Contract, topic: str, key: str, event: Mapping[str, Any], label: str
 ) -> Record:
-    return Record(topic, key.encode(), _json(event), _headers(contract, event), label)
+    headers = ce_headers(event, contract.attribute_headers)
+    return Record(topic, key.encode(), compact(event), headers, label)
 
 
-def change_records(contract: Contract, change: Change, recorded: datetime) -> tuple[Record, Record]:
+def change_records(contract: Contract, change: Change, recorded: When) -> tuple[Record, Record]:
     """The event record and the state record for one change."""
     name = EVENT_NAMES[(change.aggregate, change.kind)]
     shown = PRESENT[change.aggregate](change.state)
     ident = event_id(change.aggregate, change.key, change.sequence, name, shown)
     time = _source_time(change.aggregate, change.state)
     attributes = _attributes(contract, name, ident, change.key, recorded, time, change.sequence)
-    # The state is encoded once (or not at all: the cache keeps it packed in this very encoding,
-    # and most aggregates show their state as it is) and spliced into both values. The bytes
-    # are exactly those of encoding {**attributes, "data": {"state", "changedFields", "cause"}}
-    # and {"sequence", "type", "state"} whole (compact separators, ``data`` last); the
-    # sequence is an int (JSON writes int.__repr__), changed fields are property names.
+    # The state cache keeps the state packed in the very encoding of record values, so when
+    # the aggregate shows its state as it is, those bytes are spliced in without encoding.
     if change.packed is not None and PRESENT[change.aggregate] is _same:
         state_json = change.packed
     else:
-        state_json = _json(shown)
-    changed = ",".join([_string(field) for field in change.changed])
-    tail = f',"changedFields":[{changed}],"cause":{_string(change.cause)}}}}}'
-    event_value = b"".join(
-        (
-            _COMPACT.encode(attributes)[:-1].encode(),
-            b',"data":{"state":',
-            state_json,
-            tail.encode(),
-        )
-    )
+        state_json = compact(shown)
+    event_value = spliced_event(attributes, state_json, change.changed, change.cause)
     state_value = (
         None
         if change.kind == "removed"
-        else b"".join(
-            (
-                f'{{"sequence":{int.__repr__(change.sequence)},'
-                f'"type":{_string(attributes["type"])},"state":'.encode(),
-                state_json,
-                b"}",
-            )
-        )
+        else spliced_state(change.sequence, attributes["type"], state_json)
     )
     key = change.key.encode()
     event = Record(
         contract.event_topics[change.aggregate],
         key,
         event_value,
-        _headers(contract, attributes),
+        ce_headers(attributes, contract.attribute_headers),
         name,
     )
     state = Record(contract.state_topics[change.aggregate], key, state_value, (), "state")
@@ -329,7 +242,7 @@ def state_record(
     value = (
         None
         if state is None
-        else _json({"sequence": sequence, "type": event_type, "state": PRESENT[aggregate](state)})
+        else compact({"sequence": sequence, "type": event_type, "state": PRESENT[aggregate](state)})
     )
     return Record(contract.state_topics[aggregate], key.encode(), value, (), "state")
 
@@ -343,15 +256,15 @@ def decode_state(aggregate: Aggregate, value: bytes | None) -> tuple[dict[str, A
 
 
 def lifecycle_record(
-    contract: Contract, name: str, subject: str, data: Mapping[str, Any], recorded: datetime
+    contract: Contract, name: str, subject: str, data: Mapping[str, Any], recorded: When
 ) -> Record:
     """A bridge lifecycle event (session up/down, gap possible, resync completed)."""
-    ident = event_id(name, subject, timestamp(recorded), data)
+    ident = event_id(name, subject, stamp_text(recorded), data)
     event = envelope(contract, name, ident=ident, subject=subject, data=data, recorded=recorded)
     return _record(contract, contract.lifecycle_topic, subject, event, name)
 
 
-def resync_record(contract: Contract, resync: Resync, recorded: datetime) -> Record:
+def resync_record(contract: Contract, resync: Resync, recorded: When) -> Record:
     """``resync completed`` for one aggregate, with what reconciliation found."""
     data = {
         "aggregate": resync.aggregate,

@@ -3,25 +3,29 @@
 Nothing here sends anything. ``session.py`` turns a :class:`Call` into an HTTP request and hands
 the :class:`Answer` back to the ``interpret_*`` functions, which return a typed result or an
 :class:`~bridge.errors.IcwsError` *value* (never raised here) for the shell to raise, retry or
-report. The protocol facts behind each choice are in ``ICWS-PROTOCOL.md``; section numbers are
+report. The protocol facts behind each choice are in ``docs/icws-protocol.md``; section numbers are
 given where a choice is not obvious.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from bridge import errors
 from bridge.core.messages import ConnectionChange
+from bridge.core.paths import segment
+from bridge.core.paths import session_root as _session
 
 ICWS_JSON = "application/vnd.inin.icws+JSON;charset=utf-8"
 EVENT_STREAM = "text/event-stream"
 CSRF_HEADER = "ININ-ICWS-CSRF-Token"
 SESSION_HEADER = "ININ-ICWS-Session-ID"
 AUTH_FAILURE = "error.request.connection.authenticationFailure"
+AUTH_FAILURE_CODE = -2147221503
 
 Transport = Literal["sse", "poll"]
 
@@ -111,18 +115,18 @@ SUBSCRIPTIONS: Mapping[str, Subscription] = {
 def subscribe(session_id: str, name: str, body: Mapping[str, Any] | None) -> Call:
     """PUT a subscription (creates or replaces it; ICWS then sends a full snapshot)."""
     sub = SUBSCRIPTIONS[name]
-    return Call(f"subscribe.{name}", "PUT", f"/icws/{session_id}/{sub.path}", body, ok=sub.ok)
+    return Call(f"subscribe.{name}", "PUT", f"{_session(session_id)}/{sub.path}", body, ok=sub.ok)
 
 
 def unsubscribe(session_id: str, name: str) -> Call:
     """DELETE a subscription."""
     sub = SUBSCRIPTIONS[name]
-    return Call(f"unsubscribe.{name}", "DELETE", f"/icws/{session_id}/{sub.path}", ok=sub.ok)
+    return Call(f"unsubscribe.{name}", "DELETE", f"{_session(session_id)}/{sub.path}", ok=sub.ok)
 
 
 def assistance_details(session_id: str, assistance_id: str, *, subscribe: bool) -> Call:
     """PUT (or DELETE) the details subscription of one assistance request."""
-    path = f"/icws/{session_id}/{SUBSCRIPTIONS['assistance'].path}/{assistance_id}"
+    path = f"{_session(session_id)}/{SUBSCRIPTIONS['assistance'].path}/{segment(assistance_id)}"
     verb, method = ("subscribe", "PUT") if subscribe else ("unsubscribe", "DELETE")
     return Call(f"{verb}.assistance_details", method, path, ok=frozenset({200, 204}))
 
@@ -197,9 +201,10 @@ def interpret_login(answer: Answer) -> Login | errors.IcwsError:
     token = body.get("csrfToken") or headers.get(CSRF_HEADER.lower())
     if not session_id or not token:
         return errors.ServerError("login answer has no sessionId or csrfToken", status=201)
+    listed = body.get("features")
     features = {
         str(f["featureId"]): _int(f.get("version"))
-        for f in body.get("features") or ()
+        for f in (listed if isinstance(listed, list) else ())
         if isinstance(f, dict) and "featureId" in f
     }
     version = body.get("version")
@@ -218,9 +223,15 @@ def interpret_login(answer: Answer) -> Login | errors.IcwsError:
     )
 
 
+_HOST_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,252}")
+
+
 def _hosts(value: Any) -> tuple[str, ...]:
-    # A list of host names (§3.3); anything else (a lone string, an object) names no host.
-    return tuple(str(h) for h in value if h) if isinstance(value, list) else ()
+    # A list of host names (§3.3); anything else (a lone string, an object) names no host, and
+    # an entry that is no host name (a URL, a path, spaces) is dropped rather than sent to.
+    if not isinstance(value, list):
+        return ()
+    return tuple(h for h in value if isinstance(h, str) and _HOST_NAME.fullmatch(h))
 
 
 def _int(value: Any) -> int:
@@ -238,7 +249,7 @@ def features() -> Call:
 
 def check_connection(session_id: str) -> Call:
     """GET /icws/{sessionId}/connection (§1.2)."""
-    return Call("check", "GET", f"/icws/{session_id}/connection")
+    return Call("check", "GET", f"{_session(session_id)}/connection")
 
 
 def interpret_connection(answer: Answer) -> ConnectionChange | errors.IcwsError:
@@ -260,7 +271,7 @@ def interpret_connection(answer: Answer) -> ConnectionChange | errors.IcwsError:
 
 def logout(session_id: str) -> Call:
     """DELETE /icws/{sessionId}/connection; 200 and 204 both seen (§1.3)."""
-    return Call("logout", "DELETE", f"/icws/{session_id}/connection", ok=frozenset({200, 204}))
+    return Call("logout", "DELETE", f"{_session(session_id)}/connection", ok=frozenset({200, 204}))
 
 
 def messages(session_id: str, transport: Transport) -> Call:
@@ -268,7 +279,7 @@ def messages(session_id: str, transport: Transport) -> Call:
     return Call(
         f"messages.{transport}",
         "GET",
-        f"/icws/{session_id}/messaging/messages",
+        f"{_session(session_id)}/messaging/messages",
         accept=EVENT_STREAM if transport == "sse" else ICWS_JSON,
     )
 
@@ -305,7 +316,7 @@ def assistance_update(session_id: str, assistance_id: str, text: str) -> Call:
     return Call(
         "assistance.update",
         "POST",
-        f"/icws/{session_id}/interactions/agent-assistance/{assistance_id}",
+        f"{_session(session_id)}/interactions/agent-assistance/{segment(assistance_id)}",
         {"text": text},
         ok=frozenset({200, 201, 202, 204}),
     )
@@ -316,7 +327,7 @@ def assistance_complete(session_id: str, assistance_id: str) -> Call:
     return Call(
         "assistance.complete",
         "DELETE",
-        f"/icws/{session_id}/interactions/agent-assistance/{assistance_id}",
+        f"{_session(session_id)}/interactions/agent-assistance/{segment(assistance_id)}",
         ok=frozenset({200, 204}),
     )
 
@@ -344,10 +355,8 @@ def failure(what: str, answer: Answer, *, login: bool = False) -> errors.IcwsErr
     error_id = body.get("errorId")
     error_id = str(error_id)[:100] if error_id is not None else None
     message = str(body.get("message") or "")[:200]
-    if login and answer.status == 400 and error_id == AUTH_FAILURE:
-        cls: type[errors.IcwsError] = errors.AuthenticationFailed
-    else:
-        cls = _BY_STATUS.get(answer.status, errors.ServerError)
+    status = answer.status
+    cls = _login_failure(status, body) if login else _BY_STATUS.get(status, errors.ServerError)
     text = f"{what}: HTTP {answer.status}" + (f" {error_id}" if error_id else "")
     if message:
         text += f": {message}"
@@ -355,12 +364,41 @@ def failure(what: str, answer: Answer, *, login: bool = False) -> errors.IcwsErr
     return cls(text, status=answer.status, error_id=error_id, alternates=alternates)
 
 
+def _login_failure(status: int, body: Mapping[str, Any]) -> type[errors.IcwsError]:
+    """A login answer other than 201 (§10): another host, server trouble, or a refusal."""
+    if status == 400 and bad_credentials(body):
+        return errors.AuthenticationFailed
+    # A 3xx (a sign-in page) is never followed: like ruby-ic, take it as a 503.
+    if status == 503 or 300 <= status < 400:
+        return errors.ServerUnavailable
+    if status >= 500:
+        return errors.ServerError
+    return errors.LoginRefused
+
+
+def bad_credentials(body: Mapping[str, Any]) -> bool:
+    """The authenticationFailure errorId, or its errorCode alone as servers before CIC 4.0.6."""
+    error_id = body.get("errorId")
+    if error_id is not None:
+        return bool(error_id == AUTH_FAILURE)
+    return str(body.get("errorCode")) == str(AUTH_FAILURE_CODE)
+
+
 # --- hosts ---------------------------------------------------------------------------------
 
 
 def host_url(base: str, host: str) -> str:
-    """An alternate host name as a URL with the base URL's scheme and port (§3.3)."""
+    """The URL of an alternate host a server at ``base`` named (§3.3, §10).
+
+    A direct server (no path) gives the alternate's host with the base's scheme and port. Behind
+    a web proxy (``https://proxy/api/<icserver>``) the alternate names another IC server, so it
+    replaces the last path segment and the proxy's address stays.
+    """
     parts = urlsplit(base)
+    path = parts.path.rstrip("/")
+    if path:
+        parent = path.rsplit("/", 1)[0]
+        return urlunsplit((parts.scheme, parts.netloc, f"{parent}/{quote(host, safe='')}", "", ""))
     port = f":{parts.port}" if parts.port else ""
     return urlunsplit((parts.scheme, f"{host}{port}", "", "", ""))
 

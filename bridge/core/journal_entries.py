@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any, assert_never
 
 from bridge.core.commands import OUTCOMES, Command, Outcome, Position
+from bridge.core.encoding import compact
 from bridge.core.events import Record
 
 # --- evidence: what the bridge's own view of ICWS says ------------------------------------
@@ -93,6 +94,7 @@ class Started:
     at: float
     baseline: Baseline
     instance: str
+    user: str | None = None  # the owner it runs as; None in entries written before owners
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,11 +127,13 @@ def journal_record(topic: str, entry: Entry) -> Record:
                 "baseline": {"open": entry.baseline.open, "matching": entry.baseline.matching},
                 "instance": entry.instance,
             }
+            if entry.user is not None:
+                value["user"] = entry.user
         case Finished():
             value |= {"phase": "finished", "outcome": entry.outcome, "result": entry.result}
         case _:
             assert_never(entry)
-    return Record(topic, entry.command_id.encode(), _json(value), (), "journal")
+    return Record(topic, entry.command_id.encode(), compact(value), (), "journal")
 
 
 def read_entry(value: bytes | None) -> Entry | None:
@@ -140,7 +144,11 @@ def read_entry(value: bytes | None) -> Entry | None:
         position = Position(str(topic), int(partition), int(offset))
         if raw["phase"] == "started":
             base = Baseline(bool(raw["baseline"]["open"]), int(raw["baseline"]["matching"]))
-            return Started(raw["commandId"], position, float(raw["at"]), base, raw["instance"])
+            user = raw.get("user")
+            owner = user if isinstance(user, str) else None
+            return Started(
+                raw["commandId"], position, float(raw["at"]), base, raw["instance"], owner
+            )
         if raw["phase"] == "finished" and raw["outcome"] in OUTCOMES:
             return Finished(raw["commandId"], position, raw["outcome"], raw["result"])
     except (ValueError, KeyError, TypeError, AttributeError):
@@ -187,7 +195,3 @@ def decide(entry: Entry | None, deadline: float, now: float, position: Position)
             return Expire() if now >= deadline else Execute()
         case _:
             assert_never(entry)
-
-
-def _json(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()

@@ -1,10 +1,11 @@
 """ICWS messages in, typed values out: dispatch on ``__type`` through a table, never raise.
 
-Each of the four subscribed families (ICWS-PROTOCOL.md §4) becomes an :class:`Update`: the
+Each of the four subscribed families (docs/icws-protocol.md §4) becomes an :class:`Update`: the
 aggregate it belongs to, whether it is a snapshot (``isDelta: false``), the entities it adds or
 changes (already *normalized*: enum integers as names, compact dates as RFC 3339) and the keys it
-removes. ``connectionStateChangeMessage`` becomes :class:`ConnectionChange`. Anything else, and
-any message too broken to use, becomes :class:`Ignored` with the reason. A malformed *entry*
+removes. ``connectionStateChangeMessage`` becomes :class:`ConnectionChange`, and the two
+subscription-state messages :class:`SubscriptionState`. Anything else, and any message too
+broken to use, becomes :class:`Ignored` with the reason. A malformed *entry*
 inside a good message is dropped with a problem noted, and the rest of the message is kept.
 
 Normalizing at parse time is safe because it is per property: merging normalized deltas gives
@@ -14,41 +15,19 @@ the same result as merging raw ones and normalizing after.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-Aggregate = Literal["alerting", "history", "status_messages", "assistance"]
-AGGREGATES: tuple[Aggregate, ...] = ("alerting", "history", "status_messages", "assistance")
+# Re-exported (``x as x``): the parser's output types live with the rules that apply them.
+from bridge.core.state import AGGREGATES as AGGREGATES
+from bridge.core.state import RULES, FamilyRules
+from bridge.core.state import Aggregate as Aggregate
+from bridge.core.state import Update as Update
+from bridge.core.state import Upsert as Upsert
 
-
-@dataclass(frozen=True, slots=True)
-class Upsert:
-    """One entity's properties, and how they combine with what is known.
-
-    ``replace`` drops what was known; otherwise properties merge, except those named in
-    ``append`` (lists that only grow, like assistance messages), which extend. ``creates``
-    False means the entity must already be live (its existence is decided elsewhere).
-    """
-
-    key: str
-    props: Mapping[str, Any]
-    replace: bool = True
-    append: tuple[str, ...] = ()
-    creates: bool = True
-
-
-@dataclass(frozen=True, slots=True)
-class Update:
-    """What one message says about one aggregate."""
-
-    aggregate: Aggregate
-    snapshot: bool
-    upserts: tuple[Upsert, ...] = ()
-    removals: tuple[str, ...] = ()
-    problems: tuple[str, ...] = ()
-    kind: str = ""
+Family = Literal["messaging", "assistance"]  # which subscription-state message said it
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +45,28 @@ class ConnectionChange:
 
 
 @dataclass(frozen=True, slots=True)
+class SubscriptionState:
+    """A subscription's state (docs/icws-protocol.md §2.4, §10): Suspended or Faulted means lost.
+
+    ``family`` is which kind of state message said it; ``subscription`` is the resource path
+    below ``messaging/subscriptions/`` when the server named it (the SDK names no such property,
+    the simulator sends ``subscriptionId``), else None. ``error`` is the server's errorId and
+    message, bounded.
+    """
+
+    family: Family
+    subscription: str | None
+    state: str
+    error: str
+    kind: str
+
+    @property
+    def lost(self) -> bool:
+        """Suspended or Faulted: the server sends it nothing more until it is PUT again."""
+        return self.state in LOST_STATES
+
+
+@dataclass(frozen=True, slots=True)
 class Ignored:
     """A message the bridge does not use, or cannot read, and why."""
 
@@ -74,7 +75,7 @@ class Ignored:
     problems: tuple[str, ...] = field(default=())
 
 
-Message = Update | ConnectionChange | Ignored
+Message = Update | ConnectionChange | SubscriptionState | Ignored
 
 
 class Malformed(ValueError):
@@ -99,7 +100,9 @@ ENUMS: Mapping[str, tuple[str, ...]] = {
     "interactionHistoryStatus": ("None", "Connected", "Forwarded"),
     "assistanceState": ("None", "Accepted", "Completed"),
     "participantAction": ("None", "Initiated", "Ignored", "Accepted"),
+    "subscriptionState": ("None", "Normal", "Suspended", "Faulted"),
 }
+LOST_STATES = frozenset({"Suspended", "Faulted"})
 
 _COMPACT = re.compile(r"^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})(\.\d+)?Z$", re.ASCII)
 _EXTENDED = re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d+)?Z$", re.ASCII)
@@ -185,7 +188,7 @@ class Shape:
 
 
 ALERT = Shape(
-    key="interactionId",
+    key=RULES["alerting"].key,
     fields={
         "interactionId": text,
         "interactionType": text,
@@ -210,7 +213,7 @@ ALERT = Shape(
     ),
 )
 HISTORY = Shape(
-    key="interactionId",
+    key=RULES["history"].key,
     fields={
         "interactionId": text,
         "initiationTime": rfc3339,
@@ -229,7 +232,7 @@ HISTORY = Shape(
     required=frozenset({"interactionId"}),  # all optional in §4.2, but no key, no entity
 )
 STATUS = Shape(
-    key="statusId",
+    key=RULES["status_messages"].key,
     fields={
         "statusId": text,
         "messageText": text,
@@ -304,71 +307,91 @@ def read_entries(
 # --- the four families ---------------------------------------------------------------------
 
 
+# Each family's key, case, snapshot scope and what creates and ends an entity come from its
+# row of bridge.core.state.RULES; what is left here is where ICWS puts them in a message.
+
+
+def _upserts(
+    rules: FamilyRules, entries: Iterable[tuple[str, dict[str, Any]]], snapshot: bool, kind: str
+) -> tuple[Upsert, ...]:
+    """Entries as their family's rules take them: keys named, replace and create as they say."""
+    replace = snapshot and rules.snapshot_replaces
+    creates = kind == rules.created_by
+    if rules.fold_case:
+        entries = [(rules.name(key), props) for key, props in entries]
+    return tuple(Upsert(key, props, replace, (), creates) for key, props in entries)
+
+
 def _alerting(raw: dict[str, Any], snapshot: bool, kind: str) -> Update:
-    # StopAlerting (alertAction 2) ends the entity; everything else starts or changes it.
+    # An entry that ends its entity (StopAlerting) is a removal; any other starts or changes it.
     # The list is required: without it a snapshot would seem to say "nothing is alerting".
+    rules = RULES["alerting"]
     if not isinstance(raw.get("alertingInteractionDetails"), list):
         raise Malformed("alertingInteractionDetails is missing or not a list")
     entries, problems = read_entries(ALERT, raw["alertingInteractionDetails"], "alerts")
-    upserts = tuple(
-        Upsert(key, props, replace=snapshot)
-        for key, props in entries
-        if props["alertAction"] != "StopAlerting"
-    )
-    removals = tuple(key for key, props in entries if props["alertAction"] == "StopAlerting")
+    ended = [rules.ends(props) for _, props in entries]
+    live = [entry for entry, ends in zip(entries, ended, strict=True) if not ends]
+    upserts = _upserts(rules, live, snapshot, kind)
+    removals = tuple(rules.name(k) for (k, _), ends in zip(entries, ended, strict=True) if ends)
     return Update("alerting", snapshot, upserts, removals, tuple(problems), kind)
 
 
 def _history(raw: dict[str, Any], snapshot: bool, kind: str) -> Update:
+    rules = RULES["history"]
     entries, problems = read_entries(HISTORY, raw.get("interactionHistory"), "history")
-    upserts = tuple(Upsert(key, props, replace=snapshot) for key, props in entries)
+    upserts = _upserts(rules, entries, snapshot, kind)
     return Update("history", snapshot, upserts, (), tuple(problems), kind)
 
 
 def _status_messages(raw: dict[str, Any], snapshot: bool, kind: str) -> Update:
     # Status ids are case-insensitive (§2.4): the key is folded, the data keeps the id as sent.
+    rules = RULES["status_messages"]
     added, p1 = read_entries(STATUS, raw.get("statusMessagesAdded"), "added")
     changed, p2 = read_entries(STATUS, raw.get("statusMessagesChanged"), "changed")
-    removed = raw.get("statusMessagesRemoved") or []
+    removed = rules.removed(raw) or []
     problems = p1 + p2
     if not isinstance(removed, list) or not all(isinstance(r, str) and r for r in removed):
-        problems.append("statusMessagesRemoved is not a list of ids")
+        problems.append(f"{rules.removed_by} is not a list of ids")
         removed = (
             [r for r in removed if isinstance(r, str) and r] if isinstance(removed, list) else []
         )
-    upserts = tuple(
-        Upsert(key.casefold(), props, replace=snapshot or key_in_added)
-        for entries, key_in_added in ((added, True), (changed, False))
-        for key, props in entries
-    )
-    removals = tuple(r.casefold() for r in removed)
+    # An added entry is whole, so it replaces even in a delta (as a snapshot's entry); a
+    # changed one merges.
+    upserts = _upserts(rules, added, True, kind) + _upserts(rules, changed, snapshot, kind)
+    removals = tuple(rules.name(r) for r in removed)
     return Update("status_messages", snapshot, upserts, removals, tuple(problems), kind)
 
 
 def _assistance_list(raw: dict[str, Any], snapshot: bool, kind: str) -> Update:
     # The list names requests only; their details arrive in separate messages, so never replace.
+    rules = RULES["assistance"]
     ids: list[list[str]] = []
     problems: list[str] = []
-    for what in ("requestsAdded", "requestsRemoved"):
-        value = raw.get(what) or []
+    for what, listed in (
+        ("requestsAdded", raw.get("requestsAdded")),
+        (rules.removed_by, rules.removed(raw)),
+    ):
+        value = listed or []
         if not isinstance(value, list):
             value = [None]
         good = [i for i in value if isinstance(i, str) and i]
         if len(good) != len(value):
             problems.append(f"{what} is not a list of ids")
         ids.append(good)
-    upserts = tuple(Upsert(i, {"assistanceId": i}, replace=False) for i in ids[0])
-    return Update("assistance", snapshot, upserts, tuple(ids[1]), tuple(problems), kind)
+    upserts = _upserts(rules, [(i, {rules.key: i}) for i in ids[0]], snapshot, kind)
+    removals = tuple(rules.name(i) for i in ids[1])
+    return Update("assistance", snapshot, upserts, removals, tuple(problems), kind)
 
 
 def _assistance_details(raw: dict[str, Any], snapshot: bool, kind: str) -> Update:
     # Messages have no id in ICWS: a delta's messagesAdded are appended, a snapshot's replace.
     # Participants are keyed by userId so a delta merges into them. The list message decides
-    # whether a request exists: details never create one, and a Completed state ends it.
-    assistance_id = raw.get("assistanceId")
+    # whether a request exists (RULES: it alone creates), and a Completed state ends it.
+    rules = RULES["assistance"]
+    assistance_id = raw.get(rules.key)
     if not isinstance(assistance_id, str) or not assistance_id:
-        raise Malformed("assistanceId is missing")
-    props: dict[str, Any] = {"assistanceId": assistance_id}
+        raise Malformed(f"{rules.key} is missing")
+    props: dict[str, Any] = {rules.key: assistance_id}
     problems: list[str] = []
     if isinstance(raw.get("interactionId"), str):
         props["interactionId"] = raw["interactionId"]
@@ -390,14 +413,14 @@ def _assistance_details(raw: dict[str, Any], snapshot: bool, kind: str) -> Updat
         props["participants"] = participants
     # A details snapshot replaces one request's details; it is not a snapshot of the aggregate.
     upsert = Upsert(
-        assistance_id,
+        rules.name(assistance_id),
         props,
         replace=snapshot,
         append=() if snapshot else ("messages",),
-        creates=False,
+        creates=kind == rules.created_by,
     )
-    # Completed ends the request, after taking in anything the same message added.
-    removals = (assistance_id,) if props.get("state") == "Completed" else ()
+    # An ending state ends the request, after taking in anything the same message added.
+    removals = (rules.name(assistance_id),) if rules.ends(props) else ()
     return Update("assistance", False, (upsert,), removals, tuple(p1 + problems), kind)
 
 
@@ -413,8 +436,37 @@ def _connection_state(raw: dict[str, Any], _snapshot: bool, _kind: str) -> Conne
     )
 
 
+_SUBSCRIPTIONS_PATH = "messaging/subscriptions/"
+
+
+def _subscription_state(raw: dict[str, Any], _snapshot: bool, kind: str) -> SubscriptionState:
+    state = enum_name("subscriptionState", raw.get("state"))
+    name = raw.get("subscriptionId")
+    if isinstance(name, str) and name.strip("/"):
+        # Robust to a full path: keep what follows ``messaging/subscriptions/``.
+        name = name.rpartition(_SUBSCRIPTIONS_PATH)[2].strip("/")[:300] or None
+    else:
+        name = None
+    family: Family = "messaging" if raw["__type"] == SUBSCRIPTION_STATE else "assistance"
+    return SubscriptionState(family, name, state, _error_text(raw.get("error")), kind)
+
+
+def _error_text(error: Any) -> str:
+    # An ICWS error object (§5) or, leniently, a bare string; bounded like failure() does.
+    if isinstance(error, dict):
+        parts = (error.get("errorId"), error.get("message"))
+        return ": ".join(str(p)[:200] for p in parts if p)
+    return str(error)[:200] if isinstance(error, str) else ""
+
+
 Parser = Callable[[dict[str, Any], bool, str], Message]  # (message, is snapshot, kind)
 CONNECTION_STATE = "urn:inin.com:connection:connectionStateChangeMessage"
+SUBSCRIPTION_STATE = "urn:inin.com:messaging:subscriptionStateMessage"
+ASSISTANCE_SUBSCRIPTION_STATE = (
+    "urn:inin.com:interactions.assistance:assistanceRequestSubscriptionStateMessage"
+)
+# State messages are not snapshots or deltas: isDelta may be absent and must not lose them.
+_STATE_TYPES = frozenset({CONNECTION_STATE, SUBSCRIPTION_STATE, ASSISTANCE_SUBSCRIPTION_STATE})
 
 PARSERS: Mapping[str, Parser] = {
     "urn:inin.com:interactions:interactionAlertingMessage": _alerting,
@@ -423,6 +475,8 @@ PARSERS: Mapping[str, Parser] = {
     "urn:inin.com:interactions.assistance:assistanceRequestListMessage": _assistance_list,
     "urn:inin.com:interactions.assistance:assistanceRequestDetailsMessage": _assistance_details,
     CONNECTION_STATE: _connection_state,
+    SUBSCRIPTION_STATE: _subscription_state,
+    ASSISTANCE_SUBSCRIPTION_STATE: _subscription_state,
 }
 
 
@@ -443,8 +497,8 @@ def parse(raw: Any) -> Message:
     if parser is None:
         return Ignored(kind, f"unrecognized __type {urn}")
     is_delta = raw.get("isDelta")
-    if urn == CONNECTION_STATE and is_delta is None:
-        is_delta = False  # unconfirmed whether ICWS sends it here (§8.8); a Down must not be lost
+    if urn in _STATE_TYPES and is_delta is None:
+        is_delta = False  # unconfirmed whether ICWS sends it here (§8.8); a state must not be lost
     if not isinstance(is_delta, bool):
         return Ignored(kind, "isDelta is missing or not a boolean")
     try:

@@ -8,6 +8,7 @@ differ from what the code generates.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -18,6 +19,7 @@ from bridge.core.messages import AGGREGATES, ENUMS, Aggregate, EnumField, Shape
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 DATE_TIME = {"type": "string", "format": "date-time"}
 TEXT = {"type": "string"}
+URI = {"type": "string", "format": "uri"}
 
 
 def enum_schema(enum: str) -> dict[str, Any]:
@@ -116,6 +118,11 @@ LIFECYCLE_DATA: Mapping[str, dict[str, Any]] = {
 }
 
 
+def schema_file(name: str) -> str:
+    """A schema's file name and relative ``$id``: one file fits every ``schema_base_url``."""
+    return f"{name}.v{MAJOR}.json"
+
+
 def envelope_schema(
     contract: Contract, name: str, data: dict[str, Any], *, sequenced: bool
 ) -> dict[str, Any]:
@@ -140,7 +147,8 @@ def envelope_schema(
         "subject": {"type": "string", "minLength": 1},
         "time": DATE_TIME,
         "datacontenttype": {"const": "application/json"},
-        "dataschema": {"const": contract.schema_of(name)},
+        # <schema_base_url>/<file>: the base is a setting, so only the file name is fixed.
+        "dataschema": {**URI, "pattern": f"/{re.escape(schema_file(name))}$"},
         "recordedtime": DATE_TIME,
         "data": data,
     }
@@ -149,7 +157,7 @@ def envelope_schema(
         properties["sequence"] = {"type": "integer", "minimum": 1}
     return {
         "$schema": DIALECT,
-        "$id": contract.schema_of(name),
+        "$id": schema_file(name),
         "title": contract.type_of(name),
         "type": "object",
         "properties": properties,
@@ -202,6 +210,11 @@ RESULT_DATA: dict[str, Any] = {
         "commandType": TEXT,
         "commandSource": TEXT,
         "assistanceId": {"type": ["string", "null"]},
+        "userId": {
+            "type": ["string", "null"],
+            "description": "The ICWS user (the owner of the request) the command ran as; null "
+            "when it never ran as anyone (rejected before an owner was found, expired, invalid).",
+        },
         "outcome": {"enum": list(commands.OUTCOMES)},
         "observed": {
             "type": "boolean",
@@ -221,6 +234,7 @@ RESULT_DATA: dict[str, Any] = {
         "commandType",
         "commandSource",
         "assistanceId",
+        "userId",
         "outcome",
         "observed",
         "attempts",
@@ -240,7 +254,7 @@ def command_schema(contract: Contract, command_type: commands.CommandType) -> di
     }
     return {
         "$schema": DIALECT,
-        "$id": contract.schema_of(command_type.name),
+        "$id": schema_file(command_type.name),
         "title": contract.type_of(command_type.name),
         "description": command_type.description,
         "type": "object",
@@ -312,7 +326,7 @@ def command_channels(
     channels: dict[str, Any] = {
         "commands": {
             "address": topics.commands,
-            "description": "Commands for ICWS; key them by assistanceId to keep them in order.",
+            "description": "Commands for ICWS; key them by the ICWS user id that owns the request.",
             "messages": {
                 f"{n}.v{MAJOR}": {"$ref": f"#/components/messages/{n}.v{MAJOR}"} for n in names
             },

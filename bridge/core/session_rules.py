@@ -8,14 +8,15 @@ ICWS told it means for that session, as values it dispatches with ``match``:
   :class:`Unsupported` (nothing the bridge needs can work on this server: retry slowly);
 - after a batch of parsed messages is delivered, :func:`after_batch` lists the :class:`Follow`
   and :class:`Unfollow` steps for assistance requests the list added or removed (all follows,
-  then all unfollows, in message order) and ends with at most one :class:`EndSession`, for the
-  first Down connection state in the batch;
+  then all unfollows, in message order), then one :class:`Resubscribe` per subscribed aggregate
+  whose subscription the server suspended or faulted (:func:`lost_aggregates` says which), and
+  ends with at most one :class:`EndSession`, for the first Down connection state in the batch;
 - after a connection check, :func:`after_check` ends the session when the server says Down;
 - after an SSE stream ended while the session is up, :func:`after_stream_end` says whether to
   :class:`Reopen` it (after the server's ``retry:`` delay, or backing off while streams keep
   failing) or to :class:`FallBack` to short polling on the same session.
 
-A stream is not a session (ICWS-PROTOCOL.md §10): servers and proxies close healthy streams,
+A stream is not a session (docs/icws-protocol.md §10): servers and proxies close healthy streams,
 and a stream that ends says nothing about the session, which the connection check judges. A
 stream *failed* when SSE itself did not work: not one byte within the idle limit (a buffering
 proxy), an answer that is not an event stream (an HTML page, a JSON array), a refusal, or no
@@ -27,13 +28,20 @@ separately as ``detail``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from bridge.core import icws_api, messages
 from bridge.core.icws_api import MissingFeature, Transport
-from bridge.core.messages import ConnectionChange, Message
+from bridge.core.messages import (
+    AGGREGATES,
+    Aggregate,
+    ConnectionChange,
+    Family,
+    Message,
+    SubscriptionState,
+)
 
 ASSISTANCE_LIST = messages.short_type(icws_api.ASSISTANCE_LIST)
 MESSAGING = "messaging"
@@ -79,7 +87,25 @@ class Unfollow:
     assistance_id: str
 
 
-Step = EndSession | Follow | Unfollow
+@dataclass(frozen=True, slots=True)
+class Resubscribe:
+    """PUT one aggregate's subscription again: the server suspended or faulted it.
+
+    Until then it sends that subscription nothing, so what changed meanwhile may be missed: the
+    new PUT's snapshot is reconciled. ``reason`` labels the gap; ``state`` and ``error`` are the
+    server's words.
+    """
+
+    aggregate: Aggregate
+    state: str
+    error: str
+
+    @property
+    def reason(self) -> str:
+        return f"subscription_{self.state.lower()}"
+
+
+Step = EndSession | Follow | Unfollow | Resubscribe
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +133,7 @@ def after_login(
     """Proceed with what the server supports, or Unsupported when it can serve nothing.
 
     Unsupported when the server lists no ``messaging`` feature (no way to read messages: a
-    feature missing from the list is not supported, ICWS-PROTOCOL.md §1.5), or when every
+    feature missing from the list is not supported, docs/icws-protocol.md §1.5), or when every
     wanted subscription lacks its feature version. Some missing is not unsupported: those are
     skipped and named in readiness.
     """
@@ -124,21 +150,50 @@ def after_login(
     return Proceed(icws_api.choose_transport(mode, features), usable, missing)
 
 
-def after_batch(batch: Sequence[Message]) -> list[Step]:
-    """Follows, then unfollows, then the first Down (if any) as an EndSession."""
+def after_batch(batch: Sequence[Message], subscribed: Collection[str] = AGGREGATES) -> list[Step]:
+    """Follows, unfollows, resubscriptions (of ``subscribed`` only), then the first Down."""
     follows: list[Step] = []
     unfollows: list[Step] = []
+    lost: dict[Aggregate, Resubscribe] = {}
     end: list[Step] = []
     for message in batch:
         match message:
             case messages.Update(kind=kind) if kind == ASSISTANCE_LIST:
                 follows += [Follow(upsert.key) for upsert in message.upserts]
                 unfollows += [Unfollow(key) for key in message.removals]
+            case SubscriptionState(lost=True):
+                for aggregate in lost_aggregates(message):
+                    if aggregate in subscribed and aggregate not in lost:
+                        lost[aggregate] = Resubscribe(aggregate, message.state, message.error)
             case ConnectionChange(up=False) if not end:
                 end.append(_down(message))
             case _:
                 pass
-    return follows + unfollows + end
+    return follows + unfollows + list(lost.values()) + end
+
+
+# Which aggregates a state message may concern when it does not say (§10: the SDK names no
+# property for it): every subscription of its family.
+FAMILIES: Mapping[Family, tuple[Aggregate, ...]] = {
+    "messaging": ("alerting", "history", "status_messages"),
+    "assistance": ("assistance",),
+}
+_BELOW = "messaging/subscriptions/"
+
+
+def lost_aggregates(change: SubscriptionState) -> tuple[Aggregate, ...]:
+    """The aggregate whose subscription the message names, else every one of its family.
+
+    A details subscription (``…/agent-assistance/{id}``) counts as the assistance list's: the
+    list's new snapshot makes the session follow every request's details again.
+    """
+    name = change.subscription
+    if name is not None:
+        for aggregate in AGGREGATES:
+            path = icws_api.SUBSCRIPTIONS[aggregate].path.removeprefix(_BELOW)
+            if name == path or name.startswith(path + "/"):
+                return (aggregate,)
+    return FAMILIES[change.family]
 
 
 def _down(change: ConnectionChange) -> EndSession:

@@ -1,6 +1,6 @@
 """Incremental server-sent-events decoder: bytes in, complete ``data`` payloads out.
 
-ICWS sends one message JSON per event in ``data:`` lines (ICWS-PROTOCOL.md §2.2). Comment lines
+ICWS sends one message JSON per event in ``data:`` lines (docs/icws-protocol.md §2.2). Comment lines
 (``:ping``) are keep-alives: the shell counts any bytes as life, so they yield nothing here.
 The ``retry:`` field (the server's reconnection delay in milliseconds) is kept as
 :attr:`SseDecoder.retry_ms`, so the shell can honour it when it reopens a closed stream.

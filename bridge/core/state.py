@@ -2,7 +2,7 @@
 
 Theory of operation
 -------------------
-ICWS sends state as *snapshot-then-delta* (ICWS-PROTOCOL.md §2.4). The first message after a
+ICWS sends state as *snapshot-then-delta* (docs/icws-protocol.md §2.4). The first message after a
 subscription is made has ``isDelta: false`` and holds everything currently true; later ones have
 ``isDelta: true`` and hold only what changed. Messages are consumed on read and cannot be
 replayed, and a subscription dies with its session, so after any re-login, switchover or
@@ -13,14 +13,21 @@ with its per-entity ``sequence``. At start-up it is loaded from the compacted st
 it survives restarts. Every message is applied to it with these rules:
 
 * **delta upsert** — merge only the properties present into what is known (nested objects such
-  as ``attributes`` merge key by key; everything else replaces). A new key is *added*.
-* **snapshot upsert** — the entry replaces what is known about that entity.
-* **removal** — an explicit removal (``StopAlerting``, ``statusMessagesRemoved``,
-  ``requestsRemoved``) ends the entity.
-* **reconciliation** — after a snapshot, every live entity the snapshot did not mention ended
-  while the bridge could not see it (except history, whose snapshot is only the most recent
-  calls and whose entries never end). A snapshot that came with problems (an entry dropped as
-  malformed) cannot prove that anything is absent, so it reconciles nothing away.
+  as ``attributes`` merge key by key; everything else replaces). A new key is *added*, if the
+  message is of the kind that creates entities (``FamilyRules.created_by``).
+* **snapshot upsert** — the entry replaces what is known about that entity (unless the family's
+  snapshot names entities without their properties, ``FamilyRules.snapshot``).
+* **removal** — an explicit removal (a key listed in ``FamilyRules.removed_by``, or an entry
+  carrying ``FamilyRules.ends_on``) ends the entity.
+* **reconciliation** — after a snapshot that names every live entity, every live entity it did
+  not mention ended while the bridge could not see it (not history: its snapshot holds only the
+  most recent calls, and its entries never end, so the cache forgets the oldest instead). A
+  snapshot that came with problems (an entry dropped as malformed) cannot prove that anything
+  is absent, so it reconciles nothing away.
+
+What differs between the four message families — the key and its case, what a snapshot
+replaces, what creates and what ends an entity — is in one table, :data:`RULES`, one row per
+family. The parser (``bridge.core.messages``) and the cache below read their decisions there.
 
 A change is emitted only when the normalized state really differs, and only then does the
 entity's ``sequence`` grow. So a restart in which nothing changed in ICWS emits nothing, and an
@@ -34,30 +41,149 @@ Each live entity's properties are kept *packed*: as their compact JSON (UTF-8 by
 third of the memory of the dicts they come from (about 500 bytes per alerting interaction with
 its key, against 1,700), so 100,000 live entities take about 50 MB. They are unpacked only
 where a rule needs them (a delta to merge, a removal to report, a snapshot entry that is not
-byte for byte what is known). The packing is exactly what the event encoder writes for the
-state, so a change carries it along (``Change.packed``) and the state is encoded once.
-Properties that cannot be packed (not JSON) are kept as they are.
+byte for byte what is known). The packing (``bridge.core.encoding.pack``) is exactly what the
+event encoder writes for the state, so a change carries it along (``Change.packed``) and the
+state is encoded once. Properties that cannot be packed (not JSON) are kept as they are.
 """
 
 from __future__ import annotations
 
-import json
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from bridge.core.messages import Aggregate, Update, Upsert
+from bridge.core.encoding import pack, unpack
 
+Aggregate = Literal["alerting", "history", "status_messages", "assistance"]
+AGGREGATES: tuple[Aggregate, ...] = ("alerting", "history", "status_messages", "assistance")
 ChangeKind = Literal["added", "changed", "removed"]
 Cause = Literal["delta", "snapshot", "absent"]
 
-REMOVES_ABSENT: Mapping[Aggregate, bool] = {
-    "alerting": True,
-    "history": False,
-    "status_messages": True,
-    "assistance": True,
+# --- the rules of each message family ------------------------------------------------------
+
+SnapshotScope = Literal["every entity", "recent entities", "every id"]
+"""What a snapshot (``isDelta: false``) holds, and so what it replaces.
+
+``every entity``: every live entity in full; each entry replaces, and one it omits has ended.
+``recent entities``: only the most recent entities; each entry replaces, an omission proves
+nothing. ``every id``: every live entity's key but no properties (those come in messages of
+their own); entries merge, and one it omits has ended.
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class FamilyRules:
+    """How one message family names its entities, what its snapshots say, what creates and ends one.
+
+    ``key``: the property whose value names the entity (and keys its records).
+    ``fold_case``: names are case-insensitive, so the key is case-folded (data keeps it as sent).
+    ``created_by``: the one message kind (short ``__type``) whose entries may create an entity;
+    an entry of any other kind only changes an entity that is live.
+    ``removed_by``: the message property that lists the keys of entities that ended, if any.
+    ``ends_on``: the (property, value) that ends the entity whose entry carries it, if any.
+    """
+
+    key: str
+    fold_case: bool
+    snapshot: SnapshotScope
+    created_by: str
+    removed_by: str | None
+    ends_on: tuple[str, str] | None
+
+    def name(self, key: str) -> str:
+        """The entity's key for a name as ICWS sent it."""
+        return key.casefold() if self.fold_case else key
+
+    def removed(self, message: Mapping[str, Any]) -> Any:
+        """What a message lists (unchecked) as the keys of ended entities; None if nothing."""
+        return None if self.removed_by is None else message.get(self.removed_by)
+
+    def ends(self, props: Mapping[str, Any]) -> bool:
+        """Whether an entry with these (normalized) properties ends its entity."""
+        return self.ends_on is not None and props.get(self.ends_on[0]) == self.ends_on[1]
+
+    @property
+    def snapshot_replaces(self) -> bool:
+        """A snapshot entry replaces what is known (it holds the entity's properties)."""
+        return self.snapshot != "every id"
+
+    @property
+    def snapshot_ends_absent(self) -> bool:
+        """A live entity a snapshot omits has ended (the snapshot names every live entity)."""
+        return self.snapshot != "recent entities"
+
+    @property
+    def never_ends(self) -> bool:
+        """Nothing ends an entity: the cache must forget the oldest instead (bounded)."""
+        return not self.snapshot_ends_absent and self.removed_by is None and self.ends_on is None
+
+
+RULES: Mapping[Aggregate, FamilyRules] = {
+    "alerting": FamilyRules(
+        key="interactionId",
+        fold_case=False,
+        snapshot="every entity",
+        created_by="interactionAlertingMessage",
+        removed_by=None,
+        ends_on=("alertAction", "StopAlerting"),
+    ),
+    "history": FamilyRules(
+        key="interactionId",
+        fold_case=False,
+        snapshot="recent entities",  # subscriptions.history.number_of_messages of them
+        created_by="historyMessage",
+        removed_by=None,
+        ends_on=None,
+    ),
+    "status_messages": FamilyRules(
+        key="statusId",
+        fold_case=True,  # status ids are case-insensitive (docs/icws-protocol.md §2.4)
+        snapshot="every entity",
+        created_by="statusMessagesMessage",
+        removed_by="statusMessagesRemoved",
+        ends_on=None,
+    ),
+    "assistance": FamilyRules(
+        key="assistanceId",
+        fold_case=False,
+        snapshot="every id",  # the request list; a details snapshot is one request's details
+        created_by="assistanceRequestListMessage",
+        removed_by="requestsRemoved",
+        ends_on=("state", "Completed"),
+    ),
 }
+
+
+# --- what a message says, and what it changes ----------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Upsert:
+    """One entity's properties, and how they combine with what is known.
+
+    ``replace`` drops what was known; otherwise properties merge, except those named in
+    ``append`` (lists that only grow, like assistance messages), which extend. ``creates``
+    False means the entity must already be live (its existence is decided elsewhere).
+    """
+
+    key: str
+    props: Mapping[str, Any]
+    replace: bool = True
+    append: tuple[str, ...] = ()
+    creates: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Update:
+    """What one message says about one aggregate."""
+
+    aggregate: Aggregate
+    snapshot: bool
+    upserts: tuple[Upsert, ...] = ()
+    removals: tuple[str, ...] = ()
+    problems: tuple[str, ...] = ()
+    kind: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,28 +210,6 @@ class Resync:
     changed: int
     removed: int
     unchanged: int
-
-
-# The encoder of both the packed state here and every event value (bridge.core.events).
-COMPACT_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
-
-Packed = bytes | dict[str, Any]
-
-
-def pack(props: Mapping[str, Any]) -> Packed:
-    """Properties as compact JSON bytes, or as a dict copy when they are not JSON."""
-    try:
-        return COMPACT_JSON.encode(props).encode()
-    except (TypeError, ValueError):  # not JSON, or a lone surrogate UTF-8 cannot hold
-        return dict(props)
-
-
-def unpack(packed: Packed) -> dict[str, Any]:
-    """The properties again (a new dict when packed)."""
-    if isinstance(packed, bytes):
-        unpacked: dict[str, Any] = json.loads(packed)
-        return unpacked
-    return packed
 
 
 class Entity:
@@ -188,7 +292,7 @@ class AggregateState:
         if not update.snapshot:
             self._evict()
             return changes, None
-        if REMOVES_ABSENT[self.aggregate] and not update.problems:
+        if RULES[self.aggregate].snapshot_ends_absent and not update.problems:
             absent = sorted(self.entities.keys() - seen)
             changes += [c for c in (self._remove(k, "absent") for k in absent) if c is not None]
         self._evict()
@@ -276,10 +380,10 @@ def _summary(aggregate: Aggregate, changes: Iterable[Change], mentioned: int) ->
 def new_states(
     max_history: int | None = None,
 ) -> dict[Aggregate, AggregateState]:
-    """One empty state per aggregate."""
+    """One empty state per aggregate; those whose entities never end keep ``max_history``."""
     return {
-        "alerting": AggregateState("alerting"),
-        "history": AggregateState("history", max_entities=max_history),
-        "status_messages": AggregateState("status_messages"),
-        "assistance": AggregateState("assistance"),
+        aggregate: AggregateState(
+            aggregate, max_entities=max_history if RULES[aggregate].never_ends else None
+        )
+        for aggregate in AGGREGATES
     }

@@ -9,7 +9,7 @@ never run ahead of the event topics: a crash can only make the bridge publish an
 
 A failed send is retried, and with it every later record of the same key in the chunk, so the
 newest record of a key is always the last one written. Records leave the buffer only when Kafka
-has acknowledged them. aiokafka's exceptions are translated here and nowhere else.
+has acknowledged them. The producer is the Kafka adapter's (or any :class:`RecordSender`).
 """
 
 from __future__ import annotations
@@ -19,14 +19,10 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError as AioKafkaError
-
+from bridge import retries
 from bridge.core.events import Record
-from bridge.errors import KafkaError
-from bridge.kafka import client_options
+from bridge.kafka import ProducerFactory, RecordSender, producers
 from bridge.logs import get_logger
 from bridge.metrics import Metrics
 from bridge.settings import KafkaSettings, PipelineSettings
@@ -35,6 +31,10 @@ from bridge.settings import KafkaSettings, PipelineSettings
 # producer's batches better: from 2,000 to 5,000 the Kafka cost per record fell by a tenth
 # (BENCHMARKS.md). The buffer bound (pipeline.buffer_size) is unchanged.
 CHUNK = 5000
+
+
+class _Unsent(Exception):
+    """Some records of a phase were not acknowledged: send them again after a backoff."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,14 +46,21 @@ class Pending:
 class Publisher:
     """Owns the producer and the buffer between the pump and Kafka."""
 
-    def __init__(self, kafka: KafkaSettings, pipeline: PipelineSettings, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        kafka: KafkaSettings,
+        pipeline: PipelineSettings,
+        metrics: Metrics,
+        new_producer: ProducerFactory | None = None,
+    ) -> None:
         self._kafka = kafka
+        self._new_producer = new_producer
         self._pipeline = pipeline
         self._metrics = metrics
         self._log = get_logger("bridge.events.publisher")
         self._buffer: deque[Pending] = deque()
         self._changed = asyncio.Condition()
-        self._producer: AIOKafkaProducer | None = None
+        self._producer: RecordSender | None = None
         self._stopping = False
         self.last_delivery = time.time()
         self.outage_since: float | None = None
@@ -63,20 +70,9 @@ class Publisher:
 
     async def start(self) -> None:
         """Start the producer; raises KafkaError while Kafka cannot be reached."""
-        producer = AIOKafkaProducer(
-            **client_options(self._kafka),
-            acks="all" if self._kafka.acks == "all" else int(self._kafka.acks),
-            enable_idempotence=self._kafka.enable_idempotence,
-            compression_type=None
-            if self._kafka.compression_type == "none"
-            else self._kafka.compression_type,
-            linger_ms=self._kafka.linger_ms,
-        )
-        try:
-            await producer.start()
-        except (AioKafkaError, OSError) as exc:
-            await producer.stop()
-            raise KafkaError(f"producer cannot start: {type(exc).__name__}") from None
+        # The adapter's factory is looked up now, not at import, so the benchmark can swap it.
+        producer = (self._new_producer or producers.new_producer)(self._kafka)
+        await producer.start()
         self._producer = producer
         self.last_delivery = time.time()
 
@@ -132,12 +128,15 @@ class Publisher:
         events = [p for p in chunk if p.record.label != "state"]
         states = [p for p in chunk if p.record.label == "state"]
         for phase in (events, states):
-            attempt = 0
-            while phase:
-                phase = await self._send(phase)
-                if phase:
-                    attempt += 1
-                    await asyncio.sleep(min(0.2 * 2**attempt, 5.0))
+            if not phase:
+                continue
+            left = phase
+            # Until Kafka took the whole phase; each retry sends only what is still owed.
+            async for attempt in retries.forever(_Unsent, retries.KAFKA):
+                with attempt:
+                    left = await self._send(left)
+                    if left:
+                        raise _Unsent
         now = time.time()
         for pending in events:
             self._metrics.delivery_latency.observe(max(now - pending.read_at, 0.0))
@@ -147,24 +146,13 @@ class Publisher:
         """Send a batch; return what must be sent again (failures and later same-key records)."""
         producer = self._producer
         assert producer is not None, "start() the publisher first"
-        futures = []
-        for pending in batch:
-            record = pending.record
-            try:
-                futures.append(
-                    await producer.send(
-                        record.topic, record.value, key=record.key, headers=list(record.headers)
-                    )
-                )
-            except AioKafkaError as exc:
-                futures.append(_failed(exc))
-        results = await asyncio.gather(*futures, return_exceptions=True)
+        results = await producer.send_all([pending.record for pending in batch])
         retry: list[Pending] = []
         poisoned: set[tuple[str, bytes | None]] = set()
         published = {"event": 0, "state": 0}
         for pending, result in zip(batch, results, strict=True):
             slot = (pending.record.topic, pending.record.key)
-            if isinstance(result, BaseException) or slot in poisoned:
+            if result is not None or slot in poisoned:
                 poisoned.add(slot)
                 retry.append(pending)
             else:
@@ -177,15 +165,15 @@ class Publisher:
             self._outage(retry, results)
         return retry
 
-    def _outage(self, retry: list[Pending], results: list[Any]) -> None:
+    def _outage(self, retry: list[Pending], results: list[BaseException | None]) -> None:
         if self.outage_since is None:
             self.outage_since = time.time()
-            error = next((r for r in results if isinstance(r, BaseException)), None)
+            error = next((r for r in results if r is not None), None)
             self._log.error(
                 "kafka.outage.started",
                 held=self.depth,
                 failed=len(retry),
-                error=type(error).__name__ if error else "unknown",
+                error=str(error) if error is not None else "unknown",
             )
 
     def _delivered(self, now: float, count: int) -> None:
@@ -206,9 +194,3 @@ class Publisher:
             return False
         stalled = now - self.last_delivery > self._pipeline.outage_seconds
         return not (self.depth and stalled)
-
-
-def _failed(exc: BaseException) -> asyncio.Future[Any]:
-    future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-    future.set_exception(exc)
-    return future

@@ -6,6 +6,8 @@ publisher; while it waits, the session reads nothing more (back-pressure). It al
 marks the session's life on the lifecycle topic: ``session.up``, ``session.down`` with a
 ``gap.possible`` (messages may be lost until the snapshots are reconciled), and one
 ``resync.completed`` per aggregate once its first snapshot after a (re)subscription is applied.
+A subscription the server suspended or faulted (``subscription_lost``) gets the same, for its
+aggregate alone: a ``gap.possible`` whose subject is the aggregate, then its resync.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 from prometheus_client import Counter
 
 from bridge.core import events, messages
+from bridge.core.encoding import Stamp
 from bridge.core.events import Contract, Record
 from bridge.core.messages import Aggregate, Message
 from bridge.core.state import AggregateState
@@ -91,10 +94,15 @@ class Pump:
         await self._lifecycle("bridge.session.down", "session", {"reason": reason})
         await self.gap(reason, since=now)
 
-    async def gap(self, reason: str, since: str | None) -> None:
+    async def gap(self, reason: str, since: str | None, subject: str = "session") -> None:
         """Publish ``gap.possible``: a span in which ICWS messages may have been missed."""
         data = {"reason": reason, "since": since}
-        await self._lifecycle("bridge.gap.possible", "session", data)
+        await self._lifecycle("bridge.gap.possible", subject, data)
+
+    async def subscription_lost(self, aggregate: Aggregate, reason: str) -> None:
+        """One subscription stopped (and is being re-created): its next snapshot resyncs it."""
+        self.resync_pending.add(aggregate)
+        await self.gap(reason, since=events.timestamp(self._now()), subject=aggregate)
 
     async def _lifecycle(self, name: str, subject: str, data: dict[str, Any]) -> None:
         record = events.lifecycle_record(self._contract, name, subject, data, self._now())
@@ -104,17 +112,25 @@ class Pump:
     async def deliver(self, batch: Sequence[Message], read_at: float) -> None:
         """Run one parsed batch through the core and queue its records (waits when full)."""
         records: list[Record] = []
-        recorded = datetime.fromtimestamp(read_at, UTC)
+        recorded = Stamp.of(datetime.fromtimestamp(read_at, UTC))  # formatted once per batch
         for message in batch:
             records += self._one(message, recorded)
         await self._publisher.put(records, read_at)
 
-    def _one(self, message: Message, recorded: datetime) -> list[Record]:
+    def _one(self, message: Message, recorded: Stamp) -> list[Record]:
         self._read[message.kind].inc()
         if isinstance(message, messages.Ignored):
             self._problem(message.kind, message.reason)
             return []
-        if isinstance(message, messages.ConnectionChange):
+        if isinstance(message, messages.SubscriptionState) and not message.lost:
+            # Only Suspended and Faulted call for action (the session's); say that others came.
+            self._log.info(
+                "icws.subscription.state_ignored",
+                subscription=message.subscription or message.family,
+                state=message.state,
+                error=message.error,
+            )
+        if isinstance(message, messages.ConnectionChange | messages.SubscriptionState):
             return []  # the session acts on it
         for problem in message.problems:
             self._problem(message.kind, problem)

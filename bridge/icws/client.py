@@ -15,6 +15,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Protocol, Self
 
 import aiohttp
+from yarl import URL
 
 from bridge import errors
 from bridge.core import icws_api
@@ -101,19 +102,19 @@ class IcwsClient:
         try:
             async with self._http.request(
                 call.method,
-                base + call.path,
+                _url(base, call),
                 params=list(call.query),
                 data=None if call.body is None else json.dumps(call.body),
                 headers=self._headers(call),
+                # A 3xx is an answer to judge (at login: like a 503), never a GET to follow.
+                allow_redirects=False,
             ) as response:
                 body = await _json_body(response)
                 self._count(call, response.status)
                 return Answer(response.status, dict(response.headers), body)
         except (aiohttp.ClientError, TimeoutError) as exc:
             self._count(call, "error")
-            raise errors.ServerUnavailable(
-                f"{call.name}: {base} unreachable ({type(exc).__name__})"
-            ) from None
+            raise errors.ServerUnavailable(f"{call.name}: {base} {_unreachable(exc)}") from None
 
     @asynccontextmanager
     async def stream(self, base: str, call: Call) -> AsyncIterator[ByteStream | Answer]:
@@ -130,7 +131,7 @@ class IcwsClient:
         )
         try:
             async with self._http.get(
-                base + call.path, headers=self._headers(call), timeout=no_total
+                _url(base, call), headers=self._headers(call), timeout=no_total
             ) as response:
                 self._count(call, response.status)
                 if response.status != 200 or not response.content_type.startswith(
@@ -159,6 +160,24 @@ class _Body:
             return await self._content.readany()
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise errors.ServerError(f"stream broken ({type(exc).__name__})") from None
+
+
+def _url(base: str, call: Call) -> URL:
+    # The core percent-encodes every path value as the SDK does; encoded=True stops yarl from
+    # decoding or re-quoting it (it would turn %3A back into ":", and %2F is an id's slash).
+    return URL(base + call.path, encoded=True)
+
+
+def _unreachable(exc: Exception) -> str:
+    """Why no answer came, in words an operator can act on (TLS failures named as such)."""
+    # A refused certificate is a setting to fix (ca_file), not a host that is down: say so.
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        cause = exc.certificate_error
+        detail = getattr(cause, "verify_message", None) or type(cause).__name__
+        return f"TLS certificate verify failed for host {exc.host} ({detail})"
+    if isinstance(exc, aiohttp.ClientSSLError):
+        return f"TLS handshake with host {exc.host} failed ({type(exc).__name__})"
+    return f"unreachable ({type(exc).__name__})"
 
 
 async def _json_body(response: aiohttp.ClientResponse) -> Any:

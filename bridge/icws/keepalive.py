@@ -1,6 +1,6 @@
 """Keeping one session alive and judged while it reads: the connection check and the heartbeat.
 
-The connection check (``GET /icws/{sessionId}/connection``, ICWS-PROTOCOL.md §1.2) is the judge
+The connection check (``GET /icws/{sessionId}/connection``, docs/icws-protocol.md §1.2) is the judge
 of a session: it runs every ``connection_check_seconds``, and the stream keeper asks it after
 every stream end. The heartbeat (``POST .../messaging/heartbeat``, §2.3) only keeps the session
 alive: a server without it (404/410) has it turned off for the session, logged once, and any

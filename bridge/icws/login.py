@@ -1,23 +1,32 @@
-"""Finding an ICWS host that lets the bridge in: host rotation, backoff, bad credentials.
+"""Finding an ICWS host that lets the bridge in: host rotation, backoff, refused logins.
 
 Hosts are tried in order: the one that answered last, the configured servers, then every
-alternate a server announced (``alternateHostList`` in a 201 or a 503), each rebuilt with the
-base URL's scheme and port. One round tries at most ``max_redirects`` hosts; between failed
-rounds stamina waits, growing exponentially with jitter up to a cap. Rejected credentials are
-reported once and retried slowly, so the process stays up and says why it is not ready. Every
-wait ends at once on a stop, and, while no host could even be reached, as soon as a sessionless
-probe sees one answer (:mod:`bridge.icws.pacing`).
+alternate a server announced (``alternateHostList`` in a 201 or a 503). A direct server's
+alternate is rebuilt with its scheme and port; behind a web proxy (a configured server with a
+base path, ``https://proxy/api/<icserver>``) it replaces the ``<icserver>`` segment
+(:func:`~bridge.core.icws_api.host_url`). One round tries at most ``max_redirects`` hosts;
+between failed rounds stamina waits, growing exponentially with jitter up to a cap.
+
+How a round ends decides the wait and the session state readiness shows:
+
+- a host that answered a 503, a 3xx (never followed) or a 5xx: the normal backoff, even when
+  another host could not be reached (no login storm against the host that said 503);
+- rejected credentials (state ``bad_credentials``) or any other refusal (state ``rejected``:
+  a licence, permission or feature 4xx, a page that is not ICWS's): one log line naming the
+  answer, then a retry every ``bad_credentials_retry_seconds``; the process always stays up;
+- no host answered at all: the backoff, cut short as soon as a sessionless probe sees a host
+  answer again (:mod:`bridge.icws.pacing`). Every wait also ends at once on a stop.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import Protocol
 
 from bridge import errors
 from bridge.core import icws_api
-from bridge.core.icws_api import Login
-from bridge.icws.client import Client
+from bridge.core.icws_api import Answer, Call, Login
 from bridge.icws.pacing import Pacing, forever, run_paced
 from bridge.logs import get_logger
 from bridge.metrics import Metrics
@@ -25,17 +34,26 @@ from bridge.settings import IcwsSettings
 
 REASONS: dict[type[errors.IcwsError], str] = {
     errors.AuthenticationFailed: "bad_credentials",
+    errors.LoginRefused: "refused",
     errors.SessionLost: "session_lost",
     errors.ServerUnavailable: "unavailable",
     errors.ServerError: "server_error",
     errors.ResourceGone: "gone",
     errors.RequestRejected: "rejected",
 }
+BAD_CREDENTIALS = "ICWS rejected the credentials"
+# Session state and readiness detail; the state names are metrics.SESSION_STATES'.
+OnRefused = Callable[[str, str], None]
 
 
-def _unreachable(exc: errors.IcwsError) -> bool:
-    # No answer at all (refused, reset, timed out), as opposed to a 503 that answered.
-    return isinstance(exc, errors.ServerUnavailable) and exc.status is None
+class LoginClient(Protocol):
+    """What logging in needs of a client: :class:`~bridge.icws.client.IcwsClient`, or a fake."""
+
+    csrf_token: str | None
+
+    def new_session(self, token: str | None) -> None: ...
+
+    async def send(self, base: str, call: Call) -> Answer: ...
 
 
 def reason_of(exc: errors.IcwsError) -> str:
@@ -43,36 +61,37 @@ def reason_of(exc: errors.IcwsError) -> str:
     return REASONS.get(type(exc), "error")
 
 
+def _slow(exc: Exception) -> bool:
+    # Refusals a quick retry cannot change: wait as long as after rejected credentials.
+    return isinstance(exc, errors.IcwsError) and (
+        isinstance(exc, (errors.AuthenticationFailed, errors.LoginRefused)) or not exc.retriable
+    )
+
+
 class Hosts:
     """Logs in somewhere, remembering which hosts exist and which one answered."""
 
     def __init__(
-        self,
-        settings: IcwsSettings,
-        http: Client,
-        metrics: Metrics,
-        on_rejected: Callable[[], None],
+        self, settings: IcwsSettings, http: LoginClient, metrics: Metrics, report: OnRefused
     ) -> None:
         self._settings = settings
         self._http = http
         self._metrics = metrics
-        self._on_rejected = on_rejected
+        self._report = report
         self._log = get_logger("bridge.icws.login")
         self._configured = [str(url).rstrip("/") for url in settings.servers]
         self._announced: list[str] = []
-        self._reported_rejection = False
+        self._reported: str | None = None  # the refusal last logged: a repeat is not logged
         self._pacing = Pacing()
-        self._unreachable = False  # the last round reached no host at all: probe while waiting
+        self._silent: list[str] = []  # hosts to probe while waiting (see _judged)
         self.current: str | None = None
 
     async def login(self, stop: asyncio.Event) -> Login | None:
-        """Log in, waiting between failed rounds; None once ``stop`` is set."""
+        """Log in, waiting between failed rounds; None once ``stop`` is set. Never raises."""
         while not stop.is_set():
             try:
                 login = await run_paced(self._rounds(), self._pacing, stop.wait, self._answering)
-            except errors.IcwsError as exc:
-                if not exc.retriable:
-                    raise
+            except errors.IcwsError:
                 continue  # stamina gave up (only in its test mode, which caps attempts)
             if login is not None:
                 return login
@@ -83,32 +102,27 @@ class Hosts:
         async for attempt in forever(self._settings, self._pause_after):
             with attempt:
                 self._pacing.attempt_starts()
-                self._unreachable = False
+                self._silent = []
                 return await self._round()
         raise AssertionError("stamina ended without a result")  # pragma: no cover
 
     def _pause_after(self, exc: Exception) -> bool | float:
-        """How long stamina waits after a failed round: slowly after rejected credentials."""
-        if isinstance(exc, errors.AuthenticationFailed):
-            wait: bool | float = self._settings.bad_credentials_retry_seconds
-        elif isinstance(exc, errors.IcwsError) and exc.retriable:
-            wait, self._unreachable = True, _unreachable(exc)
-        else:
+        """How long stamina waits after a failed round: slowly after a refusal."""
+        if not isinstance(exc, errors.IcwsError):
             return False
         self._pacing.pauses()
-        return wait
+        return self._settings.bad_credentials_retry_seconds if _slow(exc) else True
 
     async def _answering(self) -> None:
-        """Return once, after a round that reached no host, a sessionless probe gets an answer."""
+        """Return once a host the last round could not reach answers a sessionless probe."""
         while True:
             await asyncio.sleep(self._settings.probe_interval_seconds)
-            if self._unreachable and self._pacing.pausing.is_set() and await self._any_answers():
+            if self._silent and self._pacing.pausing.is_set() and await self._any_answers():
                 return
 
     async def _any_answers(self) -> bool:
-        """Whether any host answers a sessionless request at all (it is up again)."""
-        hosts = icws_api.rotation(self._configured, self._announced, self.current)
-        for host in hosts[: self._settings.max_redirects]:
+        """Whether any silent host answers a sessionless request at all (it is up again)."""
+        for host in self._silent:
             try:
                 async with asyncio.timeout(self._settings.probe_interval_seconds * 2):
                     await self._http.send(host, icws_api.features())
@@ -118,30 +132,56 @@ class Hosts:
         return False
 
     async def _round(self) -> Login:
-        """Try each host once (bounded); raise the last failure if none accepted."""
-        last: errors.IcwsError = errors.ServerUnavailable("no ICWS host configured")
+        """Try each host once (bounded); raise what the failures mean if none accepted."""
         call = icws_api.login(
             self._settings.application_name,
             self._settings.username,
             self._settings.password.get_secret_value(),
         )
+        failures: list[tuple[str, errors.IcwsError]] = []
         hosts = icws_api.rotation(self._configured, self._announced, self.current)
         for host in hosts[: self._settings.max_redirects]:
-            self._http.new_session(None)
-            try:
-                result = icws_api.interpret_login(await self._http.send(host, call))
-            except errors.ServerUnavailable as exc:
-                result = exc
+            result = await self._try(host, call)
             if isinstance(result, Login):
                 return self._accepted(host, result)
-            last = result
+            failures.append((host, result))
+            if isinstance(result, errors.AuthenticationFailed):
+                break  # the same user everywhere: more attempts could lock the account
+        raise self._judged(failures)
+
+    async def _try(self, host: str, call: Call) -> Login | errors.IcwsError:
+        self._http.new_session(None)
+        try:
+            result = icws_api.interpret_login(await self._http.send(host, call))
+        except errors.ServerUnavailable as exc:
+            result = exc
+        if isinstance(result, errors.IcwsError):
             self._metrics.logins.labels(result=reason_of(result)).inc()
             self._announce(host, result.alternates)
-            if isinstance(result, errors.AuthenticationFailed):
-                self._rejected(result)
-                raise result
             self._log.warning("icws.login.failed", host=host, error=str(result))
-        raise last
+        return result
+
+    def _judged(self, failures: list[tuple[str, errors.IcwsError]]) -> errors.IcwsError:
+        """The failure that decides the wait, and the state readiness shows meanwhile.
+
+        Rejected credentials win; then any host that answered (a 503, a 3xx, a 5xx) means the
+        normal backoff; then hosts that could not be reached mean the backoff cut short by a
+        probe of just those hosts; a round of refusals alone means the slow retry.
+        """
+        if not failures:
+            return errors.ServerUnavailable("no ICWS host configured")
+        host, last = failures[-1]
+        silent = [(h, exc) for h, exc in failures if exc.status is None]
+        answered = [exc for _, exc in failures if exc.status is not None and not _slow(exc)]
+        if isinstance(last, errors.AuthenticationFailed):
+            self._refused("bad_credentials", BAD_CREDENTIALS, host, last)
+        elif answered or silent:
+            last = answered[-1] if answered else silent[-1][1]
+            self._silent = [] if answered else [h for h, _ in silent]
+            self._report("connecting", f"logging in: {last}")
+        else:
+            self._refused("rejected", f"ICWS refused the login: {last}", host, last)
+        return last
 
     def _accepted(self, host: str, login: Login) -> Login:
         self._metrics.logins.labels(result="ok").inc()
@@ -149,7 +189,7 @@ class Hosts:
         self.current = host
         self._http.csrf_token = login.csrf_token  # the jar already holds the new cookie
         self._announce(host, login.alternates)
-        self._reported_rejection = False
+        self._reported = None
         return login
 
     def _announce(self, base: str, alternates: tuple[str, ...]) -> None:
@@ -158,13 +198,24 @@ class Hosts:
             if url not in self._announced and url not in self._configured:
                 self._announced.append(url)
 
-    def _rejected(self, exc: errors.AuthenticationFailed) -> None:
-        self._on_rejected()
-        if not self._reported_rejection:
-            self._reported_rejection = True
+    def _refused(self, state: str, problem: str, host: str, exc: errors.IcwsError) -> None:
+        """Say why the bridge is not ready; log each distinct refusal once, as an error."""
+        self._report(state, problem)
+        if self._reported == problem:
+            return
+        self._reported = problem
+        retry = self._settings.bad_credentials_retry_seconds
+        if state == "bad_credentials":
+            user = self._settings.username
             self._log.error(
-                "icws.login.rejected",
-                user=self._settings.username,
+                "icws.login.rejected", user=user, error=str(exc), retry_in_seconds=retry
+            )
+        else:
+            self._log.error(
+                "icws.login.refused",
+                host=host,
+                status=exc.status,
+                error_id=exc.error_id,
                 error=str(exc),
-                retry_in_seconds=self._settings.bad_credentials_retry_seconds,
+                retry_in_seconds=retry,
             )

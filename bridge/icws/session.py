@@ -37,7 +37,7 @@ from bridge import __version__, errors
 from bridge.core import icws_api, messages, session_rules
 from bridge.core.icws_api import Answer, Call, Login
 from bridge.core.session_rules import EndSession, Follow, Proceed, Unfollow, Unsupported
-from bridge.icws import keepalive
+from bridge.icws import keepalive, transports
 from bridge.icws.client import Client, IcwsClient
 from bridge.icws.login import Hosts, reason_of
 from bridge.icws.pacing import Pacing, forever, run_paced
@@ -47,10 +47,11 @@ from bridge.icws.subscriptions import (
     Live,
     close,
     logout_quietly,
+    resubscribe,
     subscribe_all,
     subscription_bodies,
 )
-from bridge.icws.transports import ReaderFactory, Reading, first_of, readers, send_in_session
+from bridge.icws.transports import ReaderFactory, Reading, readers, send_in_session
 from bridge.logs import get_logger
 from bridge.metrics import Metrics
 from bridge.settings import IcwsSettings, SubscriptionSettings
@@ -89,7 +90,7 @@ class Session:
             settings,
             self._http,
             metrics,
-            lambda: self._set_state("bad_credentials", "ICWS rejected the credentials"),
+            self._set_state,
         )
         self._login: Login | None = None
         self._up = asyncio.Event()
@@ -202,7 +203,9 @@ class Session:
         reason = "stopped"
         reading = asyncio.create_task(self._read(login, plan), name="icws-reader")
         try:
-            if await self._reader_opened(reading):
+            if await transports.reached_icws(
+                self._opened, reading, self._settings.request_timeout_seconds
+            ):
                 await self._come_up(login, plan)
             reason = await reading
         except errors.IcwsError as exc:
@@ -225,16 +228,6 @@ class Session:
             # The old session may still be alive server-side (a cut stream); free it.
             await logout_quietly(self._live(login))
         return reason
-
-    async def _reader_opened(self, reading: asyncio.Task[str]) -> bool:
-        """Wait until the reader reached ICWS (bounded: a hanging stream must not block).
-
-        False when the reader already ended (stopped, or the session was lost meanwhile).
-        """
-        ended = asyncio.Event()
-        reading.add_done_callback(lambda _: ended.set())
-        await first_of(self._opened, ended, seconds=self._settings.request_timeout_seconds)
-        return not reading.done()
 
     async def _come_up(self, login: Login, plan: Proceed) -> None:
         """Create the subscriptions, then announce the session up: deliveries may flow."""
@@ -305,19 +298,22 @@ class Session:
 
     async def _deliver(self, batch: list[Any]) -> bool:
         """Parse once, hand to the sink, then do what the core says; True ends the session."""
-        await first_of(self._announced, self._interrupt)
+        await transports.first_of(self._announced, self._interrupt)
         if not self._announced.is_set():
             # The session ended before it came up (a subscription failed): what it read goes
             # with it; the session-down gap and the next session's snapshots cover it.
             return True
         parsed = [messages.parse(raw) for raw in batch]
         await self._sink.deliver(parsed, time.time())
-        for step in session_rules.after_batch(parsed):
+        held = [n for n in self._bodies if n not in self.health.unavailable]
+        for step in session_rules.after_batch(parsed, held):
             match step:
                 case Follow(assistance_id):
                     await self._follow(assistance_id, subscribe=True)
                 case Unfollow(assistance_id):
                     await self._follow(assistance_id, subscribe=False)
+                case session_rules.Resubscribe():
+                    await self._resubscribe(step)
                 case EndSession():
                     self._ended = step
                     return True
@@ -350,6 +346,12 @@ class Session:
             # Anything else (5xx, 401) would leave the request unfollowed for the whole
             # session: end it, and the next one's snapshots catch up.
             raise failure
+
+    async def _resubscribe(self, step: session_rules.Resubscribe) -> None:
+        if (login := self._login) is not None:
+            await self._sink.subscription_lost(step.aggregate, step.reason)
+            live, unavailable = self._live(login), self.health.unavailable
+            await resubscribe(live, self._bodies, step, self._metrics, self._log, unavailable)
 
     # --- calls for others ----------------------------------------------------------------
 

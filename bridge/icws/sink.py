@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from bridge.core.messages import Message
+from bridge.core.messages import Aggregate, Message
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +33,7 @@ class Sink(Protocol):
     async def session_down(self, reason: str) -> None: ...
 
     async def deliver(self, batch: Sequence[Message], read_at: float) -> None: ...
+    async def subscription_lost(self, aggregate: Aggregate, reason: str) -> None: ...
 
 
 @dataclass

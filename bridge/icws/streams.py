@@ -1,6 +1,6 @@
 """One session's reading for its whole life: streams reopen on the same session, SSE falls back.
 
-A stream is not a session (ICWS-PROTOCOL.md §10). When an SSE stream ends (closed, broken,
+A stream is not a session (docs/icws-protocol.md §10). When an SSE stream ends (closed, broken,
 silent) or never works, the :class:`StreamKeeper` asks the session whether it is still up (the
 ``alive`` check, ``GET /connection``); if so it opens a new stream on the same session after
 the server's ``retry:`` delay: no login, no re-subscription, no gap, no snapshot, and whatever

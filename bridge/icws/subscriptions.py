@@ -2,6 +2,7 @@
 
 Kept apart from ``session.py`` so that module holds only the session's life. A subscription the
 server refuses for good (400, 403/404/410) is named and skipped; anything else ends the session.
+The same holds when one the server suspended or faulted is created again (:func:`resubscribe`).
 Leaving is bounded: nothing here may hang a shutdown or a re-login.
 """
 
@@ -16,7 +17,7 @@ import structlog
 
 from bridge import errors
 from bridge.core import icws_api
-from bridge.core.session_rules import Proceed
+from bridge.core.session_rules import Proceed, Resubscribe
 from bridge.icws.client import Client
 from bridge.icws.transports import send_in_session
 from bridge.metrics import Metrics
@@ -62,17 +63,53 @@ async def subscribe_all(
         log.error("icws.subscription.unsupported", detail=missing.describe())
     done = []
     for name in plan.subscribe:
-        call = icws_api.subscribe(live.session_id, name, bodies[name])
-        failure = icws_api.interpret_ok(call, await send_in_session(live.client, live.base, call))
-        if isinstance(failure, errors.ResourceGone | errors.RequestRejected):
-            unavailable[name] = str(failure)
-            log.error("icws.subscription.failed", subscription=name, error=str(failure))
+        refused = await _put(live, name, bodies[name], metrics, log)
+        if refused is not None:
+            unavailable[name] = refused
             continue
-        if failure is not None:
-            raise failure
-        metrics.subscriptions.labels(subscription=name).set(1)
         done.append(name)
     return done, unavailable
+
+
+async def resubscribe(
+    live: Live,
+    bodies: Bodies,
+    step: Resubscribe,
+    metrics: Metrics,
+    log: structlog.stdlib.BoundLogger,
+    unavailable: dict[str, str],
+) -> None:
+    """PUT again a subscription ICWS suspended or faulted; if refused, it is ``unavailable``."""
+    log.warning(
+        "icws.subscription.faulted",
+        subscription=step.aggregate,
+        state=step.state,
+        error=step.error,
+    )
+    metrics.resubscriptions.labels(aggregate=step.aggregate).inc()
+    refused = await _put(live, step.aggregate, bodies[step.aggregate], metrics, log)
+    if refused is not None:
+        metrics.subscriptions.labels(subscription=step.aggregate).set(0)
+        unavailable[step.aggregate] = refused
+
+
+async def _put(
+    live: Live,
+    name: str,
+    body: Mapping[str, Any] | None,
+    metrics: Metrics,
+    log: structlog.stdlib.BoundLogger,
+) -> str | None:
+    """PUT one subscription: None when in place, the reason when refused for good; else raise."""
+    call = icws_api.subscribe(live.session_id, name, body)
+    failure = icws_api.interpret_ok(call, await send_in_session(live.client, live.base, call))
+    if isinstance(failure, errors.ResourceGone | errors.RequestRejected):
+        log.error("icws.subscription.failed", subscription=name, error=str(failure))
+        return str(failure)
+    if failure is not None:
+        raise failure
+    metrics.subscriptions.labels(subscription=name).set(1)
+    return None
 
 
 async def close(

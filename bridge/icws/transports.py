@@ -87,8 +87,19 @@ async def first_of(*events: asyncio.Event, seconds: float | None = None) -> None
         await asyncio.gather(*waits, return_exceptions=True)
 
 
+async def reached_icws(opened: asyncio.Event, reader: asyncio.Task[Any], seconds: float) -> bool:
+    """Wait until the reader reached ICWS (``opened``), at most ``seconds``.
+
+    A hanging stream must not hold the subscriptions back. False when the reader already ended.
+    """
+    ended = asyncio.Event()
+    reader.add_done_callback(lambda _: ended.set())
+    await first_of(opened, ended, seconds=seconds)
+    return not reader.done()
+
+
 class PollReader:
-    """Short polls: each GET drains the queue into a JSON array (ICWS-PROTOCOL.md §2)."""
+    """Short polls: each GET drains the queue into a JSON array (docs/icws-protocol.md §2)."""
 
     def __init__(self, settings: IcwsSettings) -> None:
         self._interval = settings.poll_interval_seconds

@@ -2,7 +2,8 @@
 
 Every `/icws` request passes one middleware that applies injected delays and failures and turns
 `IcwsError`s and router misses into ICWS error bodies. Every answered `/icws` request is recorded
-when its headers go out, so an SSE stream shows up as soon as it opens.
+when its headers go out, so an SSE stream shows up as soon as it opens; every assistance update
+and complete is also logged as a `Call` (text, answer, how many times it was applied).
 
 Every ICWS route also exists below `/api/{icserver}` for web-proxy mode. Which set answers is
 the config's choice: without `proxy_names` only `/icws/...` (as a direct IC server); with them
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import re
 from collections.abc import Iterable
 
@@ -21,7 +23,8 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from . import connection, interactions, messaging, subscriptions
-from .context import CONTEXT, PROXY_NAME_MATCH, PROXY_ROOT, Context, context
+from .context import APPLIED, CONTEXT, PROXY_NAME_MATCH, PROXY_ROOT, Context, context
+from .sessions import Call
 from .wire import IcwsError, error_response
 
 ICWS_PREFIX = "/icws/"
@@ -51,6 +54,35 @@ async def icws_middleware(request: web.Request, handler: Handler) -> web.StreamR
         raise web.HTTPNotFound()
     if request.method == "POST" and _LOGIN.search(request.path):
         ctx.records.login_attempts += 1
+    call = await _call_text(request)
+    response = await _answer(request, handler, ctx)
+    if call is not None:
+        ctx.records.calls.append(
+            Call(
+                request.method,
+                request.match_info["assistance_id"],
+                call or None,
+                response.status,
+                request.get(APPLIED, 0),
+            )
+        )
+    return response
+
+
+async def _call_text(request: web.Request) -> str | None:
+    """For an assistance update or complete, the text it carries ("" for none); else None."""
+    if "assistance_id" not in request.match_info or request.method not in ("POST", "DELETE"):
+        return None
+    # aiohttp keeps the body it read, so the handler can still read it.
+    with contextlib.suppress(ValueError):
+        body = json.loads(await request.text())
+        if isinstance(body, dict) and isinstance(body.get("text"), str):
+            return str(body["text"])
+    return ""
+
+
+async def _answer(request: web.Request, handler: Handler, ctx: Context) -> web.StreamResponse:
+    """Apply request faults, run the handler, and render ICWS errors."""
     try:
         delay = ctx.faults.take_delay(request.method, request.path)
         if delay:

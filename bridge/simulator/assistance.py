@@ -38,6 +38,8 @@ class AssistanceBook:
         self._config = config
         self._publisher = publisher
         self._requests: dict[str, JsonObject] = {}
+        # Open request ids by initiator, so scenarios need not scan every request ever made.
+        self._open_ids: dict[str, dict[str, None]] = {}
         self._ids = random.Random(0)
 
     @property
@@ -52,6 +54,29 @@ class AssistanceBook:
         except KeyError:
             raise KeyError(f"unknown assistance request {assistance_id!r}") from None
 
+    def open_ids(self, user: str | None = None) -> list[str]:
+        """The ids of the open requests (of those `user` initiated, when given)."""
+        if user is not None:
+            return list(self._open_ids.get(user, ()))
+        return [assistance_id for mine in self._open_ids.values() for assistance_id in mine]
+
+    def of_user(self, user: str) -> dict[str, JsonObject]:
+        """The truth of every request `user` initiated, open or completed (callers copy)."""
+        return {
+            assistance_id: request
+            for assistance_id, request in self._requests.items()
+            if request["initiator"] == user
+        }
+
+    def allows(self, user: str, assistance_id: str, scope: str) -> bool:
+        """Whether `user` is within `scope` (a `ASSISTANCE_SCOPES` value) of the request."""
+        request = self.request(assistance_id)
+        if scope == "initiator":
+            return bool(request["initiator"] == user)
+        if scope == "participants":
+            return user in request["participants"]
+        return True
+
     def create(self, user: str, interaction_id: str, text: str) -> str:
         """Open a request from `user` about an interaction; returns its id."""
         assistance_id = self._new_id()
@@ -65,6 +90,7 @@ class AssistanceBook:
                 user: _participant(user, display_name(user), ParticipantAction.INITIATED)
             },
         }
+        self._open_ids.setdefault(user, {})[assistance_id] = None
         self._publish_list(user, added=[assistance_id])
         return assistance_id
 
@@ -99,18 +125,17 @@ class AssistanceBook:
         """Complete a request: it leaves the initiator's list and its state becomes 2."""
         request = self._open(assistance_id)
         request["state"] = int(AssistanceState.COMPLETED)
+        mine = self._open_ids[request["initiator"]]
+        del mine[assistance_id]
+        if not mine:
+            del self._open_ids[request["initiator"]]
         self._publish_list(request["initiator"], removed=[assistance_id])
         self._publish_details(assistance_id, fields={"state": request["state"]})
 
     def list_snapshot(self, user: str) -> JsonObject:
         """The `isDelta:false` list: every open request `user` initiated."""
-        open_ids = [
-            request["assistanceId"]
-            for request in self._requests.values()
-            if request["initiator"] == user and request["state"] != AssistanceState.COMPLETED
-        ]
         return assistance_list_message(
-            is_delta=False, omit_empty=self._config.omit_empty_arrays, added=open_ids
+            is_delta=False, omit_empty=self._config.omit_empty_arrays, added=self.open_ids(user)
         )
 
     def details_snapshot(self, assistance_id: str) -> JsonObject:

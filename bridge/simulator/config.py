@@ -1,7 +1,8 @@
-"""Simulator configuration: the knobs for every behaviour ICWS-PROTOCOL.md marks UNCONFIRMED.
+"""Simulator configuration: the knobs for every behaviour docs/icws-protocol.md marks UNCONFIRMED.
 
-Besides the protocol's open questions it holds the *realism* options of issue #12 (ICWS-PROTOCOL.md
-§10); each one defaults to the simulator's original behaviour, so nothing gets easier by default:
+Besides the protocol's open questions it holds the *realism* options of issue #12
+(docs/icws-protocol.md §10); each one defaults to the simulator's original behaviour, so nothing
+gets easier by default:
 
 - `sse_recycle_seconds`: end a healthy SSE stream cleanly after this long (None: never);
   `sse_retry_ms`: the `retry:` field sent at the start of every stream (None: not sent).
@@ -15,6 +16,13 @@ Besides the protocol's open questions it holds the *realism* options of issue #1
   primary, and `alternateHostList` lists the other names.
 - `opaque_assistance_ids`: new assistance ids like `{a1|b:2 c/3}` (reserved characters).
 - `heartbeat_status`: what `POST .../messaging/heartbeat` answers (404/410: unsupported).
+
+For a contact centre (issue #14): `users_named` builds thousands of users cheaply; the login
+pacing knobs `login_latency_seconds` (each login takes this long) and `max_concurrent_logins`
+(logins beyond it wait their turn) model a server slowing down under a login storm; and
+`assistance_update_by` / `assistance_watch_by` say who may add a message to, or subscribe to the
+details of, an assistance request (§8.13 is UNCONFIRMED: only completing is documented as the
+initiator's alone): `"initiator"`, `"participants"` (initiator and supervisors) or `"anyone"`.
 
 All fields except `users` and `features` can change at runtime (`Simulator.configure`, or
 `PATCH /_sim/config` with the field names as keys); `users` and `features` have their own routes.
@@ -30,6 +38,7 @@ _ASSISTANCE_UPDATE_STATUSES = (200, 204)
 _AFTER_LOGOUT_MODES = ("down", "401")
 BAD_CREDENTIALS_BODIES = ("full", "error-code-only")
 HEARTBEAT_STATUSES = (200, 204, 404, 410)
+ASSISTANCE_SCOPES = ("initiator", "participants", "anyone")
 # Fields with their own control routes; everything else is a runtime knob.
 NOT_RUNTIME_FIELDS = frozenset({"users", "features"})
 
@@ -60,6 +69,10 @@ class SimulatorConfig:
     proxy_primary: str | None = None
     opaque_assistance_ids: bool = False
     heartbeat_status: int = 204
+    login_latency_seconds: float | None = None
+    max_concurrent_logins: int | None = None
+    assistance_update_by: str = "initiator"
+    assistance_watch_by: str = "anyone"
 
     def __post_init__(self) -> None:
         # Fail at construction: a typo here would otherwise surface as a confusing test failure.
@@ -85,6 +98,11 @@ class SimulatorConfig:
             ),
             "proxy_primary": self.proxy_primary is None or self.proxy_primary in self.proxy_names,
             "heartbeat_status": self.heartbeat_status in HEARTBEAT_STATUSES,
+            "login_latency_seconds": _positive_or_none(self.login_latency_seconds),
+            "max_concurrent_logins": self.max_concurrent_logins is None
+            or (isinstance(self.max_concurrent_logins, int) and self.max_concurrent_logins > 0),
+            "assistance_update_by": self.assistance_update_by in ASSISTANCE_SCOPES,
+            "assistance_watch_by": self.assistance_watch_by in ASSISTANCE_SCOPES,
         }
 
     @property
@@ -93,6 +111,17 @@ class SimulatorConfig:
         if not self.proxy_names:
             return None
         return self.proxy_primary or self.proxy_names[0]
+
+
+def users_named(prefix: str, count: int, password: str) -> dict[str, str]:
+    """`count` users `<prefix>.0001` ... sharing one password: a contact centre in one call.
+
+    Numbers are zero-padded to at least four digits, so names sort in number order.
+    """
+    if count < 1:
+        raise ValueError(f"a user count must be positive, not {count}")
+    width = max(4, len(str(count)))
+    return {f"{prefix}.{number:0{width}d}": password for number in range(1, count + 1)}
 
 
 def _positive_or_none(value: float | None) -> bool:

@@ -3,7 +3,9 @@
 A login can be turned away before it is handled: a `refuse_logins` fault (limited to one listening
 address, or in proxy mode to one `<icserver>` name), a proxied login to a name that is not the
 primary (503 naming the primary), or the configured `login_status` (a 3xx HTML redirect page or
-a 4xx error body). Bad credentials answer the full modern body or, by config, errorCode only.
+a 4xx error body). A login that is handled first passes the login gate (pacing.py: optional
+latency, a cap on concurrent logins). Bad credentials answer the full modern body or, by config,
+errorCode only.
 """
 
 from __future__ import annotations
@@ -76,6 +78,12 @@ async def log_in(request: web.Request) -> web.Response:
     redirect = _turn_away(request, ctx)
     if redirect is not None:
         return redirect
+    async with ctx.logins.admit():
+        return await _handle_login(request, ctx)
+
+
+async def _handle_login(request: web.Request, ctx: Context) -> web.Response:
+    """Check the login request and credentials; open the session."""
     language = request.headers.get("Accept-Language", "").strip()
     if not language:
         raise IcwsError.of(
@@ -127,7 +135,7 @@ def _turn_away(request: web.Request, ctx: Context) -> web.Response | None:
 def _bad_credentials(config: SimulatorConfig) -> IcwsError:
     error = IcwsError.of("authentication_failed")
     if config.bad_credentials_body == "error-code-only":
-        # Servers before CIC 4.0.6 send no errorId (ICWS-PROTOCOL.md §10).
+        # Servers before CIC 4.0.6 send no errorId (docs/icws-protocol.md §10).
         del error.body["errorId"]
     return error
 

@@ -19,6 +19,7 @@ from aiohttp import web
 
 from .config import SimulatorConfig
 from .faults import Faults
+from .pacing import LoginGate
 from .sessions import Records, Session, SessionRegistry
 from .wire import CSRF_HEADER, IcwsError, JsonObject
 from .world import World
@@ -34,9 +35,12 @@ class Context:
     faults: Faults
     records: Records
     stopping: asyncio.Event
+    logins: LoginGate
 
 
 CONTEXT = web.AppKey("icws_simulator_context", Context)
+# Request key: how many times a handler applied an assistance call's effect (see `Call`).
+APPLIED = web.RequestKey("icws_simulator_applied", int)
 PROXY_ROOT = "/api"
 PROXY_NAME_MATCH = "icserver"
 

@@ -3,9 +3,13 @@
 One table maps each (method, path) to an action on the simulator. Bodies are JSON objects with
 the ICWS property names (camelCase); fault bodies are the keyword arguments of `sim.faults`.
 Unknown entities answer 404, unusable input 400, both with `{"error": "..."}`.
+`GET /_sim/users` lists the user names (never passwords); `GET /_sim/users/{user}` is one user's
+truth (alerting, history, the assistance requests they initiated, their live session ids).
 `GET /_sim/state` carries the counters (logins, login attempts, subscription PUTs, streams opened
-and recycled, heartbeats, ...); `GET|PATCH /_sim/config` read and change the runtime knobs of
-`SimulatorConfig` by field name (PATCH answers the resulting knobs).
+and recycled, heartbeats, ...), the log of assistance calls (`calls`) and every subscription
+PUT's body as received (`subscriptionBodies`); `GET|PATCH
+/_sim/config` read and change the runtime knobs of `SimulatorConfig` by field name (PATCH answers
+the resulting knobs).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ FAULTS = frozenset(
         "refuse_logins",
         "accept_logins",
         "fail_requests",
+        "repeat_updates",
         "delay_requests",
         "cut_sse",
         "silence_sse",
@@ -59,7 +64,27 @@ def _state(sim: Simulator, _match: Mapping[str, str], _body: JsonObject) -> Json
         }
         for sid, session in sim.sessions.items()
     }
-    return {**sim.world.truth(), "sessions": sessions, "counters": sim.counters}
+    calls = [call.as_json() for call in sim.calls]
+    bodies = [{"subscription": name, "body": body} for name, body in sim.subscription_bodies]
+    return {
+        **sim.world.truth(),
+        "sessions": sessions,
+        "counters": sim.counters,
+        "calls": calls,
+        "subscriptionBodies": bodies,
+    }
+
+
+def _users(sim: Simulator, _match: Mapping[str, str], _body: JsonObject) -> JsonObject:
+    return {"users": list(sim.config.users)}
+
+
+def _user(sim: Simulator, match: Mapping[str, str], _body: JsonObject) -> JsonObject:
+    user = match["user"]
+    if user not in sim.config.users:
+        raise KeyError(f"unknown user {user!r}")
+    sessions = [session.session_id for session in sim.sessions_of(user)]
+    return {**sim.world.user_truth(user), "sessions": sessions}
 
 
 def _add_status(sim: Simulator, _match: Mapping[str, str], body: JsonObject) -> JsonObject:
@@ -110,6 +135,8 @@ def _fault(sim: Simulator, match: Mapping[str, str], body: JsonObject) -> None:
 # (method, path below /_sim, success status, action); a 204 ignores what the action returns.
 _ROUTES: list[tuple[str, str, int, Action]] = [
     ("GET", "/state", 200, _state),
+    ("GET", "/users", 200, _users),
+    ("GET", "/users/{user}", 200, _user),
     ("POST", "/status-messages", 201, _add_status),
     ("POST", "/status-messages/default-catalogue", 200, _seed_catalogue),
     (

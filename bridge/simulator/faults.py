@@ -90,6 +90,7 @@ class Faults:
         self._refusal: _Refusal | None = None
         self._sse_fault: SseFault | None = None
         self._silenced = False
+        self._repeats = 0
 
     # ---- session faults -----------------------------------------------------------------------
 
@@ -181,6 +182,17 @@ class Faults:
         """Hold the next `count` matching requests (None: all until cleared) for `seconds`."""
         self._delays.append(_Delay(count, _compile(path_regex), seconds=seconds))
 
+    def repeat_updates(self, count: int = 1) -> None:
+        """Apply the next `count` assistance updates twice, as a server running a call again."""
+        self._repeats = count
+
+    def take_repeat(self) -> bool:
+        """Whether the assistance update being handled must be applied twice."""
+        if self._repeats <= 0:
+            return False
+        self._repeats -= 1
+        return True
+
     def take_refusal(self, local_host: str | None = None) -> IcwsError | None:
         """The refusal for a login about to be handled, if logins are being refused."""
         refusal = self._refusal
@@ -265,5 +277,6 @@ class Faults:
         self._refusal = None
         self._sse_fault = None
         self._silenced = False
+        self._repeats = 0
         for stream in self._registry.streams():
             stream.wake.set()

@@ -6,7 +6,7 @@ the same URL becomes an SSE stream: one message per `data:` event, `:ping` comme
 only when it was written; if a write fails it goes back to the front, so a dying connection never
 swallows a message silently.
 
-Realism (ICWS-PROTOCOL.md §10): with `sse_retry_ms` a stream starts with a `retry: <ms>` field;
+Realism (docs/icws-protocol.md §10): with `sse_retry_ms` a stream starts with a `retry: <ms>` field;
 with `sse_recycle_seconds` the server ends a healthy stream cleanly after that long (the session
 and its queue live on). The `hang_sse` and `html_sse` faults make an SSE request hang or answer a
 proxy's HTML page. The heartbeat answers `heartbeat_status` (404/410: "unsupported", before any

@@ -4,6 +4,12 @@ Calls start alerting and end up in history (or are missed), notes get written, t
 catalogue changes now and then, and agents ask supervisors for help. Every decision comes from
 one `random.Random(seed)` and the world's own state, so a seed always replays the same story;
 only the wall-clock timestamps differ between runs.
+
+For a contact centre of many users each step picks one user (at random, or with
+`spread="cycle"` every user once per round, in a seeded order) and acts on that user's calls,
+history or assistance requests, so the step's changes belong to that user; `touched` counts the
+steps that changed each user's truth. The status catalogue is shared: its steps touch nobody,
+and their weight is divided by the number of users (one user's story is unchanged).
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import random
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 
 from .server import Simulator
@@ -36,27 +43,42 @@ _SUPERVISOR = ("supervisor.sam", "Sam Supervisor")
 _EXTRA_STATUS = "Team Meeting"
 _MAX_ALERTING = 3
 _MAX_OPEN_HELP = 2
+SPREADS = ("random", "cycle")
+# A run that fell this far behind its schedule (a stalled loop) starts a new one, not a burst.
+_MAX_LAG_SECONDS = 1.0
 
 
 class LivelyScenario:
     """Random activity for `users`; each `step()` performs one action and describes it."""
 
-    def __init__(self, world: World, users: Sequence[str], seed: int):
+    def __init__(
+        self, world: World, users: Sequence[str], seed: int, spread: str = "random"
+    ) -> None:
         if not users:
             raise ValueError("the lively scenario needs at least one user")
+        if spread not in SPREADS:
+            raise ValueError(f"spread must be one of {', '.join(SPREADS)}, not {spread!r}")
         self._world = world
         self._users = list(users)
+        self._spread = spread
+        self._round: deque[str] = deque()
         self._rng = random.Random(seed)
+        self.touched: Counter[str] = Counter()
+        self.steps = 0
         world.seed_default_catalogue()
+        self._shared = {self._toggle_status, self._extra_status}
         # (action, weight); an action answers None when it cannot apply, then a call starts.
-        self._actions: list[tuple[Callable[[str], str | None], int]] = [
+        # The catalogue is shared by all and changes rarely: its chance per step shrinks with
+        # the users, or a centre would fan out a catalogue change every few steps.
+        shared = 1 / len(self._users)
+        self._actions: list[tuple[Callable[[str], str | None], float]] = [
             (self._start_call, 30),
             (self._end_call, 20),
             (self._miss_call, 5),
             (self._update_alert, 8),
             (self._write_note, 8),
-            (self._toggle_status, 4),
-            (self._extra_status, 2),
+            (self._toggle_status, 4 * shared),
+            (self._extra_status, 2 * shared),
             (self._ask_for_help, 8),
             (self._supervisor_accepts, 6),
             (self._help_message, 10),
@@ -65,10 +87,25 @@ class LivelyScenario:
 
     def step(self) -> str:
         """Perform one seeded action and return what happened."""
-        user = self._rng.choice(self._users)
+        self.steps += 1
+        user = self._next_user()
         actions, weights = zip(*self._actions, strict=True)
-        action = self._rng.choices(actions, weights)[0]
-        return action(user) or self._start_call(user) or f"{user}: nothing to do"
+        action: Callable[[str], str | None] = self._rng.choices(actions, weights)[0]
+        done = action(user)
+        if done is None:
+            action, done = self._start_call, self._start_call(user)
+        if done is None:
+            return f"{user}: nothing to do"
+        if action not in self._shared:
+            self.touched[user] += 1
+        return done
+
+    def _next_user(self) -> str:
+        if self._spread == "random":
+            return self._rng.choice(self._users)
+        if not self._round:
+            self._round.extend(self._rng.sample(self._users, len(self._users)))
+        return self._round.popleft()
 
     def _pick(self, ids: Sequence[str]) -> str | None:
         return self._rng.choice(sorted(ids)) if ids else None
@@ -137,13 +174,8 @@ class LivelyScenario:
         self._world.add_status_message(_EXTRA_STATUS, groupTag="Away", canHaveTime=True)
         return f"status {_EXTRA_STATUS!r} added"
 
-    def _open_help(self, user: str | None = None) -> list[str]:
-        return [
-            assistance_id
-            for assistance_id, request in self._world.assistance.items()
-            if request["state"] != AssistanceState.COMPLETED
-            and (user is None or request["initiator"] == user)
-        ]
+    def _open_help(self, user: str) -> list[str]:
+        return self._world.open_assistance(user)
 
     def _ask_for_help(self, user: str) -> str | None:
         interactions = list(self._world.alerting(user)) + list(self._world.history(user))
@@ -157,7 +189,7 @@ class LivelyScenario:
     def _supervisor_accepts(self, user: str) -> str | None:
         waiting = [
             assistance_id
-            for assistance_id in self._open_help()
+            for assistance_id in self._open_help(user)
             if self._world.assistance_request(assistance_id)["state"] == AssistanceState.NONE
         ]
         assistance_id = self._pick(waiting)
@@ -167,7 +199,7 @@ class LivelyScenario:
         return f"{_SUPERVISOR[0]} accepts {assistance_id}"
 
     def _help_message(self, user: str) -> str | None:
-        assistance_id = self._pick(self._open_help())
+        assistance_id = self._pick(self._open_help(user))
         if assistance_id is None:
             return None
         request = self._world.assistance_request(assistance_id)
@@ -176,7 +208,7 @@ class LivelyScenario:
         return f"{speaker} writes on {assistance_id}"
 
     def _finish_help(self, user: str) -> str | None:
-        assistance_id = self._pick(self._open_help())
+        assistance_id = self._pick(self._open_help(user))
         if assistance_id is None:
             return None
         self._world.complete_assistance(assistance_id)
@@ -185,28 +217,46 @@ class LivelyScenario:
 
 async def run_lively(
     sim: Simulator,
-    users: list[str],
+    users: Sequence[str],
     rate_per_second: float,
     seed: int,
     stop: asyncio.Event | None = None,
     duration: float | None = None,
     max_steps: int | None = None,
-) -> None:
-    """Run the scenario at about `rate_per_second` actions until stopped, timed out or done."""
+    spread: str = "random",
+) -> LivelyScenario:
+    """Run the scenario at `rate_per_second` steps until stopped, timed out or done.
+
+    Steps keep to a schedule (step n at start + n / rate), so the rate holds at hundreds of
+    steps a second; returns the scenario, whose `touched` says which users changed.
+    """
     if rate_per_second <= 0:
         raise ValueError("rate_per_second must be positive")
-    scenario = LivelyScenario(sim.world, users, seed)
+    scenario = LivelyScenario(sim.world, users, seed, spread)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
-    deadline = None if duration is None else loop.time() + duration
+    start = loop.time()
+    deadline = None if duration is None else start + duration
     steps = 0
     while not stop.is_set() and (max_steps is None or steps < max_steps):
         if deadline is not None and loop.time() >= deadline:
-            return
+            break
         log.debug("lively: %s", scenario.step())
         steps += 1
-        pause = 1 / rate_per_second
+        now = loop.time()
+        if now - (start + steps / rate_per_second) > _MAX_LAG_SECONDS:
+            start, steps = now, 0
+        pause = start + steps / rate_per_second - now
         if deadline is not None:
-            pause = min(pause, max(deadline - loop.time(), 0.0))
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), pause)
+            pause = min(pause, deadline - now)
+        await _pause(stop, pause)
+    return scenario
+
+
+async def _pause(stop: asyncio.Event, seconds: float) -> None:
+    """Wait `seconds` unless `stop` is set first; when behind, only let others run."""
+    if seconds <= 0:
+        await asyncio.sleep(0)
+        return
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import copy
 import dataclasses
+import ssl
 import time
 from collections.abc import Callable, Sequence
 from types import TracebackType
@@ -18,7 +19,8 @@ from .config import NOT_RUNTIME_FIELDS, SimulatorConfig
 from .context import Context
 from .control import control_routes
 from .faults import Faults
-from .sessions import Records, Session, SessionRegistry
+from .pacing import LoginGate
+from .sessions import Call, Records, Session, SessionRegistry
 from .wire import JsonObject
 from .world import World
 
@@ -43,22 +45,37 @@ class Simulator:
         self._runner: web.AppRunner | None = None
         self._reaper: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
+        self._logins = LoginGate(self.config, self._stopping)
         self._port: int | None = None
         self._host = "127.0.0.1"
+        self._scheme = "http"
 
     # ---- lifecycle ----------------------------------------------------------------------------
 
-    async def start(self, host: str = "127.0.0.1", port: int = 0, also: Sequence[str] = ()) -> None:
+    async def start(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        also: Sequence[str] = (),
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         """Bind and serve; with port 0 the OS picks a free port (see `port` and `url`).
 
         `also` names more addresses to listen on, at the same port: one world behind two hosts,
-        as a primary IC server and its switchover partner share their state.
+        as a primary IC server and its switchover partner share their state. With `tls` (a
+        server context holding the certificate) every address serves HTTPS instead of HTTP.
         """
         if self._runner is not None:
             raise RuntimeError("the simulator is already running")
         self._stopping.clear()
         ctx = Context(
-            self.config, self.world, self._registry, self.faults, self._records, self._stopping
+            self.config,
+            self.world,
+            self._registry,
+            self.faults,
+            self._records,
+            self._stopping,
+            self._logins,
         )
         app = build_app(ctx, control_routes(self))
         # handler_cancellation: a client that hangs up mid-request (delay, SSE) ends its handler.
@@ -70,13 +87,14 @@ class Simulator:
             shutdown_timeout=1.0,
         )
         await runner.setup()
-        site = web.TCPSite(runner, host, port)
+        site = web.TCPSite(runner, host, port, ssl_context=tls)
         await site.start()
         self._runner = runner
         self._host = host
+        self._scheme = "http" if tls is None else "https"
         self._port = _bound_port(runner)
         for extra in also:
-            await web.TCPSite(runner, extra, self._port).start()
+            await web.TCPSite(runner, extra, self._port, ssl_context=tls).start()
         self._reaper = asyncio.create_task(self._reap_idle_sessions(), name="icws-sim-reaper")
 
     async def stop(self) -> None:
@@ -123,8 +141,8 @@ class Simulator:
 
     @property
     def url(self) -> str:
-        """The base URL, e.g. `http://127.0.0.1:8018`."""
-        return f"http://{self._host}:{self.port}"
+        """The base URL, e.g. `http://127.0.0.1:8018` (`https://` when serving TLS)."""
+        return f"{self._scheme}://{self._host}:{self.port}"
 
     # ---- runtime knobs ------------------------------------------------------------------------
 
@@ -159,13 +177,25 @@ class Simulator:
 
     @property
     def counters(self) -> dict[str, int]:
-        """What the control API reports: logins, subscription PUTs, streams, heartbeats, ..."""
-        return self._records.counters()
+        """What the control API reports: logins, subscription PUTs, streams, heartbeats, ...
+
+        `loginsInFlightPeak` is the most logins ever in flight at once (arrived, not answered),
+        `loginsHandledPeak` the most handled at once (at most `max_concurrent_logins`).
+        """
+        return {
+            **self._records.counters(),
+            "loginsInFlightPeak": self._logins.peak_in_flight,
+            "loginsHandledPeak": self._logins.peak_handling,
+        }
 
     @property
     def sessions(self) -> dict[str, Session]:
         """The live sessions by session id."""
         return self._registry.live
+
+    def sessions_of(self, user: str) -> list[Session]:
+        """The live sessions of `user`."""
+        return self._registry.of_user(user)
 
     @property
     def sent_messages(self) -> list[tuple[str, JsonObject]]:
@@ -176,6 +206,16 @@ class Simulator:
     def requests(self) -> list[tuple[str, str, int]]:
         """(method, path, status) of every answered `/icws` request, in order."""
         return self._records.requests
+
+    @property
+    def calls(self) -> list[Call]:
+        """Every assistance update and complete ICWS answered, in order, with its effect."""
+        return self._records.calls
+
+    @property
+    def subscription_bodies(self) -> list[tuple[str, JsonObject]]:
+        """(subscription name, JSON body as received) of every subscription PUT, in order."""
+        return self._records.subscription_bodies
 
     @property
     def logins(self) -> int:

@@ -94,12 +94,40 @@ class Session:
         return f"icws_{self.session_id}"
 
 
+@dataclass(frozen=True)
+class Call:
+    """One assistance update (POST) or complete (DELETE) as ICWS received and answered it.
+
+    `applied` is how many times the world took its effect (0 when refused or failed, 2 under the
+    `repeat_updates` fault), so a checker can count executions per command exactly.
+    """
+
+    method: str
+    assistance_id: str
+    text: str | None
+    status: int
+    applied: int
+
+    def as_json(self) -> JsonObject:
+        """The call as the control API shows it (camelCase)."""
+        return {
+            "method": self.method,
+            "assistanceId": self.assistance_id,
+            "text": self.text,
+            "status": self.status,
+            "applied": self.applied,
+        }
+
+
 @dataclass
 class Records:
     """What the simulator did, for exact assertions in tests."""
 
     sent_messages: list[tuple[str, JsonObject]] = field(default_factory=list)
     requests: list[tuple[str, str, int]] = field(default_factory=list)
+    calls: list[Call] = field(default_factory=list)
+    # (subscription name, body as the client sent it) for every subscription PUT, in order.
+    subscription_bodies: list[tuple[str, JsonObject]] = field(default_factory=list)
     logins: int = 0
     login_attempts: int = 0
     logouts: int = 0
@@ -118,6 +146,7 @@ class Records:
             "droppedMessages": self.dropped_messages,
             "sentMessages": len(self.sent_messages),
             "requests": len(self.requests),
+            "calls": len(self.calls),
             "subscriptionPuts": self.subscription_puts,
             "streamsOpened": self.streams_opened,
             "streamsRecycled": self.streams_recycled,
@@ -139,6 +168,8 @@ class SessionRegistry:
         self._clock = clock
         self.live: dict[str, Session] = {}
         self.ended: dict[str, EndedSession] = {}
+        # Live sessions by user, so a per-user change costs that user's sessions, not all.
+        self._by_user: dict[str, dict[str, Session]] = {}
 
     # ---- lifecycle ----------------------------------------------------------------------------
 
@@ -159,6 +190,7 @@ class SessionRegistry:
             icserver=icserver,
         )
         self.live[session_id] = session
+        self._by_user.setdefault(user, {})[session_id] = session
         self._records.logins += 1
         return session
 
@@ -194,6 +226,8 @@ class SessionRegistry:
 
     def expire_idle(self) -> None:
         """End every session idle for longer than the configured timeout."""
+        if self._config.idle_timeout_seconds is None:
+            return
         for session in list(self.live.values()):
             self.lookup(session.session_id)
 
@@ -202,8 +236,16 @@ class SessionRegistry:
         timeout = self._config.idle_timeout_seconds
         return _REAP_CAP if timeout is None else min(timeout / 4, _REAP_CAP)
 
+    def of_user(self, user: str) -> list[Session]:
+        """The live sessions of `user`."""
+        return list(self._by_user.get(user, {}).values())
+
     def _remove(self, session: Session) -> None:
         self.live.pop(session.session_id, None)
+        mine = self._by_user.get(session.user, {})
+        mine.pop(session.session_id, None)
+        if not mine:
+            self._by_user.pop(session.user, None)
         if session.stream is not None:
             session.stream.close()
             session.stream = None
@@ -226,12 +268,15 @@ class SessionRegistry:
     # ---- messages -----------------------------------------------------------------------------
 
     def publish(self, subscription: str, render: Render, *, user: str | None = None) -> None:
-        """Queue `render(params)` to every live session subscribed to `subscription`."""
-        for session in list(self.live.values()):
+        """Queue `render(params)` to every live session subscribed to `subscription`.
+
+        With `user`, only that user's sessions (ICWS scopes alerting, history and the
+        assistance list to the session's user).
+        """
+        sessions = self.live.values() if user is None else self._by_user.get(user, {}).values()
+        for session in list(sessions):
             params = session.subscriptions.get(subscription)
             if params is None or session.down is not None:
-                continue
-            if user is not None and session.user != user:
                 continue
             message = render(params)
             if message is not None:

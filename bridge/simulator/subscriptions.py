@@ -3,16 +3,18 @@
 One table row per subscription says which feature version it needs, its success code, how its
 parameters are read and where its `isDelta:false` snapshot comes from. A subscription the
 server suspended or faulted (`faults.fail_subscription`) is gone until the next PUT re-creates it.
+Who may watch one assistance request's details is `assistance_watch_by` (anyone by default).
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from aiohttp import web
 
-from .context import context, read_json_object, require_feature, require_session
+from .context import Context, context, read_json_object, require_feature, require_session
 from .messages import (
     ALERTING,
     ASSISTANCE_LIST,
@@ -22,7 +24,6 @@ from .messages import (
 )
 from .sessions import Session
 from .wire import IcwsError, JsonObject, empty_response, json_response
-from .world import World
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _PREFIX = r"/icws/{sid:\d+}/messaging/subscriptions/"
@@ -59,15 +60,21 @@ def _history_params(body: JsonObject) -> JsonObject:
     return {"numberOfHistoryMessages": limit}
 
 
-def _details_snapshot(world: World, name: str) -> JsonObject:
+def _details_snapshot(ctx: Context, session: Session, name: str) -> JsonObject:
     # The id may itself hold `/`: everything after the list's path is the id.
     assistance_id = name.removeprefix(ASSISTANCE_LIST + "/")
+    scope = ctx.config.assistance_watch_by
     try:
-        return world.assistance_details_snapshot(assistance_id)
+        allowed = ctx.world.assistance_allows(session.user, assistance_id, scope)
+        snapshot = ctx.world.assistance_details_snapshot(assistance_id)
     except KeyError:
+        allowed = False
+    if not allowed:
+        # Outside `assistance_watch_by` a request is as good as absent (scoping UNCONFIRMED).
         raise IcwsError.invalid_property(
             "assistanceId", f"The assistance request {assistance_id} does not exist."
-        ) from None
+        )
+    return snapshot
 
 
 @dataclass(frozen=True)
@@ -78,7 +85,7 @@ class SubscriptionKind:
     version: int
     put_status: int
     params: Callable[[JsonObject], JsonObject]
-    snapshot: Callable[[World, Session, JsonObject, str], JsonObject]
+    snapshot: Callable[[Context, Session, JsonObject, str], JsonObject]
     # The alerting page documents 404 for deleting a missing subscription; the others do not.
     missing_delete_status: int = 204
 
@@ -89,7 +96,7 @@ KINDS: dict[str, SubscriptionKind] = {
         6,
         204,
         _alerting_params,
-        lambda world, session, params, _name: world.alerting_snapshot(session.user, params),
+        lambda ctx, session, params, _name: ctx.world.alerting_snapshot(session.user, params),
         missing_delete_status=404,
     ),
     HISTORY: SubscriptionKind(
@@ -97,21 +104,21 @@ KINDS: dict[str, SubscriptionKind] = {
         4,
         204,
         _history_params,
-        lambda world, session, params, _name: world.history_snapshot(session.user, params),
+        lambda ctx, session, params, _name: ctx.world.history_snapshot(session.user, params),
     ),
     STATUS_MESSAGES: SubscriptionKind(
         "status",
         1,
         200,
         _no_params,
-        lambda world, _session, _params, _name: world.status_snapshot(),
+        lambda ctx, _session, _params, _name: ctx.world.status_snapshot(),
     ),
     ASSISTANCE_LIST: SubscriptionKind(
         "interactions",
         9,
         204,
         _no_params,
-        lambda world, session, _params, _name: world.assistance_list_snapshot(session.user),
+        lambda ctx, session, _params, _name: ctx.world.assistance_list_snapshot(session.user),
     ),
 }
 _DETAILS = SubscriptionKind(
@@ -119,7 +126,7 @@ _DETAILS = SubscriptionKind(
     9,
     204,
     _no_params,
-    lambda world, _session, _params, name: _details_snapshot(world, name),
+    lambda ctx, session, _params, name: _details_snapshot(ctx, session, name),
 )
 
 
@@ -134,9 +141,11 @@ def _put(kind_name: str, kind: SubscriptionKind) -> Handler:
         ctx = context(request)
         session = require_session(request)
         require_feature(session, kind.feature, kind.version)
-        params = kind.params(await read_json_object(request, optional=True))
         name = _subscription_name(request, kind_name)
-        snapshot = kind.snapshot(ctx.world, session, params, name)
+        body = await read_json_object(request, optional=True)
+        ctx.records.subscription_bodies.append((name, copy.deepcopy(body)))
+        params = kind.params(body)
+        snapshot = kind.snapshot(ctx, session, params, name)
         session.subscriptions[name] = params
         ctx.registry.enqueue(session, snapshot)
         ctx.records.subscription_puts += 1

@@ -1,6 +1,6 @@
 """ICWS wire vocabulary: media type, message URNs, enum values, dates and error bodies.
 
-Everything here is transcribed from ICWS-PROTOCOL.md (§2.4, §3.1, §4, §5); the rest of the
+Everything here is transcribed from docs/icws-protocol.md (§2.4, §3.1, §4, §5); the rest of the
 simulator builds on these names so that one table, not scattered literals, says what the wire holds.
 """
 

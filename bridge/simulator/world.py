@@ -91,6 +91,19 @@ class World:
             }
         )
 
+    def user_truth(self, user: str) -> JsonObject:
+        """A copy of what `user`'s sessions see: alerting, history and the requests they made.
+
+        `assistance` holds every request `user` initiated, completed ones included (state 2).
+        """
+        return copy.deepcopy(
+            {
+                "alerting": self._alerting.get(user, {}),
+                "history": self._history.get(user, {}),
+                "assistance": self._assistance.of_user(user),
+            }
+        )
+
     # ---- status catalogue (global) ------------------------------------------------------------
 
     @property
@@ -294,6 +307,14 @@ class World:
     def assistance(self) -> dict[str, JsonObject]:
         """A copy of every assistance request, keyed by assistance id."""
         return copy.deepcopy(self._assistance.requests)
+
+    def open_assistance(self, user: str | None = None) -> list[str]:
+        """The ids of open assistance requests (those `user` initiated, when given)."""
+        return self._assistance.open_ids(user)
+
+    def assistance_allows(self, user: str, assistance_id: str, scope: str) -> bool:
+        """Whether `user` is within `scope` (initiator, participants, anyone) of a request."""
+        return self._assistance.allows(user, assistance_id, scope)
 
     def assistance_request(self, assistance_id: str) -> JsonObject:
         """A copy of one assistance request; KeyError when unknown."""

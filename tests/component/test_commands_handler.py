@@ -1,8 +1,8 @@
 """The command handler against fakes: one ICWS call per id, one result each, no broker, no waits.
 
-The fakes implement the Protocols the handler takes: a session that answers from a script (and
-may hold its answer until released), a view of assistance requests, an in-memory journal, and a
-producer that keeps every record it is given. Retries run in stamina's test mode.
+The fakes implement the Protocols the handler takes: per user, a session that answers from a
+script (and may hold its answer until released) and a view of assistance requests; an in-memory
+journal, and a producer that keeps every record it is given. Retries run in stamina's test mode.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,9 +20,10 @@ from prometheus_client import CollectorRegistry
 
 from bridge import errors
 from bridge.commands.handler import CommandHandler, Gate, Incoming
+from bridge.core.commands import Position
 from bridge.core.events import Contract, Record
 from bridge.core.icws_api import Answer, Call
-from bridge.core.journal_entries import Entry, Finished, Started, merge
+from bridge.core.journal_entries import Baseline, Entry, Finished, Started, merge
 from bridge.core.messages import AGGREGATES
 from bridge.metrics import PREFIX, create
 from bridge.settings import CommandSettings, TopicSettings
@@ -81,6 +82,24 @@ class FakeView:
 
 
 @dataclass
+class FakeSessions:
+    """The users a replica holds, each with its own fake session and view."""
+
+    users: dict[str, tuple[FakeSession, FakeView]]
+
+    def held(self) -> Sequence[str]:
+        return list(self.users)
+
+    def caller(self, user: str) -> FakeSession | None:
+        held = self.users.get(user)
+        return None if held is None else held[0]
+
+    def view(self, user: str) -> FakeView | None:
+        held = self.users.get(user)
+        return None if held is None else held[1]
+
+
+@dataclass
 class FakeJournal:
     """The journal in memory: entries merged as the real one merges them."""
 
@@ -131,22 +150,22 @@ class Rig:
         return self.registry.get_sample_value(f"{PREFIX}_commands_total", labels)
 
 
-def rig(session: FakeSession, view: FakeView | None = None, max_attempts: int = 3) -> Rig:
+def rig(
+    session: FakeSession,
+    view: FakeView | None = None,
+    max_attempts: int = 3,
+    *,
+    others: Mapping[str, tuple[FakeSession, FakeView]] | None = None,
+    clock: Callable[[], float] = lambda: NOW,
+) -> Rig:
+    """A handler for USER's ``session`` and ``view`` (by default: request a-1 open), and others."""
     registry = CollectorRegistry()
-    view = view or FakeView()
+    view = view or FakeView({"a-1": OPEN_REQUEST})
     journal, producer = FakeJournal(), FakeProducer()
     settings = CommandSettings(max_attempts=max_attempts, default_deadline_seconds=300)
+    sessions = FakeSessions({USER: (session, view), **(others or {})})
     handler = CommandHandler(
-        settings,
-        TOPICS,
-        CONTRACT,
-        session,
-        view,
-        journal,
-        producer,
-        create(registry),
-        USER,
-        clock=lambda: NOW,
+        settings, TOPICS, CONTRACT, sessions, journal, producer, create(registry), clock=clock
     )
     return Rig(handler, session, view, journal, producer, registry)
 
@@ -158,8 +177,9 @@ def record(
     command_id: str = "cmd-1",
     partition: int = 0,
     written: float = NOW - 1,
+    key: bytes | None = b"a-1",
 ) -> Incoming:
-    """A command record as the consumer hands it over."""
+    """A command record as the consumer hands it over (keyed by the assistance id by default)."""
     value = {
         "specversion": "1.0",
         "id": command_id,
@@ -168,7 +188,7 @@ def record(
         "data": dict(data),
     }
     raw = json.dumps(value).encode()
-    return Incoming("test.commands", partition, 7, b"a-1", raw, (("trace", b"t-1"),), written)
+    return Incoming("test.commands", partition, 7, key, raw, (("trace", b"t-1"),), written)
 
 
 UPDATE_DATA = {"assistanceId": "a-1", "text": "Customer asks for a refund"}
@@ -284,4 +304,120 @@ class TestOutcomes:
             "succeeded",
             True,
             1,
+        )
+
+
+OTHER = "agent.two"
+
+
+def ticking(step: float = 1.0) -> Callable[[], float]:
+    """A clock that moves ``step`` seconds on every reading, so waits for the view run out."""
+    now = [NOW]
+
+    def read() -> float:
+        now[0] += step
+        return now[0]
+
+    return read
+
+
+def started_entries(parts: Rig) -> list[dict[str, Any]]:
+    """The ``started`` journal records written, decoded."""
+    values = [json.loads(r.value or b"") for r in parts.producer.on(parts.journal.topic)]
+    return [v for v in values if v["phase"] == "started"]
+
+
+class TestRunsAsTheOwner:
+    """A command runs on its owner's session only; without an owner here, it is rejected."""
+
+    async def test_keyed_by_the_user_runs_on_that_users_session(self) -> None:
+        """Keyed by agent.one for its own open request: one call on its session, named userId."""
+        other = FakeSession([ok()])
+        parts = rig(FakeSession([ok()]), others={OTHER: (other, FakeView({"a-1": OPEN_REQUEST}))})
+        await parts.handler.handle(record(UPDATE_DATA, key=USER.encode()), Gate())
+
+        assert [c.method for c in parts.session.calls] == ["POST"]
+        assert other.calls == []
+        [result] = parts.producer.results()
+        assert (result["outcome"], result["userId"]) == ("succeeded", USER)
+        assert [entry["user"] for entry in started_entries(parts)] == [USER]
+
+    async def test_keyed_by_a_user_for_another_users_request_is_rejected(self) -> None:
+        """Keyed by agent.one for agent.two's request: rejected, no call on any session."""
+        other = FakeSession([ok()])
+        parts = rig(
+            FakeSession([ok()]),
+            FakeView(),
+            others={OTHER: (other, FakeView({"a-1": OPEN_REQUEST}))},
+            clock=ticking(),
+        )
+        await parts.handler.handle(record(UPDATE_DATA, key=USER.encode()), Gate())
+
+        assert parts.session.calls == []
+        assert other.calls == []
+        [result] = parts.producer.results()
+        assert (result["outcome"], result["userId"], result["attempts"]) == ("rejected", None, 0)
+        assert result["error"]["message"] == f"request a-1 is not open for user {USER}"
+        assert started_entries(parts) == []
+
+    async def test_keyed_by_the_assistance_id_runs_on_its_one_owner(self) -> None:
+        """Keyed by the request id, held by agent.two only: it runs on agent.two's session."""
+        other = FakeSession([ok()])
+        parts = rig(
+            FakeSession([ok()]),
+            FakeView(),
+            others={OTHER: (other, FakeView({"a-1": OPEN_REQUEST}))},
+        )
+        await parts.handler.handle(record(UPDATE_DATA, key=b"a-1"), Gate())
+
+        assert parts.session.calls == []
+        assert [c.method for c in other.calls] == ["POST"]
+        [result] = parts.producer.results()
+        assert (result["outcome"], result["userId"]) == ("succeeded", OTHER)
+
+    async def test_two_owners_are_ambiguous(self) -> None:
+        """Keyed by the request id that two users' views hold: rejected, naming both, no call."""
+        other = FakeSession([ok()])
+        parts = rig(FakeSession([ok()]), others={OTHER: (other, FakeView({"a-1": OPEN_REQUEST}))})
+        await parts.handler.handle(record(UPDATE_DATA, key=b"a-1"), Gate())
+
+        assert parts.session.calls == other.calls == []
+        [result] = parts.producer.results()
+        assert result["outcome"] == "rejected"
+        assert result["error"]["message"] == (
+            f"request a-1 is ambiguous: users {USER}, {OTHER} all hold it"
+        )
+
+    async def test_nobody_holds_the_request(self) -> None:
+        """No held view shows the request, once looked again: rejected without any call."""
+        parts = rig(FakeSession([ok()]), FakeView(), clock=ticking())
+        await parts.handler.handle(record(UPDATE_DATA), Gate())
+
+        assert parts.session.calls == []
+        [result] = parts.producer.results()
+        assert (result["outcome"], result["userId"]) == ("rejected", None)
+        assert result["error"]["message"] == "no account of this fleet holds request a-1"
+
+    async def test_recovery_looks_at_the_owners_view(self) -> None:
+        """A complete started as agent.two and gone from agent.two's view is succeeded/observed."""
+        other = FakeSession([])
+        # The clock runs fast, so looking in the wrong view would end in ``unknown``, not hang.
+        parts = rig(FakeSession([]), others={OTHER: (other, FakeView())}, clock=ticking(50.0))
+        started = Started(
+            "cmd-1",
+            Position("test.commands", 0, 7),
+            NOW - 1,
+            Baseline(True, 0),
+            "another-bridge",
+            OTHER,
+        )
+        parts.journal.remember(started)
+        await parts.handler.handle(record({"assistanceId": "a-1"}, kind=COMPLETE), Gate())
+
+        assert parts.session.calls == other.calls == []
+        [result] = parts.producer.results()
+        assert (result["outcome"], result["observed"], result["userId"]) == (
+            "succeeded",
+            True,
+            OTHER,
         )

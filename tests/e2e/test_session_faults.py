@@ -218,9 +218,13 @@ class TestLogin:
                 running.bridge.checks()["icws_session"].detail == "ICWS rejected the credentials"
             )
         )
-        await asyncio.sleep(2.5)  # several slow retries (bad_credentials_retry_seconds=1)
-        attempts = [r for r in simulator.requests if r[1] == "/icws/connection"]
-        assert 2 <= len(attempts) <= 4
+        seen_rejected = asyncio.get_running_loop().time()
+        # Two more rejected logins (a counter), then their pace: each waited the full second
+        # (bad_credentials_retry_seconds=1); the normal backoff (<= 0.5 s) would take < 1 s.
+        await running.until(
+            lambda: sum(r[1] == "/icws/connection" for r in simulator.requests) >= 3, 30
+        )
+        assert asyncio.get_running_loop().time() - seen_rejected >= 1.0
         lines = [json.loads(line) for line in log_lines.getvalue().splitlines()]
         rejected = [line for line in lines if line["event"] == "icws.login.rejected"]
         assert len(rejected) == 1
@@ -398,10 +402,15 @@ class TestHosts:
                     >= 1
                 )
             )
+            back = len(sim.requests)
             await sim.start(host="127.0.0.1", port=port)
             try:
-                # The backoff alone would wait at least 4 s (half of 8, with jitter).
-                await running.until(lambda: running.bridge.session.up, 3.5)
+                # The backoff alone would wait at least 8 s (8, plus jitter); 6 s is slack.
+                await running.until(lambda: running.bridge.session.up, 6)
+                # The login followed a sessionless probe that saw the server answer again.
+                after = [(method, path) for method, path, _ in sim.requests[back:]]
+                probe = after.index(("GET", "/icws/connection/features"))
+                assert after.index(("POST", "/icws/connection")) > probe
                 await flows(running, sim, kafka, topic, "AfterOutage")
             finally:
                 await running.shutdown()

@@ -24,6 +24,7 @@ import pytest
 import yaml
 
 from bridge import settings as bridge_settings
+from bridge.app import contract_from
 
 from .conftest import CHART, DASHBOARD, RULES, run_tool
 
@@ -571,6 +572,16 @@ class TestSettingsWiring:
         assert loaded.health.port == int(rendered.env()["BRIDGE_HEALTH__PORT"])
         assert len(loaded.icws.servers) == 2
 
+    def test_a_web_proxy_base_path_is_a_server(
+        self, render: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """``https://proxy/api/<icserver>`` passes the schema and reaches the bridge as given."""
+        proxied = {"config": {"icws": {"servers": ["https://proxy.example.com/api/ic1"]}}}
+        materialise(render(merged(ci_values("minimal"), proxied)), tmp_path, {}, monkeypatch)
+        monkeypatch.setenv("BRIDGE_ICWS__PASSWORD", "from-env")
+        loaded = bridge_settings.load_settings()
+        assert [str(url) for url in loaded.icws.servers] == ["https://proxy.example.com/api/ic1"]
+
     def test_bridge_reads_the_mounted_secret_files(
         self, render: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
@@ -581,6 +592,49 @@ class TestSettingsWiring:
         assert loaded.icws.password.get_secret_value() == "icws-pw"
         assert loaded.kafka.sasl_password is not None
         assert loaded.kafka.sasl_password.get_secret_value() == "sasl-pw"
+
+
+class TestSchemaBaseUrl:
+    """Events point their dataschema at the release's own Service, where /schemas/ is served."""
+
+    @pytest.mark.parametrize(
+        ("values", "expected"),
+        [
+            ("minimal", "http://ops-bridge-icws-bridge.contact-center.svc:8080/schemas"),
+            ("full", "http://ops-bridge-icws-bridge.contact-center.svc:9090/schemas"),
+        ],
+    )
+    def test_env_is_the_service_address(self, render: Any, values: str, expected: str) -> None:
+        """BRIDGE_EVENTS__SCHEMA_BASE_URL is http://<Service>.<namespace>.svc:<port>/schemas."""
+        rendered = render(ci_values(values))
+        service = rendered.one("Service")
+        assert rendered.env()["BRIDGE_EVENTS__SCHEMA_BASE_URL"] == expected
+        assert expected.startswith(f"http://{service['metadata']['name']}.{NAMESPACE}.svc:")
+        assert expected.endswith(f":{service['spec']['ports'][0]['port']}/schemas")
+
+    def test_bridge_publishes_dataschema_on_the_service(
+        self, render: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Settings loaded from the render give dataschema <Service URL>/schemas/<type>.v1.json."""
+        materialise(render(ci_values("minimal")), tmp_path, {}, monkeypatch)
+        monkeypatch.setenv("BRIDGE_ICWS__PASSWORD", "from-env")
+        loaded = bridge_settings.load_settings()
+        contract = contract_from(loaded.events, loaded.topics)
+        assert contract.schema_of("status.message.added") == (
+            "http://ops-bridge-icws-bridge.contact-center.svc:8080/schemas/status.message.added.v1.json"
+        )
+
+    def test_config_value_wins_over_the_service_default(
+        self, render: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """config.events.schema_base_url set: no env override, the bridge uses the config value."""
+        base = "https://schemas.example.com/icws"
+        values = merged(ci_values("minimal"), {"config": {"events": {"schema_base_url": base}}})
+        rendered = render(values)
+        assert "BRIDGE_EVENTS__SCHEMA_BASE_URL" not in rendered.env()
+        materialise(rendered, tmp_path, {}, monkeypatch)
+        monkeypatch.setenv("BRIDGE_ICWS__PASSWORD", "from-env")
+        assert bridge_settings.load_settings().events.schema_base_url == base
 
 
 class TestExtras:

@@ -1,15 +1,20 @@
-"""The health server of a running bridge: probes, named readiness checks, real /metrics."""
+"""A running bridge's health server: probes, readiness checks, /metrics, and /schemas/."""
 
 from __future__ import annotations
 
+import json
+import socket
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import aiohttp
+import jsonschema
 import pytest
 
 from bridge.embedded_broker import EmbeddedBroker
 from bridge.simulator import Simulator
-from tests.conftest import USER, bridge_settings
+from tests.conftest import USER, Reader, bridge_settings
 from tests.ops.conftest import run_tool
 
 pytestmark = pytest.mark.e2e
@@ -80,4 +85,61 @@ class TestProbes:
         }
         assert body["checks"]["kafka_producer"]["ok"] is True
         assert (await get(port, "/livez"))[0] == 200
+        await running.shutdown()
+
+
+SHIPPED = Path(__file__).resolve().parents[2] / "bridge" / "schemas"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+async def fetch_json(url: str) -> tuple[int, str, bytes]:
+    async with aiohttp.ClientSession() as http, http.get(url) as response:
+        return response.status, response.content_type, await response.read()
+
+
+class TestSchemas:
+    """A consumer fetches each event's dataschema from the bridge that published it."""
+
+    async def test_published_events_validate_against_their_fetched_schema(
+        self,
+        broker: EmbeddedBroker,
+        simulator: Simulator,
+        start_bridge: Any,
+        reader: Callable[[list[str]], Reader],
+    ) -> None:
+        """The dataschema URL of real status and lifecycle events, fetched as-is, validates them."""
+        port = free_port()
+        base = f"http://127.0.0.1:{port}/schemas"
+        settings = bridge_settings(
+            broker, simulator.url, health={"port": port}, events={"schema_base_url": base}
+        )
+        running = start_bridge(settings)
+        await running.ready()
+        simulator.world.add_status_message("Available")
+        topics = [settings.topics.status_messages, settings.topics.lifecycle]
+        async with reader(topics) as kafka:
+            await kafka.wait_for(lambda _: all(kafka.events(topic) for topic in topics))
+            events = [kafka.events(topic)[0] for topic in topics]
+        for event in events:
+            assert event["dataschema"].startswith(f"{base}/")
+            status, content_type, body = await fetch_json(event["dataschema"])
+            assert (status, content_type) == (200, "application/schema+json")
+            assert body == (SHIPPED / event["dataschema"].rsplit("/", 1)[1]).read_bytes()
+            schema = json.loads(body)
+            jsonschema.Draft202012Validator.check_schema(schema)
+            validator = jsonschema.Draft202012Validator(
+                schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+            )
+            validator.validate(event)
+            with pytest.raises(jsonschema.ValidationError):
+                validator.validate({**event, "data": {}})
+        status, _, body = await fetch_json(f"{base}/")
+        assert status == 200
+        assert "asyncapi.json" in json.loads(body).values()
         await running.shutdown()

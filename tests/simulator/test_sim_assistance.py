@@ -139,3 +139,58 @@ class TestCreate:
         icws = await login(http, sim)
         reply = await icws.call("POST", "/interactions/123/agent-assistance", json={"text": "?"})
         assert reply.status == 404
+
+
+class TestCallLog:
+    """Every assistance update and complete is logged with its text, answer and effect."""
+
+    async def test_calls_are_logged_with_their_effect(
+        self, sim: Simulator, http: aiohttp.ClientSession
+    ) -> None:
+        """An update, a refused update and a complete each leave one entry, in order."""
+        icws, aid = await agent_with_request(sim, http)
+        path = f"/interactions/agent-assistance/{aid}"
+        await icws.call("POST", path, json={"text": "one"})
+        await icws.call("POST", "/interactions/agent-assistance/nope", json={"text": "two"})
+        await icws.call("DELETE", path)
+        logged = [(c.method, c.assistance_id, c.text, c.status, c.applied) for c in sim.calls]
+        assert logged == [
+            ("POST", aid, "one", 204, 1),
+            ("POST", "nope", "two", 400, 0),
+            ("DELETE", aid, None, 204, 1),
+        ]
+
+    async def test_injected_failure_is_logged_as_not_applied(
+        self, sim: Simulator, http: aiohttp.ClientSession
+    ) -> None:
+        """A call answered 500 by an injected failure reached ICWS but changed nothing."""
+        icws, aid = await agent_with_request(sim, http)
+        sim.faults.fail_requests(1, status=500, path_regex="agent-assistance/")
+        await icws.call("POST", f"/interactions/agent-assistance/{aid}", json={"text": "x"})
+        assert [(c.status, c.applied) for c in sim.calls] == [(500, 0)]
+        assert [m["text"] for m in sim.world.assistance[aid]["messages"]] == ["help"]
+
+    async def test_repeat_updates_applies_the_next_update_twice(
+        self, sim: Simulator, http: aiohttp.ClientSession
+    ) -> None:
+        """The `repeat_updates` switch adds the message twice and logs `applied` 2, once."""
+        icws, aid = await agent_with_request(sim, http)
+        sim.faults.repeat_updates(1)
+        path = f"/interactions/agent-assistance/{aid}"
+        await icws.call("POST", path, json={"text": "a"})
+        await icws.call("POST", path, json={"text": "b"})
+        assert [m["text"] for m in sim.world.assistance[aid]["messages"]] == ["help", "a", "a", "b"]
+        assert [c.applied for c in sim.calls] == [2, 1]
+
+    async def test_control_state_shows_the_call_log(
+        self, sim: Simulator, http: aiohttp.ClientSession
+    ) -> None:
+        """GET /_sim/state carries the calls as JSON, for users of `bridge simulate`."""
+        icws, aid = await agent_with_request(sim, http)
+        await icws.call("DELETE", f"/interactions/agent-assistance/{aid}")
+        async with http.get(f"{sim.url}/_sim/state") as answer:
+            state = await answer.json()
+        assert state["calls"] == [
+            {"method": "DELETE", "assistanceId": aid, "text": None, "status": 204, "applied": 1}
+        ]
+        assert state["counters"]["calls"] == 1

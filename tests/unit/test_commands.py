@@ -140,10 +140,15 @@ class TestDecode:
             {"data": {"assistanceId": "a-1", "text": ""}},
             {"data": {"assistanceId": "a-1", "text": "   "}},
             {"data": {"assistanceId": "a-1", "text": 5}},
-            {"data": {"assistanceId": "../../connection", "text": "x"}},
-            {"data": {"assistanceId": "a/b", "text": "x"}},
-            {"data": {"assistanceId": "a%2Fb", "text": "x"}},
             {"data": {"assistanceId": "", "text": "x"}},
+            {"data": {"assistanceId": 7, "text": "x"}},
+            {"data": {"assistanceId": "a" * 257, "text": "x"}},
+            {"data": {"assistanceId": "a\nb", "text": "x"}},
+            {"data": {"assistanceId": "a\x00", "text": "x"}},
+            {"data": {"assistanceId": "a\x7f", "text": "x"}},
+            {"data": {"assistanceId": "a\x85", "text": "x"}},
+            {"data": {"assistanceId": ".", "text": "x"}},
+            {"data": {"assistanceId": "..", "text": "x"}},
             {"data": {"assistanceId": "a-1", "text": "x", "priority": "high"}},
             {"datacontenttype": "text/plain"},
             {"deadline": "tomorrow"},
@@ -158,10 +163,15 @@ class TestDecode:
             "empty-text",
             "blank-text",
             "text-not-string",
-            "path-climbing-id",
-            "slash-in-id",
-            "escaped-slash-in-id",
             "empty-id",
+            "id-not-string",
+            "id-of-257-characters",
+            "newline-in-id",
+            "nul-in-id",
+            "del-in-id",
+            "c1-control-in-id",
+            "dot-id",
+            "dot-dot-id",
             "unknown-property",
             "not-json-content",
             "deadline-not-a-time",
@@ -175,6 +185,38 @@ class TestDecode:
         assert isinstance(letter, DeadLetter)
         assert letter.reason == "invalid_data"
         assert letter.ref == Ref("cmd-1", "assistance_update", UPDATE, "/routing")
+
+    @pytest.mark.parametrize(
+        "assistance_id",
+        [
+            "{a1|b:2 c/3}",
+            "../../connection",
+            "a/b",
+            "a%2Fb",
+            " ",
+            "...",
+            "é€😀",
+            "a" * 256,
+        ],
+        ids=[
+            "reserved-characters",
+            "path-climbing",
+            "slash",
+            "escaped-slash",
+            "space",
+            "three-dots",
+            "non-ascii",
+            "256-characters",
+        ],
+    )
+    def test_opaque_ids_are_accepted_as_sent(self, contract: Contract, assistance_id: str) -> None:
+        """Any id without control characters, up to 256 characters, is a command's id unchanged.
+
+        Encoding (not a whitelist) keeps it in its path segment (docs/icws-protocol.md §10).
+        """
+        command = decode(contract, raw(event(data={"assistanceId": assistance_id, "text": "x"})))
+        assert isinstance(command, Command)
+        assert command.assistance_id == assistance_id
 
     def test_every_reason_is_reachable(self, contract: Contract) -> None:
         """Each dead-letter reason in the vocabulary is produced by some record above."""
@@ -198,6 +240,16 @@ class TestSchemasAgreeWithTheDecoder:
             {"assistanceId": "a-1", "text": "hello"},
             {"assistanceId": "a-1"},
             {"assistanceId": "../x", "text": "hello"},
+            {"assistanceId": "{a1|b:2 c/3}", "text": "hello"},
+            {"assistanceId": "é€😀", "text": "hello"},
+            {"assistanceId": "a" * 256, "text": "hello"},
+            {"assistanceId": "a" * 257, "text": "hello"},
+            {"assistanceId": "", "text": "hello"},
+            {"assistanceId": "a\nb", "text": "hello"},
+            {"assistanceId": "a\n", "text": "hello"},
+            {"assistanceId": "a\x9f", "text": "hello"},
+            {"assistanceId": ".", "text": "hello"},
+            {"assistanceId": "..", "text": "hello"},
             {"assistanceId": "a-1", "text": " "},
             {"assistanceId": "a-1", "text": "x", "extra": 1},
         ],
@@ -399,18 +451,28 @@ def finished(outcome: commands.Outcome = "succeeded", where: Position = HERE) ->
     return Finished("cmd-1", where, outcome, {"id": "result-1", "data": {"outcome": outcome}})
 
 
-STARTED = Started("cmd-1", HERE, WRITTEN + 1, Baseline(True, 0), "instance-a")
+STARTED = Started("cmd-1", HERE, WRITTEN + 1, Baseline(True, 0), "instance-a", "agent.one")
+STARTED_BEFORE_OWNERS = Started("cmd-1", HERE, WRITTEN + 1, Baseline(True, 0), "instance-a")
 
 
 class TestJournal:
     """Journal entries round-trip through Kafka records and decide what a record causes."""
 
-    @pytest.mark.parametrize("entry", [STARTED, finished(), finished("unknown")])
+    @pytest.mark.parametrize(
+        "entry", [STARTED, STARTED_BEFORE_OWNERS, finished(), finished("unknown")]
+    )
     def test_round_trip(self, entry: journal.Entry) -> None:
         """An entry read back from its record is the entry written, keyed by command id."""
         record = journal.journal_record("test.journal", entry)
         assert (record.topic, record.key) == ("test.journal", b"cmd-1")
         assert journal.read_entry(record.value) == entry
+
+    def test_started_names_its_owner(self) -> None:
+        """A ``started`` entry records the user it runs as; one from before owners has none."""
+        owned = json.loads(journal.journal_record("t", STARTED).value or b"")
+        legacy = json.loads(journal.journal_record("t", STARTED_BEFORE_OWNERS).value or b"")
+        assert owned["user"] == "agent.one"
+        assert "user" not in legacy
 
     @pytest.mark.parametrize(
         "value",
@@ -478,7 +540,12 @@ class TestRecords:
     REF = Ref("cmd-1", "assistance_update", UPDATE, "/routing")
 
     def result(self, contract: Contract, verdict: Verdict, **options: Any) -> dict[str, Any]:
-        settings = {"assistance_id": "a-1", "deadline": WRITTEN + 300, "attempts": 1}
+        settings: dict[str, Any] = {
+            "assistance_id": "a-1",
+            "user": "agent.one",
+            "deadline": WRITTEN + 300,
+            "attempts": 1,
+        }
         return command_results.result_event(
             contract, self.REF, verdict, finished=WRITTEN + 2, **(settings | options)
         )
@@ -495,6 +562,7 @@ class TestRecords:
             "commandType": UPDATE,
             "commandSource": "/routing",
             "assistanceId": "a-1",
+            "userId": "agent.one",
             "outcome": "rejected",
             "observed": False,
             "attempts": 1,
@@ -524,13 +592,24 @@ class TestRecords:
             Verdict("unknown", Problem("?")),
         ],
     )
-    def test_result_matches_its_schema(self, contract: Contract, verdict: Verdict) -> None:
-        """Every result validates against the published result schema."""
-        event_ = self.result(contract, verdict, attempts=None)
+    @pytest.mark.parametrize("user", ["agent.one", None], ids=["owner", "no-owner"])
+    def test_result_matches_its_schema(
+        self, contract: Contract, verdict: Verdict, user: str | None
+    ) -> None:
+        """Every result validates against the published result schema, with or without owner."""
+        event_ = self.result(contract, verdict, attempts=None, user=user)
         schema = command_schemas(contract)["command.result.v1.json"]
         jsonschema.Draft202012Validator(
             schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
         ).validate(event_)
+
+    def test_result_schema_requires_the_owner(self, contract: Contract) -> None:
+        """A result without ``data.userId`` does not validate: consumers can rely on it."""
+        event_ = self.result(contract, command_rules.SUCCEEDED)
+        del event_["data"]["userId"]
+        schema = command_schemas(contract)["command.result.v1.json"]
+        with pytest.raises(jsonschema.ValidationError, match="userId"):
+            jsonschema.Draft202012Validator(schema).validate(event_)
 
     def test_result_record(self, contract: Contract) -> None:
         """The record is keyed by the command id and carries ce_* headers."""

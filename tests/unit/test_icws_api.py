@@ -7,11 +7,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bridge import errors
-from bridge.core import icws_api
+from bridge.core import icws_api, paths
 from bridge.core.icws_api import Answer, Call, Login, MissingFeature
 from bridge.core.messages import ConnectionChange
+from tests.unit.core_strategies import json_values
 
 SAMPLES = sorted((Path(__file__).parents[1] / "samples" / "answers").glob("*.json"))
 INTERPRETERS = {
@@ -155,6 +158,137 @@ class TestInterpretLogin:
         assert login.alternates == ()
 
 
+HTML_PAGE = '<html><body><a href="/login.html">Sign in</a></body></html>'
+
+
+class TestLoginAnswers:
+    """Every login answer real servers and proxies send is classified as ICWS-PROTOCOL §1.1/§10 say.
+
+    Bad credentials are the authenticationFailure errorId, or errorCode -2147221503 with no
+    errorId (CIC before 4.0.6). A 3xx is a host that does not take the login, like a 503. Any
+    other 4xx, or a 2xx that is not a login, is a refusal; none of them is a reason to stop.
+    """
+
+    @pytest.mark.parametrize(
+        ("status", "body", "cls"),
+        [
+            (400, AUTH_FAILURE, errors.AuthenticationFailed),
+            (400, {"errorCode": -2147221503}, errors.AuthenticationFailed),
+            (400, {"errorCode": -2147221503, "message": "failed"}, errors.AuthenticationFailed),
+            (400, {"errorCode": "-2147221503"}, errors.AuthenticationFailed),
+            (
+                400,
+                {"errorId": "error.request.invalidRepresentation.invalidProperty"},
+                errors.LoginRefused,
+            ),
+            (
+                400,
+                {"errorId": "error.request.something.new", "errorCode": -2147221503},
+                errors.LoginRefused,
+            ),
+            (400, {"errorCode": -2147221499}, errors.LoginRefused),
+            (400, None, errors.LoginRefused),
+            (401, HTML_PAGE, errors.LoginRefused),
+            (
+                403,
+                {"errorId": "error.request.accessDenied.license", "message": "No licence"},
+                errors.LoginRefused,
+            ),
+            (404, None, errors.LoginRefused),
+            (404, {"errorId": "error.request.unsupported"}, errors.LoginRefused),
+            (410, None, errors.LoginRefused),
+            (429, None, errors.LoginRefused),
+            (200, HTML_PAGE, errors.LoginRefused),
+            (200, None, errors.LoginRefused),
+            (301, HTML_PAGE, errors.ServerUnavailable),
+            (302, HTML_PAGE, errors.ServerUnavailable),
+            (302, None, errors.ServerUnavailable),
+            (307, {"alternateHostList": ["ic-b"]}, errors.ServerUnavailable),
+            (503, {"alternateHostList": ["ic-b"]}, errors.ServerUnavailable),
+            (500, {"errorCode": -2147467259}, errors.ServerError),
+            (502, HTML_PAGE, errors.ServerError),
+            (201, None, errors.ServerError),
+            (201, HTML_PAGE, errors.ServerError),
+        ],
+        ids=[
+            "400-full-body",
+            "400-error-code-only",
+            "400-error-code-and-message",
+            "400-error-code-as-string",
+            "400-other-error-id",
+            "400-other-error-id-with-the-code",
+            "400-other-error-code",
+            "400-no-body",
+            "401-proxy-page",
+            "403-licence",
+            "404-no-body",
+            "404-unsupported",
+            "410",
+            "429",
+            "200-html",
+            "200-empty",
+            "301-html",
+            "302-html",
+            "302-empty",
+            "307-alternates",
+            "503-alternates",
+            "500",
+            "502-html",
+            "201-truncated-json",
+            "201-html",
+        ],
+    )
+    def test_each_login_answer_has_its_error(
+        self, status: int, body: Any, cls: type[errors.IcwsError]
+    ) -> None:
+        """The class follows status and body as the real clients read them."""
+        error = icws_api.interpret_login(Answer(status, {"Location": "/login.html"}, body))
+        assert type(error) is cls
+        assert isinstance(error, errors.IcwsError)
+        assert error.status == status
+
+    def test_a_refusal_names_status_error_id_and_message(self) -> None:
+        """The refusal's text is what the log line and readiness show: status, errorId, message."""
+        body = {"errorId": "error.request.accessDenied.license", "message": "No licence"}
+        error = icws_api.interpret_login(Answer(403, {}, body))
+        assert str(error) == "login: HTTP 403 error.request.accessDenied.license: No licence"
+
+    def test_a_redirect_page_names_only_its_status(self) -> None:
+        """A 3xx HTML page gives its status; neither the page nor the Location is kept."""
+        error = icws_api.interpret_login(
+            Answer(302, {"Location": "/sso?SAMLRequest=c2VjcmV0"}, HTML_PAGE)
+        )
+        assert isinstance(error, errors.ServerUnavailable)
+        assert (str(error), error.alternates) == ("login: HTTP 302", ())
+
+    def test_a_truncated_201_with_ids_in_the_headers_still_logs_in(self) -> None:
+        """A body that did not decode loses the features, not the session the headers name."""
+        headers = {"ININ-ICWS-Session-ID": "7", "ININ-ICWS-CSRF-Token": "t0k3n"}
+        login = icws_api.interpret_login(Answer(201, headers, None))
+        assert isinstance(login, Login)
+        assert (login.session_id, login.features, login.alternates) == ("7", {}, ())
+
+    @pytest.mark.parametrize("features", [5, "messaging", {"featureId": "messaging"}, None])
+    def test_a_features_value_that_is_not_a_list_lists_none(self, features: Any) -> None:
+        """Only a list of feature objects counts; any other value is no features, not a crash."""
+        body = {"sessionId": "1", "csrfToken": "t", "features": features}
+        login = icws_api.interpret_login(Answer(201, {}, body))
+        assert isinstance(login, Login)
+        assert login.features == {}
+
+    @given(
+        status=st.integers(min_value=100, max_value=599),
+        body=json_values | st.text(max_size=40),
+        headers=st.dictionaries(st.sampled_from(["ININ-ICWS-Session-ID", "X"]), st.text()),
+    )
+    def test_no_login_answer_stops_the_bridge(
+        self, status: int, body: Any, headers: dict[str, str]
+    ) -> None:
+        """Any status and body: a login or an error to retry, never an exception or a give-up."""
+        result = icws_api.interpret_login(Answer(status, headers, body))
+        assert isinstance(result, Login) or result.retriable
+
+
 class TestFailures:
     """Unexpected answers become typed errors by status; only errorId and message are kept."""
 
@@ -167,7 +301,7 @@ class TestFailures:
                 400,
                 {"errorId": "error.request.invalidRepresentation.invalidProperty"},
                 True,
-                errors.RequestRejected,
+                errors.LoginRefused,
             ),
             (400, None, False, errors.RequestRejected),
             (401, {"errorCode": 2}, False, errors.SessionLost),
@@ -213,6 +347,7 @@ class TestFailures:
         ("cls", "retriable"),
         [
             (errors.AuthenticationFailed, True),
+            (errors.LoginRefused, True),
             (errors.SessionLost, True),
             (errors.ServerUnavailable, True),
             (errors.ServerError, True),
@@ -223,7 +358,7 @@ class TestFailures:
     def test_retriable_says_whether_trying_again_can_help(
         self, cls: type[errors.IcwsError], retriable: bool
     ) -> None:
-        """Session, availability, server and credential errors are retried; the rest are not."""
+        """Session, availability, server and login errors are retried; the rest are not."""
         assert cls("x").retriable is retriable
 
     def test_a_503_carries_the_alternate_hosts(self) -> None:
@@ -394,7 +529,7 @@ class TestHosts:
         ],
     )
     def test_host_url_keeps_scheme_and_port(self, base: str, host: str, url: str) -> None:
-        """Scheme and port come from the base URL; path and trailing slash do not."""
+        """A direct server (no path): scheme and port come from it, the host is replaced."""
         assert icws_api.host_url(base, host) == url
 
     def test_rotation_is_current_then_configured_then_announced(self) -> None:
@@ -410,6 +545,54 @@ class TestHosts:
             ["https://b:8019", "https://a:8019", "https://c:8019"],
             None,
         ) == ["https://a:8019", "https://b:8019", "https://c:8019"]
+
+    @pytest.mark.parametrize(
+        ("base", "host", "url"),
+        [
+            ("https://proxy/api/ic1", "ic2", "https://proxy/api/ic2"),
+            ("https://proxy/api/ic1/", "ic2", "https://proxy/api/ic2"),
+            ("http://127.0.0.1:8019/api/ic1", "ic1", "http://127.0.0.1:8019/api/ic1"),
+            (
+                "https://pod.example.com/PODCONNECT56/client/api/ic1.example.com",
+                "ic2.example.com",
+                "https://pod.example.com/PODCONNECT56/client/api/ic2.example.com",
+            ),
+            ("https://proxy:8443/ic-a", "ic-b", "https://proxy:8443/ic-b"),
+        ],
+        ids=["proxy", "trailing-slash", "same-name", "cloud-path", "one-segment"],
+    )
+    def test_behind_a_proxy_the_alternate_replaces_the_icserver_segment(
+        self, base: str, host: str, url: str
+    ) -> None:
+        """A base path ending in ``<icserver>``: only that segment changes; the proxy stays."""
+        assert icws_api.host_url(base, host) == url
+
+    def test_rotation_behind_a_proxy_tries_the_other_icserver_next(self) -> None:
+        """The configured proxy path first, then the path naming the announced IC server."""
+        configured = ["https://proxy/api/ic1/"]
+        announced = [icws_api.host_url(configured[0], "ic2")]
+        assert icws_api.rotation(configured, announced, None) == [
+            "https://proxy/api/ic1",
+            "https://proxy/api/ic2",
+        ]
+
+    def test_announced_entries_that_are_not_host_names_are_dropped(self) -> None:
+        """URLs, paths, spaces, empty strings and numbers in alternateHostList name no host."""
+        body = {
+            "alternateHostList": [
+                "ic-b",
+                "https://evil/x",
+                "a/b",
+                "a b",
+                "",
+                5,
+                "../up",
+                "ic-c.example.com",
+            ]
+        }
+        error = icws_api.interpret_login(Answer(503, {}, body))
+        assert isinstance(error, errors.IcwsError)
+        assert error.alternates == ("ic-b", "ic-c.example.com")
 
     def test_rotation_without_any_host_is_empty(self) -> None:
         """Nothing configured, announced or current: nothing to try."""
@@ -516,3 +699,84 @@ class TestInterpretMessages:
         """The poll of an expired session fails with SessionLost."""
         result = icws_api.interpret_messages(Answer(401, {}, {"errorCode": 1}))
         assert isinstance(result, errors.SessionLost)
+
+
+# Written by hand from encodeURIComponent's definition (ECMA-262): every UTF-8 byte is %XX
+# (upper-case hex) except A-Z a-z 0-9 - _ . ! ~ * ' ( ).
+OPAQUE = "{a1|b:2 c/3}"
+OPAQUE_ENCODED = "%7Ba1%7Cb%3A2%20c%2F3%7D"
+SESSION = "9 9/9"
+SESSION_ENCODED = "9%209%2F9"
+
+
+class TestPathEncoding:
+    """Every path value is percent-encoded as the SDK's encodeURIComponent does (§10)."""
+
+    @pytest.mark.parametrize(
+        ("value", "encoded"),
+        [
+            (OPAQUE, OPAQUE_ENCODED),
+            ("AZaz09-_.!~*'()", "AZaz09-_.!~*'()"),
+            ("?#&=+,;@$[]", "%3F%23%26%3D%2B%2C%3B%40%24%5B%5D"),
+            ('%"<>\\^`', "%25%22%3C%3E%5C%5E%60"),
+            ("..", ".."),
+            ("é€", "%C3%A9%E2%82%AC"),
+            ("😀", "%F0%9F%98%80"),
+            ("a%2Fb", "a%252Fb"),
+        ],
+    )
+    def test_segment_is_encode_uri_component(self, value: str, encoded: str) -> None:
+        """Unreserved marks stay; every other character is its UTF-8 bytes as %XX."""
+        assert paths.segment(value) == encoded
+
+    @pytest.mark.parametrize(
+        ("call", "path"),
+        [
+            (
+                icws_api.assistance_details(SESSION, OPAQUE, subscribe=True),
+                f"/icws/{SESSION_ENCODED}/messaging/subscriptions/interactions/agent-assistance/"
+                f"{OPAQUE_ENCODED}",
+            ),
+            (
+                icws_api.assistance_details(SESSION, OPAQUE, subscribe=False),
+                f"/icws/{SESSION_ENCODED}/messaging/subscriptions/interactions/agent-assistance/"
+                f"{OPAQUE_ENCODED}",
+            ),
+            (
+                icws_api.assistance_update(SESSION, OPAQUE, "hi"),
+                f"/icws/{SESSION_ENCODED}/interactions/agent-assistance/{OPAQUE_ENCODED}",
+            ),
+            (
+                icws_api.assistance_complete(SESSION, OPAQUE),
+                f"/icws/{SESSION_ENCODED}/interactions/agent-assistance/{OPAQUE_ENCODED}",
+            ),
+            (
+                icws_api.subscribe(SESSION, "alerting", {}),
+                f"/icws/{SESSION_ENCODED}/messaging/subscriptions/interaction-alerting",
+            ),
+            (
+                icws_api.unsubscribe(SESSION, "status_messages"),
+                f"/icws/{SESSION_ENCODED}/messaging/subscriptions/status/status-messages",
+            ),
+            (icws_api.check_connection(SESSION), f"/icws/{SESSION_ENCODED}/connection"),
+            (icws_api.logout(SESSION), f"/icws/{SESSION_ENCODED}/connection"),
+            (
+                icws_api.messages(SESSION, "sse"),
+                f"/icws/{SESSION_ENCODED}/messaging/messages",
+            ),
+            (
+                icws_api.messages(SESSION, "poll"),
+                f"/icws/{SESSION_ENCODED}/messaging/messages",
+            ),
+        ],
+        ids=lambda value: value.name if isinstance(value, Call) else "",
+    )
+    def test_every_builder_encodes_its_values(self, call: Call, path: str) -> None:
+        """Session and assistance ids are encoded; the fixed path parts are not."""
+        assert call.path == path
+
+    def test_an_ordinary_id_is_unchanged(self) -> None:
+        """Digit session ids and GUID assistance ids need no escape: paths are as before."""
+        guid = "0b0a6f0c-58f5-4f53-9d0f-6d3e2a9f1c11"
+        call = icws_api.assistance_complete("1234567", guid)
+        assert call.path == f"/icws/1234567/interactions/agent-assistance/{guid}"

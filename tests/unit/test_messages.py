@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from hypothesis import given
+from hypothesis import strategies as st
 
 from bridge.core.messages import (
     ALERT,
@@ -19,6 +20,7 @@ from bridge.core.messages import (
     Ignored,
     Malformed,
     Message,
+    SubscriptionState,
     Update,
     enum_name,
     parse,
@@ -37,6 +39,10 @@ from .core_strategies import (
     near_messages,
 )
 
+SUBSCRIPTION_STATE_URN = "urn:inin.com:messaging:subscriptionStateMessage"
+ASSISTANCE_STATE_URN = (
+    "urn:inin.com:interactions.assistance:assistanceRequestSubscriptionStateMessage"
+)
 SAMPLES = sorted((Path(__file__).parents[1] / "samples" / "messages").glob("*.json"))
 
 
@@ -71,6 +77,16 @@ def described(message: Message) -> dict[str, Any]:
             "up": message.up,
             "reason": message.reason,
             "should_reconnect": message.should_reconnect,
+        }
+    if isinstance(message, SubscriptionState):
+        return {
+            "type": "SubscriptionState",
+            "kind": message.kind,
+            "family": message.family,
+            "subscription": message.subscription,
+            "state": message.state,
+            "error": message.error,
+            "lost": message.lost,
         }
     return {"type": "Ignored", "kind": message.kind, "reason": message.reason}
 
@@ -119,12 +135,13 @@ class TestSamples:
         assert set(PARSERS) <= types
 
     def test_samples_cover_every_outcome(self) -> None:
-        """The samples include snapshots, deltas, connection changes and ignored messages."""
+        """The samples include snapshots, deltas, connection and subscription states, ignoreds."""
         outcomes = {(e["type"], e.get("snapshot")) for e in (load(p)["expect"] for p in SAMPLES)}
         assert outcomes == {
             ("Update", True),
             ("Update", False),
             ("ConnectionChange", None),
+            ("SubscriptionState", None),
             ("Ignored", None),
         }
 
@@ -132,8 +149,8 @@ class TestSamples:
 class TestDispatch:
     """Messages are read by their exact ``__type``; anything else is ignored by name."""
 
-    def test_the_table_holds_the_five_families_and_the_connection_message(self) -> None:
-        """The dispatch table knows exactly the message types §4 and §3.1 name."""
+    def test_the_table_holds_the_five_families_and_the_state_messages(self) -> None:
+        """The dispatch table knows exactly the message types §4, §3.1, §2.4 and §10 name."""
         assert set(PARSERS) == {
             ALERTING,
             HISTORY_URN,
@@ -141,6 +158,8 @@ class TestDispatch:
             ASSISTANCE_LIST,
             ASSISTANCE_DETAILS,
             CONNECTION,
+            SUBSCRIPTION_STATE_URN,
+            ASSISTANCE_STATE_URN,
         }
 
     @pytest.mark.parametrize(
@@ -217,6 +236,7 @@ class TestEnums:
         "interactionHistoryStatus": ["None", "Connected", "Forwarded"],
         "assistanceState": ["None", "Accepted", "Completed"],
         "participantAction": ["None", "Initiated", "Ignored", "Accepted"],
+        "subscriptionState": ["None", "Normal", "Suspended", "Faulted"],
     }
 
     @pytest.mark.parametrize(
@@ -228,7 +248,7 @@ class TestEnums:
         ],
     )
     def test_every_protocol_value_has_its_name(self, enum: str, number: int, name: str) -> None:
-        """Each integer of each enum in ICWS-PROTOCOL.md §4 maps to its documented name."""
+        """Each integer of each enum in docs/icws-protocol.md §4 maps to its documented name."""
         assert enum_name(enum, number) == name
 
     def test_the_table_has_no_enum_the_protocol_does_not_name(self) -> None:
@@ -656,20 +676,125 @@ class TestConnectionChange:
         assert parse(raw) == ConnectionChange(up=False, reason="", should_reconnect=None)
 
 
+def state_message(urn: str = SUBSCRIPTION_STATE_URN, **props: Any) -> dict[str, Any]:
+    return {"__type": urn, "isDelta": False, "state": 3, **props}
+
+
+class TestSubscriptionState:
+    """Subscription-state messages (§2.4, §10) say which family, which subscription, and how."""
+
+    @pytest.mark.parametrize(
+        ("urn", "family", "kind"),
+        [
+            (SUBSCRIPTION_STATE_URN, "messaging", "subscriptionStateMessage"),
+            (ASSISTANCE_STATE_URN, "assistance", "assistanceRequestSubscriptionStateMessage"),
+        ],
+    )
+    def test_each_type_names_its_family(self, urn: str, family: str, kind: str) -> None:
+        """The generic message is the messaging family's; the derived one is assistance's."""
+        message = parse(state_message(urn))
+        assert isinstance(message, SubscriptionState)
+        assert (message.family, message.kind) == (family, kind)
+
+    @pytest.mark.parametrize(
+        ("state", "name", "lost"),
+        [
+            (0, "None", False),
+            (1, "Normal", False),
+            (2, "Suspended", True),
+            (3, "Faulted", True),
+            (9, "Unknown9", False),
+        ],
+    )
+    def test_only_suspended_and_faulted_are_lost(self, state: int, name: str, lost: bool) -> None:
+        """States 2 and 3 mean the server sends the subscription nothing more; others do not."""
+        message = parse(state_message(state=state))
+        assert isinstance(message, SubscriptionState)
+        assert (message.state, message.lost) == (name, lost)
+
+    @pytest.mark.parametrize(
+        ("named", "subscription"),
+        [
+            ("interaction-alerting", "interaction-alerting"),
+            ("status/status-messages", "status/status-messages"),
+            ("/icws/1/messaging/subscriptions/interaction-history", "interaction-history"),
+            (
+                "interactions/agent-assistance/{a1|b:2 c/3}",
+                "interactions/agent-assistance/{a1|b:2 c/3}",
+            ),
+            ("", None),
+            ("/", None),
+            (7, None),
+            (None, None),
+        ],
+    )
+    def test_the_subscription_named_if_at_all(self, named: Any, subscription: Any) -> None:
+        """A path below ``messaging/subscriptions/`` is kept; anything else names nothing."""
+        message = parse(state_message(subscriptionId=named))
+        assert isinstance(message, SubscriptionState)
+        assert message.subscription == subscription
+
+    @pytest.mark.parametrize(
+        ("error", "text"),
+        [
+            ({"errorId": "error.x", "message": "Busy"}, "error.x: Busy"),
+            ({"message": "Busy"}, "Busy"),
+            ({"errorId": "e" * 300}, "e" * 200),
+            ("Server busy", "Server busy"),
+            (None, ""),
+            (42, ""),
+        ],
+    )
+    def test_the_error_is_short_text(self, error: Any, text: str) -> None:
+        """The ICWS error object becomes ``errorId: message``, each part at most 200 chars."""
+        message = parse(state_message(error=error))
+        assert isinstance(message, SubscriptionState)
+        assert message.error == text
+
+    def test_without_is_delta_it_is_still_read(self) -> None:
+        """Like a Down, a lost subscription must not be dropped for lacking ``isDelta``."""
+        raw = {"__type": ASSISTANCE_STATE_URN, "state": 2}
+        assert isinstance(parse(raw), SubscriptionState)
+
+    @pytest.mark.parametrize("state", [None, "3", True, 3.0])
+    def test_a_state_that_is_not_an_integer_is_ignored(self, state: Any) -> None:
+        """Without an integer state nothing can be decided: the message is Ignored."""
+        assert isinstance(parse(state_message(state=state)), Ignored)
+
+
 class TestParseIsTotal:
     """Whatever arrives, ``parse`` returns a Message and never raises."""
 
     @given(raw=json_values)
     def test_any_json_value_is_a_message(self, raw: Any) -> None:
-        """Arbitrary JSON-like values parse to an Update, ConnectionChange or Ignored."""
-        assert isinstance(parse(raw), Update | ConnectionChange | Ignored)
+        """Arbitrary JSON-like values parse to one of the Message types."""
+        assert isinstance(parse(raw), Update | ConnectionChange | SubscriptionState | Ignored)
 
     @given(raw=near_messages)
     def test_any_message_of_a_known_type_is_a_message(self, raw: dict[str, Any]) -> None:
         """Known types with arbitrary bodies parse, and every upsert has a non-empty str key."""
         message = parse(raw)
-        assert isinstance(message, Update | ConnectionChange | Ignored)
+        assert isinstance(message, Update | ConnectionChange | SubscriptionState | Ignored)
         if isinstance(message, Update):
             assert all(isinstance(u.key, str) and u.key for u in message.upserts)
             assert all(isinstance(k, str) and k for k in message.removals)
             json.dumps([dict(u.props) for u in message.upserts])
+
+    @given(
+        raw=st.fixed_dictionaries(
+            {"__type": st.sampled_from([SUBSCRIPTION_STATE_URN, ASSISTANCE_STATE_URN])},
+            optional={
+                "isDelta": json_values,
+                "state": st.one_of(st.integers(), json_values),
+                "subscriptionId": json_values,
+                "error": json_values,
+            },
+        )
+    )
+    def test_any_state_message_is_a_message(self, raw: dict[str, Any]) -> None:
+        """State messages with arbitrary bodies parse to a SubscriptionState or Ignored."""
+        message = parse(raw)
+        assert isinstance(message, SubscriptionState | Ignored)
+        if isinstance(message, SubscriptionState):
+            assert message.subscription is None or message.subscription
+            assert len(message.error) <= 401

@@ -15,6 +15,7 @@ from bridge.core.session_rules import (
     Follow,
     Proceed,
     Reopen,
+    Resubscribe,
     Step,
     StreamEndReason,
     StreamVerdict,
@@ -24,12 +25,15 @@ from bridge.core.session_rules import (
     after_check,
     after_login,
     after_stream_end,
+    lost_aggregates,
 )
 
 LIST = "urn:inin.com:interactions.assistance:assistanceRequestListMessage"
 DETAILS = "urn:inin.com:interactions.assistance:assistanceRequestDetailsMessage"
 CONNECTION = "urn:inin.com:connection:connectionStateChangeMessage"
 STATUS = "urn:inin.com:status:statusMessagesMessage"
+SUB_STATE = "urn:inin.com:messaging:subscriptionStateMessage"
+ASSIST_STATE = "urn:inin.com:interactions.assistance:assistanceRequestSubscriptionStateMessage"
 ALL = ["alerting", "history", "status_messages", "assistance"]
 FULL = {"connection": 11, "messaging": 2, "interactions": 9, "status": 1}
 
@@ -116,6 +120,135 @@ class TestAfterBatch:
     def test_steps(self, batch: list[Any], expected: list[Step]) -> None:
         """Each batch gives exactly the steps the protocol calls for, in order."""
         assert steps(*batch) == expected
+
+
+def state(urn: str, state: int, name: str | None = None, error: Any = None) -> dict[str, Any]:
+    """A subscription-state message as §10 describes it (``subscriptionId`` only if named)."""
+    named = {} if name is None else {"subscriptionId": name}
+    return {"__type": urn, "isDelta": False, "state": state, "error": error, **named}
+
+
+BUSY = {"errorId": "error.busy", "message": "Busy"}
+
+
+class TestSubscriptionLost:
+    """A Suspended or Faulted subscription is re-created; other states change nothing."""
+
+    @pytest.mark.parametrize(
+        ("batch", "subscribed", "expected"),
+        [
+            pytest.param(
+                [state(SUB_STATE, 3, "interaction-alerting", BUSY)],
+                ALL,
+                [Resubscribe("alerting", "Faulted", "error.busy: Busy")],
+                id="named Faulted alerting: resubscribe alerting only",
+            ),
+            pytest.param(
+                [state(SUB_STATE, 2, "status/status-messages")],
+                ALL,
+                [Resubscribe("status_messages", "Suspended", "")],
+                id="named Suspended status messages",
+            ),
+            pytest.param(
+                [state(SUB_STATE, 3)],
+                ALL,
+                [
+                    Resubscribe("alerting", "Faulted", ""),
+                    Resubscribe("history", "Faulted", ""),
+                    Resubscribe("status_messages", "Faulted", ""),
+                ],
+                id="unnamed messaging state: every messaging subscription",
+            ),
+            pytest.param(
+                [state(SUB_STATE, 3)],
+                ["history", "assistance"],
+                [Resubscribe("history", "Faulted", "")],
+                id="unnamed: only the subscriptions the session holds",
+            ),
+            pytest.param(
+                [state(ASSIST_STATE, 2)],
+                ALL,
+                [Resubscribe("assistance", "Suspended", "")],
+                id="unnamed assistance state: the list",
+            ),
+            pytest.param(
+                [state(ASSIST_STATE, 3, "interactions/agent-assistance/{a1|b:2 c/3}")],
+                ALL,
+                [Resubscribe("assistance", "Faulted", "")],
+                id="a details subscription: the list (its snapshot re-follows every request)",
+            ),
+            pytest.param(
+                [state(SUB_STATE, 3, "interaction-history")],
+                ["alerting"],
+                [],
+                id="named but not held: nothing",
+            ),
+            pytest.param(
+                [state(SUB_STATE, 1, "interaction-alerting"), state(SUB_STATE, 0)],
+                ALL,
+                [],
+                id="Normal and None: nothing",
+            ),
+            pytest.param(
+                [
+                    state(ASSIST_STATE, 2, "interactions/agent-assistance"),
+                    state(ASSIST_STATE, 3, "interactions/agent-assistance/a1"),
+                    state(SUB_STATE, 3, "interaction-alerting"),
+                ],
+                ALL,
+                [
+                    Resubscribe("assistance", "Suspended", ""),
+                    Resubscribe("alerting", "Faulted", ""),
+                ],
+                id="one resubscription per aggregate, the first state's words",
+            ),
+            pytest.param(
+                [
+                    down("bye"),
+                    state(SUB_STATE, 2, "interaction-alerting"),
+                    {"__type": LIST, "isDelta": True, "requestsAdded": ["a9"]},
+                ],
+                ALL,
+                [
+                    Follow("a9"),
+                    Resubscribe("alerting", "Suspended", ""),
+                    EndSession("down_message", "bye", should_reconnect=True),
+                ],
+                id="after follows and unfollows, before the end",
+            ),
+        ],
+    )
+    def test_steps(self, batch: list[Any], subscribed: list[str], expected: list[Step]) -> None:
+        """Each batch gives exactly the resubscriptions §10 calls for, in order."""
+        assert after_batch([messages.parse(r) for r in batch], subscribed) == expected
+
+    @pytest.mark.parametrize(
+        ("state_value", "reason"), [(2, "subscription_suspended"), (3, "subscription_faulted")]
+    )
+    def test_the_reason_names_the_state(self, state_value: int, reason: str) -> None:
+        """The gap's reason is a fixed word per state, not the server's text."""
+        [step] = steps(state(SUB_STATE, state_value, "interaction-alerting", BUSY))
+        assert isinstance(step, Resubscribe)
+        assert step.reason == reason
+
+    @pytest.mark.parametrize(
+        ("urn", "name", "aggregates"),
+        [
+            (SUB_STATE, "interaction-alerting", ("alerting",)),
+            (SUB_STATE, "interaction-history", ("history",)),
+            (SUB_STATE, "status/status-messages", ("status_messages",)),
+            (ASSIST_STATE, "interactions/agent-assistance", ("assistance",)),
+            (ASSIST_STATE, "interactions/agent-assistance/x/y", ("assistance",)),
+            (SUB_STATE, "interaction-alerting-v2", ("alerting", "history", "status_messages")),
+            (SUB_STATE, None, ("alerting", "history", "status_messages")),
+            (ASSIST_STATE, "something-else", ("assistance",)),
+        ],
+    )
+    def test_lost_aggregates(self, urn: str, name: str | None, aggregates: tuple[str]) -> None:
+        """The subscription named (its path below messaging/subscriptions/), else the family."""
+        message = messages.parse(state(urn, 3, name))
+        assert isinstance(message, messages.SubscriptionState)
+        assert lost_aggregates(message) == aggregates
 
 
 class TestAfterCheck:

@@ -71,6 +71,14 @@ class TestEnvironment:
             AnyHttpUrl("https://b:8019"),
         ]
 
+    def test_icws_servers_may_carry_a_proxy_base_path(
+        self, monkeypatch: pytest.MonkeyPatch, credentials: None
+    ) -> None:
+        """``https://proxy/api/<icserver>`` is a base URL; ICWS paths are appended to it."""
+        monkeypatch.setenv("BRIDGE_ICWS__SERVERS", "https://proxy/api/ic1,http://ic2:8018")
+        servers = [str(url).rstrip("/") for url in load_settings().icws.servers]
+        assert servers == ["https://proxy/api/ic1", "http://ic2:8018"]
+
     def test_kafka_bootstrap_servers_as_a_comma_list(
         self, monkeypatch: pytest.MonkeyPatch, credentials: None
     ) -> None:
@@ -247,6 +255,32 @@ class TestErrors:
         with pytest.raises(ConfigError) as caught:
             load_settings()
         assert "(env BRIDGE_ICWS__SERVERS)" in str(caught.value)
+
+
+class TestServerUrls:
+    """A configured ICWS server is a base URL: a path is allowed, a query or ``/icws`` is not."""
+
+    @pytest.mark.parametrize(
+        ("url", "reason"),
+        [
+            ("https://proxy/api/ic1?user=x", "no query or fragment"),
+            ("https://proxy/api/ic1#top", "no query or fragment"),
+            ("https://ic1:8019/icws", "without /icws"),
+            ("https://proxy/api/ic1/ICWS/", "without /icws"),
+        ],
+        ids=["query", "fragment", "icws", "icws-uppercase-slash"],
+    )
+    def test_a_url_that_is_not_a_base_is_named_not_shown(
+        self, monkeypatch: pytest.MonkeyPatch, credentials: None, url: str, reason: str
+    ) -> None:
+        """Start-up stops naming the setting and why, never echoing the URL given."""
+        monkeypatch.setenv("BRIDGE_ICWS__SERVERS", f"https://ok:8019,{url}")
+        with pytest.raises(ConfigError) as caught:
+            load_settings()
+        message = str(caught.value)
+        assert message.startswith("invalid settings: icws.servers (env BRIDGE_ICWS__SERVERS): ")
+        assert reason in message
+        assert url not in message
 
 
 class TestSecrets:

@@ -63,6 +63,14 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 {{- end }}
 
+{{/*
+Where the bridge's Service serves the event schemas: http://<fullname>.<namespace>.svc:<port>/schemas
+(<name>.<namespace>.svc resolves through the pod DNS search path, whatever the cluster domain).
+*/}}
+{{- define "icws-bridge.schemaBaseUrl" -}}
+{{- printf "http://%s.%s.svc:%v/schemas" (include "icws-bridge.fullname" .) .Release.Namespace .Values.health.port }}
+{{- end }}
+
 {{/* repository:tag, or repository@digest when a digest is given. */}}
 {{- define "icws-bridge.image" -}}
 {{- if .Values.image.digest }}

@@ -1,0 +1,147 @@
+"""How the event contract is written as bytes: JSON, timestamps, ``ce_*`` headers, ids, splicing.
+
+``bridge.core.events`` decides what a record says (names, attributes, data); this module decides
+how it is written, and nothing here knows an aggregate or an event name. Every function is pure:
+there is no process-wide cache. The one memo worth keeping (a batch's records share their read
+time, and formatting it costs a tenth of building a record) is a value the caller makes once per
+batch, a :class:`Stamp`, and hands to every record it builds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+# One encoder of each kind, made once: ``json.dumps`` with options builds a new encoder per call,
+# which costs as much as encoding a small event. The output is the same.
+COMPACT_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+"""Every record value and the state cache's packed properties: compact separators, UTF-8 kept."""
+CANONICAL_JSON = json.JSONEncoder(sort_keys=True, default=str)
+"""What ids are derived from: keys sorted, so property order does not change an id."""
+
+string = json.encoder.encode_basestring
+"""How :data:`COMPACT_JSON` writes a string (``ensure_ascii`` off), quotes included."""
+
+CONTENT_TYPE = "application/cloudevents+json"
+"""Structured mode: the record value is the whole CloudEvent as JSON."""
+
+
+def compact(value: Any) -> bytes:
+    """``value`` as compact UTF-8 JSON."""
+    return COMPACT_JSON.encode(value).encode()
+
+
+# The state cache keeps each live entity's properties packed in the very encoding of record
+# values, so a change's state is spliced into its records as it is (bridge.core.state).
+Packed = bytes | dict[str, Any]
+
+
+def pack(props: Mapping[str, Any]) -> Packed:
+    """Properties as compact JSON bytes, or as a dict copy when they are not JSON."""
+    try:
+        return COMPACT_JSON.encode(props).encode()
+    except (TypeError, ValueError):  # not JSON, or a lone surrogate UTF-8 cannot hold
+        return dict(props)
+
+
+def unpack(packed: Packed) -> dict[str, Any]:
+    """The properties again (a new dict when packed)."""
+    if isinstance(packed, bytes):
+        unpacked: dict[str, Any] = json.loads(packed)
+        return unpacked
+    return packed
+
+
+# --- timestamps ----------------------------------------------------------------------------
+
+
+def timestamp(moment: datetime) -> str:
+    """RFC 3339 UTC with milliseconds."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True, slots=True)
+class Stamp:
+    """A moment and its :func:`timestamp`, formatted once: the records of one batch share it."""
+
+    moment: datetime
+    text: str
+
+    @classmethod
+    def of(cls, moment: datetime) -> Stamp:
+        return cls(moment, timestamp(moment))
+
+
+When = datetime | Stamp
+
+
+def stamp_text(when: When) -> str:
+    """The RFC 3339 text of a moment, formatted now unless it is a :class:`Stamp`."""
+    return when.text if isinstance(when, Stamp) else timestamp(when)
+
+
+# --- ids -----------------------------------------------------------------------------------
+
+
+def event_id(*parts: Any) -> str:
+    """A UUID derived from the parts: the same parts always give the same id."""
+    digest = bytearray(hashlib.sha256(CANONICAL_JSON.encode(parts).encode()).digest()[:16])
+    # What uuid.UUID(bytes=digest, version=5) does, without building the object: the version
+    # in the high nibble of byte 6, the RFC 4122 variant in the two high bits of byte 8.
+    digest[6] = (digest[6] & 0x0F) | 0x50
+    digest[8] = (digest[8] & 0x3F) | 0x80
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+# --- headers -------------------------------------------------------------------------------
+
+# Every attribute but data is copied (README, Topics and events); datacontenttype describes
+# ``data``, and in the Kafka binding it would be the content-type header, which here says
+# "structured mode".
+_NOT_COPIED = frozenset({"data", "datacontenttype"})
+_CONTENT_TYPE_HEADER = ("content-type", CONTENT_TYPE.encode())
+
+
+def ce_headers(event: Mapping[str, Any], copy_attributes: bool) -> tuple[tuple[str, bytes], ...]:
+    """The content-type header, then (if copied) each attribute as ``ce_<name>``, in event order."""
+    if not copy_attributes:
+        return (_CONTENT_TYPE_HEADER,)
+    headers = [_CONTENT_TYPE_HEADER]
+    for attr, value in event.items():
+        if attr in _NOT_COPIED:
+            continue
+        headers.append((f"ce_{attr}", (value if type(value) is str else str(value)).encode()))
+    return tuple(headers)
+
+
+# --- the splicer ---------------------------------------------------------------------------
+# An entity's state is encoded once (or not at all: the state cache keeps it packed in this very
+# encoding) and spliced into both record values. The bytes are exactly those of compact() on the
+# whole dict, ``data`` last; the sequence is an int (JSON writes int.__repr__), changed fields
+# are property names.
+
+
+def spliced_event(
+    attributes: Mapping[str, Any], state_json: bytes, changed: Iterable[str], cause: str
+) -> bytes:
+    """``compact({**attributes, "data": {"state", "changedFields", "cause"}})``, state as given."""
+    fields = ",".join([string(name) for name in changed])
+    return b"".join(
+        (
+            COMPACT_JSON.encode(attributes)[:-1].encode(),
+            b',"data":{"state":',
+            state_json,
+            f',"changedFields":[{fields}],"cause":{string(cause)}}}}}'.encode(),
+        )
+    )
+
+
+def spliced_state(sequence: int, event_type: str, state_json: bytes) -> bytes:
+    """``compact({"sequence", "type", "state"})``, state as given."""
+    head = f'{{"sequence":{int.__repr__(sequence)},"type":{string(event_type)},"state":'
+    return b"".join((head.encode(), state_json, b"}"))

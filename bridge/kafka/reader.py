@@ -1,0 +1,94 @@
+"""Read partitions to their high-water mark: the state at start-up and the command journal.
+
+One pass: a fresh consumer (after ``assign()`` a consumer keeps metadata only of what it
+assigned, and its first fetch happens after the call, so the high-water marks it sees include
+everything acknowledged before the call), every partition of the topics assigned and positioned
+(at the beginning, at remembered positions, or ``last`` records before the end), then records
+handed to ``visit`` until each partition's position reaches its high-water mark.
+
+``highwater()`` is used, not ``end_offsets()``, which some brokers (Tansu) get wrong for batches
+of several records. The high-water mark is known only once a fetch for the partition returned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from bridge.kafka.clients import Message, Partition, new_consumer, translated
+from bridge.settings import KafkaSettings
+
+
+async def read_to_end(
+    kafka: KafkaSettings,
+    topics: Iterable[str],
+    visit: Callable[[Message], None],
+    *,
+    what: str,
+    positions: Mapping[Partition, int] | None = None,
+    last: int | None = None,
+    wait_ms: int = 100,
+) -> None:
+    """Visit every record of the topics from where asked up to the high-water mark.
+
+    Reading starts at ``positions`` (0 for a partition not in it) when given, else ``last``
+    records before the end of each partition when given, else at the beginning. ``wait_ms``
+    bounds each fetch (an empty partition answers after it). Errors: KafkaError, ``what`` first.
+    """
+    # An empty partition answers after fetch_max_wait_ms; the reader waits on it.
+    consumer = new_consumer(kafka, fetch_max_wait_ms=wait_ms)
+    with translated(what):
+        try:
+            await consumer.start()
+            partitions = [
+                TopicPartition(topic, p)
+                for topic in topics
+                for p in sorted(consumer.partitions_for_topic(topic) or ())
+            ]
+            if partitions:
+                consumer.assign(partitions)
+                await _position(consumer, partitions, positions, last, wait_ms)
+                await _visit(consumer, partitions, visit, wait_ms)
+        finally:
+            await consumer.stop()
+
+
+async def _position(
+    consumer: AIOKafkaConsumer,
+    partitions: list[TopicPartition],
+    positions: Mapping[Partition, int] | None,
+    last: int | None,
+    wait_ms: int,
+) -> None:
+    if positions is not None:
+        for tp in partitions:
+            consumer.seek(tp, positions.get(Partition(tp.topic, tp.partition), 0))
+        return
+    await consumer.seek_to_beginning(*partitions)
+    if last is not None:
+        while any(consumer.highwater(tp) is None for tp in partitions):
+            await consumer.getmany(*partitions, timeout_ms=wait_ms, max_records=1)
+        for tp in partitions:
+            consumer.seek(tp, max((consumer.highwater(tp) or 0) - last, 0))
+
+
+async def _visit(
+    consumer: AIOKafkaConsumer,
+    partitions: list[TopicPartition],
+    visit: Callable[[Message], None],
+    wait_ms: int,
+) -> None:
+    while not await _caught_up(consumer, partitions):
+        batch = await consumer.getmany(*partitions, timeout_ms=wait_ms)
+        for records in batch.values():
+            for record in records:
+                visit(record)
+
+
+async def _caught_up(consumer: AIOKafkaConsumer, partitions: list[TopicPartition]) -> bool:
+    for tp in partitions:
+        highwater = consumer.highwater(tp)
+        if highwater is None or await consumer.position(tp) < highwater:
+            return False
+    return True

@@ -1,0 +1,129 @@
+"""The publisher against a fake producer: per-key retry, and events acknowledged before state."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from bridge.core.events import Record
+from bridge.errors import KafkaError
+from bridge.events.publisher import Publisher
+from bridge.kafka import RecordSender
+from bridge.metrics import create
+from bridge.settings import KafkaSettings, PipelineSettings
+
+
+class FakeProducer:
+    """Acknowledges every record except those whose value is scripted to fail (once each)."""
+
+    def __init__(self, fail_once: Sequence[bytes] = ()) -> None:
+        self.calls: list[list[bytes | None]] = []  # the values of each send_all, in order
+        self.acknowledged: list[bytes | None] = []
+        self._fail_once = set(fail_once)
+
+    async def start(self) -> None:
+        pass
+
+    async def stop(self) -> None:
+        pass
+
+    async def send_all(self, records: Sequence[Record]) -> list[BaseException | None]:
+        self.calls.append([record.value for record in records])
+        results: list[BaseException | None] = []
+        for record in records:
+            if record.value in self._fail_once:
+                self._fail_once.discard(record.value)
+                results.append(KafkaError("send failed: simulated"))
+            else:
+                self.acknowledged.append(record.value)
+                results.append(None)
+        return results
+
+    async def send_and_wait(self, record: Record) -> None:
+        raise AssertionError("the publisher sends lists of records")
+
+
+def event(key: str, value: str) -> Record:
+    """An event record of ``key`` on the event topic."""
+    return Record("events", key.encode(), value.encode(), (), "interaction.changed")
+
+
+def state(key: str, value: str) -> Record:
+    """A state record (checkpoint) of ``key`` on the state topic."""
+    return Record("state", key.encode(), value.encode(), (), "state")
+
+
+async def publish(producer: FakeProducer, records: list[Record]) -> None:
+    """Put the records as one chunk and run the publisher until all are acknowledged."""
+
+    def factory(kafka: KafkaSettings, *, awaited: bool = False) -> RecordSender:
+        assert not awaited, "the event side never asks for the command side's producer"
+        return producer
+
+    publisher = Publisher(KafkaSettings(), PipelineSettings(), create(), factory)
+    await publisher.start()
+    await publisher.put(records, read_at=0.0)
+    sender = asyncio.create_task(publisher.run())
+    try:
+        async with asyncio.timeout(10):
+            await publisher.drained()
+    finally:
+        sender.cancel()
+        await asyncio.gather(sender, return_exceptions=True)
+        await publisher.stop()
+
+
+class TestPerKeyRetry:
+    """A failed record is sent again with every later record of its key, in order."""
+
+    async def test_failed_record_and_later_same_key_records_are_resent_in_order(self) -> None:
+        """a1 fails: a1, a2, a3 are sent again in that order; b's records are not."""
+        producer = FakeProducer(fail_once=[b"a1"])
+        records = [event("a", "a1"), event("b", "b1"), event("a", "a2"), event("b", "b2")]
+        records.append(event("a", "a3"))
+
+        await publish(producer, records)
+
+        assert producer.calls == [[b"a1", b"b1", b"a2", b"b2", b"a3"], [b"a1", b"a2", b"a3"]]
+
+    async def test_earlier_records_of_the_key_are_not_resent(self) -> None:
+        """a2 fails: a1 (acknowledged before it) stays sent; a2 and a3 go again."""
+        producer = FakeProducer(fail_once=[b"a2"])
+        records = [event("a", "a1"), event("a", "a2"), event("b", "b1"), event("a", "a3")]
+
+        await publish(producer, records)
+
+        assert producer.calls == [[b"a1", b"a2", b"b1", b"a3"], [b"a2", b"a3"]]
+
+    async def test_newest_record_of_each_key_is_acknowledged_last(self) -> None:
+        """After the retry, the last acknowledgement of each key is its newest record."""
+        producer = FakeProducer(fail_once=[b"a1", b"b2"])
+        records = [event("a", "a1"), event("b", "b1"), event("a", "a2"), event("b", "b2")]
+
+        await publish(producer, records)
+
+        last = {value[:1]: value for value in producer.acknowledged if value}
+        assert last == {b"a": b"a2", b"b": b"b2"}
+        assert sorted(v for v in producer.acknowledged if v) == [b"a1", b"a2", b"a2", b"b1", b"b2"]
+
+
+class TestEventsBeforeState:
+    """No state record is sent before every event record of the chunk is acknowledged."""
+
+    async def test_state_records_wait_for_the_retried_events(self) -> None:
+        """An event fails once: the state records go only after its retry is acknowledged."""
+        producer = FakeProducer(fail_once=[b"b1"])
+        records = [event("a", "a1"), state("a", "sa1"), event("b", "b1"), state("b", "sb1")]
+
+        await publish(producer, records)
+
+        assert producer.calls == [[b"a1", b"b1"], [b"b1"], [b"sa1", b"sb1"]]
+
+    async def test_a_failed_state_record_is_retried_without_resending_events(self) -> None:
+        """A state record fails once: it is sent again alone; no event goes twice."""
+        producer = FakeProducer(fail_once=[b"sa1"])
+        records = [event("a", "a1"), state("a", "sa1"), event("b", "b1"), state("b", "sb1")]
+
+        await publish(producer, records)
+
+        assert producer.calls == [[b"a1", b"b1"], [b"sa1", b"sb1"], [b"sa1"]]

@@ -1,0 +1,204 @@
+"""Spliced record bytes are exactly a plain JSON encoding of the same event, whatever the state."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bridge.core import encoding, events
+from bridge.core.encoding import Stamp
+from bridge.core.events import Contract
+from bridge.core.messages import Aggregate
+from bridge.core.state import Change, ChangeKind
+
+from .core_strategies import json_values
+
+KINDS: dict[Aggregate, tuple[ChangeKind, ...]] = {
+    "alerting": ("added", "changed", "removed"),
+    "history": ("added", "changed"),  # history items never end
+    "status_messages": ("added", "changed", "removed"),
+    "assistance": ("added", "changed", "removed"),
+}
+DATES = st.sampled_from(["2024-01-05T14:15:02Z", "2024-01-05T14:20:10.5Z", "2023-12-31T23:59:60Z"])
+names = st.text(max_size=8)
+props = st.dictionaries(names, json_values, max_size=5)
+
+plain_states = props
+history_states = st.tuples(
+    props, st.fixed_dictionaries({}, optional={"initiationTime": DATES, "terminationTime": DATES})
+).map(lambda pair: pair[0] | pair[1])
+participants = st.dictionaries(
+    st.text(min_size=1, max_size=5), st.fixed_dictionaries({}, optional={"action": names})
+).map(lambda people: {user: {"userId": user, **rest} for user, rest in people.items()})
+messages = st.lists(
+    st.fixed_dictionaries({"text": names, "participantId": names, "timeAdded": DATES}), max_size=3
+)
+assistance_states = st.tuples(
+    props,
+    st.fixed_dictionaries(
+        {"assistanceId": st.text(min_size=1, max_size=6)},
+        optional={"messages": messages, "participants": participants},
+    ),
+).map(lambda pair: pair[0] | pair[1])
+STATES: dict[Aggregate, st.SearchStrategy[dict[str, Any]]] = {
+    "alerting": plain_states,
+    "history": history_states,
+    "status_messages": plain_states,
+    "assistance": assistance_states,
+}
+moments = st.datetimes(
+    min_value=datetime(2000, 1, 1),
+    max_value=datetime(2100, 1, 1),
+    timezones=st.sampled_from(
+        [UTC, timezone(timedelta(hours=5, minutes=30)), timezone(-timedelta(hours=8))]
+    ),
+)
+
+
+@st.composite
+def changes(draw: st.DrawFn) -> Change:
+    """Any change of any aggregate, with the packed state the cache would hand along, or none."""
+    aggregate: Aggregate = draw(st.sampled_from(list(KINDS)))
+    state = draw(STATES[aggregate])
+    packed = json.dumps(state, separators=(",", ":"), ensure_ascii=False).encode()
+    return Change(
+        aggregate,
+        draw(st.text(min_size=1, max_size=10)),
+        draw(st.sampled_from(KINDS[aggregate])),
+        state,
+        tuple(draw(st.lists(names, max_size=4))),
+        draw(st.integers(min_value=1, max_value=2**53)),
+        draw(st.sampled_from(["delta", "snapshot", "absent"])),
+        draw(st.sampled_from([packed, None])),
+    )
+
+
+def plain(value: Any) -> bytes:
+    """The reference encoding: the standard library, compact, UTF-8 kept."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def rfc3339(moment: datetime) -> str:
+    """RFC 3339 UTC to the millisecond, written out field by field."""
+    utc = moment.astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+def shown(aggregate: Aggregate, state: dict[str, Any]) -> dict[str, Any]:
+    """How the README shows a state: assistance messages and participants as lists."""
+    if aggregate != "assistance":
+        return state
+    people = sorted((state.get("participants") or {}).values(), key=lambda p: p["userId"])
+    return state | {"messages": list(state.get("messages") or []), "participants": people}
+
+
+def source_time(aggregate: Aggregate, state: dict[str, Any]) -> str | None:
+    """When ICWS said it happened: history's end (else start), assistance's latest message."""
+    if aggregate == "history":
+        return state.get("terminationTime") or state.get("initiationTime")
+    if aggregate == "assistance" and state.get("messages"):
+        return max(m["timeAdded"] for m in state["messages"])
+    return None
+
+
+def expected_event(change: Change, recorded: datetime) -> dict[str, Any]:
+    """The whole event as a dict, attributes in contract order and ``data`` last."""
+    # The names are the conftest contract's, written out: the expectation does not read it.
+    name = events.EVENT_NAMES[(change.aggregate, change.kind)]
+    state = shown(change.aggregate, dict(change.state))
+    ident = events.event_id(change.aggregate, change.key, change.sequence, name, state)
+    return {
+        "specversion": "1.0",
+        "id": ident,
+        "source": "/tests/icws-bridge",
+        "type": f"com.example.icws.{name}.v1",
+        "subject": change.key,
+        "time": source_time(change.aggregate, dict(change.state)) or rfc3339(recorded),
+        "datacontenttype": "application/json",
+        "dataschema": f"https://schemas.example.com/events/{name}.v1.json",
+        "recordedtime": rfc3339(recorded),
+        "sequence": change.sequence,
+        "data": {"state": state, "changedFields": list(change.changed), "cause": change.cause},
+    }
+
+
+# The contract fixture is an immutable value, so sharing it across examples is safe.
+SHARED_FIXTURE = [HealthCheck.function_scoped_fixture]
+
+
+class TestSplicedBytes:
+    """Splicing pre-encoded state gives the very bytes of encoding the whole record at once."""
+
+    @settings(max_examples=300, suppress_health_check=SHARED_FIXTURE)
+    @given(change=changes(), recorded=moments, as_stamp=st.booleans())
+    def test_the_event_value_is_the_plain_encoding_of_the_event(
+        self, contract: Contract, change: Change, recorded: datetime, as_stamp: bool
+    ) -> None:
+        """Event value == json.dumps of the event dict, for any state, key, fields and moment."""
+        when = Stamp.of(recorded) if as_stamp else recorded
+        event, _ = events.change_records(contract, change, when)
+        assert event.value == plain(expected_event(change, recorded))
+
+    @settings(max_examples=300, suppress_health_check=SHARED_FIXTURE)
+    @given(change=changes(), recorded=moments)
+    def test_the_state_value_is_the_plain_encoding_of_the_state_record(
+        self, contract: Contract, change: Change, recorded: datetime
+    ) -> None:
+        """State value == json.dumps of {sequence, type, state}; a tombstone once it ended."""
+        _, state = events.change_records(contract, change, recorded)
+        if change.kind == "removed":
+            assert state.value is None
+            return
+        name = events.EVENT_NAMES[(change.aggregate, change.kind)]
+        record = {
+            "sequence": change.sequence,
+            "type": f"com.example.icws.{name}.v1",
+            "state": shown(change.aggregate, dict(change.state)),
+        }
+        assert state.value == plain(record)
+
+    @settings(suppress_health_check=SHARED_FIXTURE)
+    @given(change=changes(), recorded=moments)
+    def test_a_stamp_and_its_moment_give_the_same_records(
+        self, contract: Contract, change: Change, recorded: datetime
+    ) -> None:
+        """A batch's pre-formatted read time changes no byte of any record or header."""
+        assert events.change_records(contract, change, Stamp.of(recorded)) == (
+            events.change_records(contract, change, recorded)
+        )
+        lifecycle = [
+            events.lifecycle_record(contract, "bridge.session.down", "session", {}, when)
+            for when in (Stamp.of(recorded), recorded)
+        ]
+        assert lifecycle[0] == lifecycle[1]
+
+
+class TestPieces:
+    """The building blocks write what the contract says."""
+
+    @given(moment=moments)
+    def test_timestamps_are_utc_to_the_millisecond(self, moment: datetime) -> None:
+        """Any aware moment is written in UTC, milliseconds truncated, with a ``Z``."""
+        assert encoding.timestamp(moment) == Stamp.of(moment).text == rfc3339(moment)
+
+    def test_compact_json_keeps_utf8_and_has_no_spaces(self) -> None:
+        """Record values are UTF-8 JSON without spaces; non-ASCII text is not escaped."""
+        assert encoding.compact({"name": "Zoë", "n": [1, 2.5], "ok": None}) == (
+            '{"name":"Zoë","n":[1,2.5],"ok":null}'.encode()
+        )
+
+    def test_headers_copy_every_attribute_but_data_and_its_content_type(self) -> None:
+        """content-type first, then ``ce_<attr>`` in event order, numbers as their text."""
+        event = {"specversion": "1.0", "datacontenttype": "application/json", "sequence": 7}
+        assert encoding.ce_headers(event | {"data": {}}, copy_attributes=True) == (
+            ("content-type", b"application/cloudevents+json"),
+            ("ce_specversion", b"1.0"),
+            ("ce_sequence", b"7"),
+        )
+        assert encoding.ce_headers(event, copy_attributes=False) == (
+            ("content-type", b"application/cloudevents+json"),
+        )
