@@ -284,6 +284,19 @@ def messages(session_id: str, transport: Transport) -> Call:
     )
 
 
+def heartbeat(session_id: str) -> Call:
+    """POST /icws/{sessionId}/messaging/heartbeat: CSRF header, no body (§2.3, §10).
+
+    No success code is documented; any 2xx is taken. 404/410 mean the server has no heartbeat.
+    """
+    return Call(
+        "heartbeat",
+        "POST",
+        f"/icws/{session_id}/messaging/heartbeat",
+        ok=frozenset({200, 202, 204}),
+    )
+
+
 def interpret_messages(answer: Answer) -> list[Any] | errors.IcwsError:
     """The drained messages; an empty or missing body is no messages (pitfall 4, §6.5)."""
     if answer.status != 200:
