@@ -11,10 +11,12 @@ from dataclasses import dataclass
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
 from bridge.core.messages import AGGREGATES
+from bridge.core.session_rules import STREAM_END_REASONS
 
 PREFIX = "icws_bridge"
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 SESSION_STATES = ("down", "connecting", "up", "bad_credentials", "rejected", "unsupported")
+TRANSPORTS = ("sse", "poll")
 # Label values known up front are created at 0, so rate() and increase() see the first event.
 RECONNECT_REASONS = (
     "session_lost",
@@ -43,6 +45,8 @@ class Metrics:
     accounts_held: Gauge
     account_files_skipped: Gauge
     reconnects: Counter
+    stream_reconnects: Counter
+    transport: Gauge
     logins: Counter
     current_host: Info
     icws_requests: Counter
@@ -67,6 +71,11 @@ class Metrics:
     def set_session_state(self, state: str) -> None:
         for name in SESSION_STATES:
             self.session_state.labels(state=name).set(1 if name == state else 0)
+
+    def set_transport(self, transport: str | None) -> None:
+        """1 for the transport reading messages now; all 0 while no session reads."""
+        for name in TRANSPORTS:
+            self.transport.labels(transport=name).set(1 if name == transport else 0)
 
 
 def create(registry: CollectorRegistry | None = None) -> Metrics:
@@ -106,6 +115,19 @@ def create(registry: CollectorRegistry | None = None) -> Metrics:
             name("reconnects_total"),
             "ICWS session re-logins, by reason.",
             ["reason"],
+            registry=reg,
+        ),
+        stream_reconnects=Counter(
+            name("stream_reconnects_total"),
+            "SSE streams that ended on a live session and were read again (reopened, or "
+            "polled after a fallback), by why they ended.",
+            ["reason"],
+            registry=reg,
+        ),
+        transport=Gauge(
+            name("transport"),
+            "1 for the transport reading ICWS messages now (poll also after an SSE fallback).",
+            ["transport"],
             registry=reg,
         ),
         logins=Counter(
@@ -215,6 +237,9 @@ def create(registry: CollectorRegistry | None = None) -> Metrics:
         metrics.accounts.labels(state=state)
     for reason in RECONNECT_REASONS:
         metrics.reconnects.labels(reason=reason)
+    for reason in STREAM_END_REASONS:
+        metrics.stream_reconnects.labels(reason=reason)
+    metrics.set_transport(None)
     for aggregate in AGGREGATES:
         metrics.resubscriptions.labels(aggregate=aggregate)
     for kind in ("event", "state"):
