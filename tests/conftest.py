@@ -30,7 +30,7 @@ from hypothesis import settings as hypothesis_settings
 from bridge import logs, schema_files
 from bridge.app import Bridge
 from bridge.embedded_broker import EmbeddedBroker, free_port
-from bridge.icws.session import Health
+from bridge.icws.sink import Health
 from bridge.settings import Settings, load_settings
 from bridge.simulator import Simulator, SimulatorConfig
 

@@ -2,6 +2,8 @@
 
 ICWS sends one message JSON per event in ``data:`` lines (docs/icws-protocol.md §2.2). Comment lines
 (``:ping``) are keep-alives: the shell counts any bytes as life, so they yield nothing here.
+The ``retry:`` field (the server's reconnection delay in milliseconds) is kept as
+:attr:`SseDecoder.retry_ms`, so the shell can honour it when it reopens a closed stream.
 An event is complete only at its blank line, so a stream cut mid-event loses nothing that was
 acknowledged: the partial event is simply never returned.
 """
@@ -23,6 +25,7 @@ class SseDecoder:
         self._data: list[str] = []
         self._started = False
         self._after_cr = False  # the last line ended with a CR at the end of a chunk
+        self.retry_ms: int | None = None  # the last valid ``retry:`` field seen
 
     def feed(self, chunk: bytes) -> list[str]:
         """Decode what ``chunk`` completes; keep the unfinished rest for the next call."""
@@ -57,9 +60,12 @@ class SseDecoder:
                     self._data = []
                 continue
             name, _, value = line.decode("utf-8", errors="replace").partition(":")
+            value = value[1:] if value.startswith(" ") else value
             if name == "data":
-                self._data.append(value[1:] if value.startswith(" ") else value)
-            # Other fields (id, event, retry) and comments carry nothing ICWS needs.
+                self._data.append(value)
+            elif name == "retry" and (delay := parse_retry(value)) is not None:
+                self.retry_ms = delay
+            # Other fields (id, event) and comments carry nothing ICWS needs.
         del buffer[:position]
         self._searched = len(buffer)
         return events
@@ -68,6 +74,17 @@ class SseDecoder:
     def pending(self) -> bool:
         """True while an event has started but not ended (a cut here loses only that event)."""
         return bool(self._buffer or self._data)
+
+
+def parse_retry(value: str) -> int | None:
+    """The delay a ``retry:`` field gives, in milliseconds; None when it is not ASCII digits.
+
+    The SSE standard ignores a ``retry`` field unless its value consists of ASCII digits only
+    (no sign, no space, no decimal point), so a malformed one leaves the last good delay.
+    """
+    if not value or not value.isascii() or not value.isdigit():
+        return None
+    return int(value)
 
 
 _LINE_END = re.compile(rb"\r\n|\r|\n")  # SSE allows CRLF, LF or a lone CR as the line end

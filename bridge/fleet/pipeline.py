@@ -29,7 +29,8 @@ from bridge.events.publisher import Publisher
 from bridge.events.pump import Pump
 from bridge.events.restore import Reader
 from bridge.icws.login import LoginGate
-from bridge.icws.session import Health, Session, SessionInfo, Sink
+from bridge.icws.session import Session
+from bridge.icws.sink import Health, SessionInfo, Sink
 from bridge.kafka import read_to_end
 from bridge.logs import get_logger
 from bridge.metrics import Metrics

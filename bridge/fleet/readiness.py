@@ -53,8 +53,10 @@ def _sessions(held: list[tuple[str, AccountPipeline]]) -> Check:
         for u, p in held
         if p.session.health.state != "up"
     ]
+    # Up with a note: how it reads, e.g. "a up (polling: SSE failed 3 times: ...)".
+    notes = [f"{u} up ({p.session.health.note})" for u, p in held if p.session.health.note]
     if not down:
-        return Check(True, counts)
+        return Check(True, "; ".join([counts, *notes[:NAMED]]))
     more = f" and {len(down) - NAMED} more" if len(down) > NAMED else ""
     return Check(False, f"{counts}; not up: {', '.join(down[:NAMED])}{more}")
 

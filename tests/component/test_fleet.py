@@ -16,7 +16,7 @@ from bridge.fleet.accounts import AccountSource
 from bridge.fleet.fleet import Fleet
 from bridge.fleet.pipeline import Parts
 from bridge.icws.login import LoginGate
-from bridge.icws.session import Health
+from bridge.icws.sink import Health
 from bridge.metrics import create
 from bridge.settings import Settings
 
