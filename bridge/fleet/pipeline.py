@@ -200,7 +200,7 @@ class AccountPipeline:
         return {
             "user": self.user,
             "state": health.state,
-            "problem": health.problem,
+            "problem": health.problem or health.note or None,
             "host": info.host if info else None,
             "transport": info.transport if info else None,
             "secondsSinceLastMessage": round(max(now - self.session.last_message, 0.0), 3),
