@@ -307,7 +307,9 @@ class TestRebalanceWithCommands:
         assert held[0] | held[1] == set(users)
         assert not held[0] & held[1]
         for user in users:
-            assert [e["data"]["outcome"] for e in published[user]] == ["succeeded"], user
+            # One result: a re-read after the move may publish it again, with the same id.
+            assert len({e["id"] for e in published[user]}) == 1, user
+            assert {e["data"]["outcome"] for e in published[user]} == {"succeeded"}, user
             assert published[user][0]["data"]["userId"] == user
             assert calls(centre, requests[user]) == [("POST", 204)], user
             assert texts(centre, requests[user]).count(f"from {user}") == 1

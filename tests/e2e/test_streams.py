@@ -183,7 +183,7 @@ class TestFallbackToPolling:
         await running.until(lambda: running.session.up, 15)
         check = running.bridge.checks()["icws_snapshots"]
         assert not check.ok
-        assert check.detail.startswith("awaiting the first snapshot of ")
+        assert check.detail.startswith(f"{USER}: awaiting the first snapshot of ")
         assert "status_messages" in check.detail
         assert not running.bridge.ready()
         await running.shutdown()
