@@ -54,6 +54,7 @@ class Fleet:
         self._failure: BaseException | None = None
         self._read = False
         self._starting = 0
+        self._logged_in_before: set[str] = set()  # the jitter is for an account's first login
         self._log = get_logger("bridge.fleet")
         metrics = parts.metrics
         for state in SESSION_STATES:
@@ -183,7 +184,9 @@ class Fleet:
             if self._partitions is not None:
                 pipeline.partition = self.partition_of(pipeline.user)
             self._pipelines[pipeline.user] = pipeline
-            task = pipeline.start(random.uniform(0, self._spread))
+            first = pipeline.user not in self._logged_in_before
+            self._logged_in_before.add(pipeline.user)
+            task = pipeline.start(random.uniform(0, self._spread) if first else 0.0)
             task.add_done_callback(self._watch)
         self._log.info("fleet.accounts.started", users=[p.user for p in pipelines][:20])
 
