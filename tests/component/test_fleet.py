@@ -150,6 +150,7 @@ def partition_of(user: str, total: int) -> int:
 
 @pytest.fixture(name="world")
 async def fixture_world(tmp_path: Path) -> Any:
+    """Makes fleets over tmp_path; each is stopped at the end."""
     worlds: list[World] = []
 
     def make(**options: Any) -> World:

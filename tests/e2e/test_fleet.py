@@ -233,27 +233,35 @@ class TestTwoProcesses:
             for user in victim:
                 centre.world.start_alerting(user)  # what happens after the take-over is seen
             async with reader([*state_topics(settings), settings.topics.alerting]) as kafka:
-                for user in users:
-                    truth = simulator_truth(centre, user, ATTRIBUTES)
-
-                    def same(records: list[Any], user: str = user, truth: Any = truth) -> bool:
-                        return state_topic_truth(records, settings, user) == truth
-
-                    def why(records: list[Any], user: str = user, truth: Any = truth) -> str:
-                        return difference(truth, state_topic_truth(records, settings, user))
-
-                    await kafka.wait_for(same, 30, why)
+                await states_are_truth(kafka, centre, settings, users)
                 await kafka.settle()
-                started = [
-                    e
-                    for e in kafka.events(settings.topics.alerting)
-                    if e["type"].endswith("alerting.started.v1")
-                ]
-                # No phantom: one started event per interaction, none for an untouched one.
-                subjects = [(e["data"]["userId"], e["subject"]) for e in started]
-                assert len(subjects) == len(set(subjects))
-                expected = {(u, i) for u in users for i in centre.world.alerting(u)}
-                assert set(subjects) == expected
+                assert_no_phantoms(kafka, centre, settings, users)
+
+
+async def states_are_truth(kafka: Any, sim: Simulator, settings: Any, users: list[str]) -> None:
+    """Read until every user's view in the state topics equals the simulator's."""
+    for user in users:
+        truth = simulator_truth(sim, user, ATTRIBUTES)
+
+        def same(records: list[Any], user: str = user, truth: Any = truth) -> bool:
+            return state_topic_truth(records, settings, user) == truth
+
+        def why(records: list[Any], user: str = user, truth: Any = truth) -> str:
+            return difference(truth, state_topic_truth(records, settings, user))
+
+        await kafka.wait_for(same, 30, why)
+
+
+def assert_no_phantoms(kafka: Any, sim: Simulator, settings: Any, users: list[str]) -> None:
+    """One started event per interaction the simulator has, none for anything else."""
+    started = [
+        e
+        for e in kafka.events(settings.topics.alerting)
+        if e["type"].endswith("alerting.started.v1")
+    ]
+    subjects = [(e["data"]["userId"], e["subject"]) for e in started]
+    assert len(subjects) == len(set(subjects))
+    assert set(subjects) == {(u, i) for u in users for i in sim.world.alerting(u)}
 
 
 class TestRebalanceWithCommands:
@@ -307,9 +315,13 @@ class TestRebalanceWithCommands:
         assert held[0] | held[1] == set(users)
         assert not held[0] & held[1]
         for user in users:
-            # One result: a re-read after the move may publish it again, with the same id.
-            assert len({e["id"] for e in published[user]}) == 1, user
-            assert {e["data"]["outcome"] for e in published[user]} == {"succeeded"}, user
-            assert published[user][0]["data"]["userId"] == user
-            assert calls(centre, requests[user]) == [("POST", 204)], user
-            assert texts(centre, requests[user]).count(f"from {user}") == 1
+            ran_once(centre, user, requests[user], published[user])
+
+
+def ran_once(sim: Simulator, user: str, request: str, published: list[dict[str, Any]]) -> None:
+    """One result as ``user`` (a re-read after the move may repeat it, same id), one call."""
+    assert len({e["id"] for e in published}) == 1, user
+    assert {e["data"]["outcome"] for e in published} == {"succeeded"}, user
+    assert published[0]["data"]["userId"] == user
+    assert calls(sim, request) == [("POST", 204)], user
+    assert texts(sim, request).count(f"from {user}") == 1
