@@ -3,8 +3,9 @@
 A Tansu broker, one simulator listening on two addresses (a primary IC server and its
 switchover partner, sharing one world) and a real ``bridge run`` process. While a seeded
 scenario keeps ICWS busy and commands flow through Kafka, faults are injected one at a time at
-random moments; after each, the run waits for the bridge to be ready again and notes how long
-that took. At the end it checks, against the simulator's records:
+random moments (in rounds of every kind, shuffled from the seed); after each, the run waits
+for the bridge to recover and be ready again and notes how long that took. At the end it
+checks, against the simulator's records:
 
 * the state topics equal the simulator's truth, every field of every state (tests/truth.py);
 * **events lost**: each entity's events include, in order, every step the messages ICWS
@@ -38,7 +39,7 @@ import sys
 import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, Literal
 
 from aiokafka import AIOKafkaProducer
@@ -51,11 +52,11 @@ from tests import chaos_checks as checks
 from tests.chaos_checks import SentCommand, result_from_record
 from tests.chaos_run import (
     BACKUP,
-    FAULTS,
     LOGINLESS_FAULTS,
     PRIMARY,
     Run,
     chaos_env,
+    fault_order,
     inject_one,
 )
 from tests.conftest import PASSWORD, USER, Reader, bridge_settings, topic_schemas
@@ -137,14 +138,13 @@ async def _send(producer: AIOKafkaProducer, topic: str, event: dict[str, Any], k
     return False
 
 
-async def inject(run: Run, every: float, stop: asyncio.Event, first: Sequence[str] = ()) -> None:
-    """Inject faults one at a time at random moments: the ``first`` kinds, then random ones."""
-    queued = list(first)
+async def inject(run: Run, every: float, stop: asyncio.Event, order: Iterator[str]) -> None:
+    """Inject faults one at a time, at random moments, in ``order``."""
     while not stop.is_set():
         await asyncio.sleep(run.rng.expovariate(1 / every))
         if stop.is_set():
             return
-        await inject_one(run, queued.pop(0) if queued else run.rng.choice(sorted(FAULTS)))
+        await inject_one(run, next(order))
 
 
 # --- verdict --------------------------------------------------------------------------------
@@ -312,7 +312,7 @@ async def chaos(
         ):
             group.create_task(activity(run, rate, stop))
             group.create_task(commanding(run, 2.0, stop))
-            group.create_task(inject(run, fault_every, stop, first))
+            group.create_task(inject(run, fault_every, stop, fault_order(seed, first)))
             await asyncio.sleep(duration)
             stop.set()
         run.sim.faults.clear()

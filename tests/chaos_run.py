@@ -23,7 +23,7 @@ import signal
 import sys
 import time
 from collections import Counter, defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -320,6 +320,20 @@ FAULTS: dict[str, Callable[[Run], Awaitable[None]]] = {
     "broker pause": broker_pause,
     "bridge SIGKILL": bridge_kill,
 }
+
+
+def fault_order(seed: int, first: Sequence[str] = ()) -> Iterator[str]:
+    """The ``first`` kinds, then every kind once per round, each round shuffled from ``seed``.
+
+    Rounds, not independent draws, so a short run still sees most kinds; an own generator, so
+    the order depends on the seed alone, not on how the run's tasks interleave.
+    """
+    yield from first
+    rng = random.Random(f"faults {seed}")
+    while True:
+        deck = sorted(FAULTS)
+        rng.shuffle(deck)
+        yield from deck
 
 
 async def inject_one(run: Run, name: str) -> None:

@@ -7,6 +7,7 @@ a run to one check. One test drives the real simulator with its `repeat_updates`
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import aiohttp
@@ -15,6 +16,7 @@ from bridge.simulator import Simulator, SimulatorConfig
 from bridge.simulator.sessions import Call
 from tests import chaos_checks as checks
 from tests.chaos_checks import Result, SentCommand, Window
+from tests.chaos_run import FAULTS, fault_order
 from tests.simulator.support import PASSWORD, login
 
 AID = "a-1"
@@ -231,6 +233,27 @@ class TestFaults:
         matrix = checks.fault_matrix(injected, {"switchover": [1.0, 2.0]}, windows)
         assert matrix["switchover"]["logins"] == 3
         assert matrix["stream recycling"]["logins"] == 0
+
+
+class TestFaultOrder:
+    """Faults come in seeded rounds, so even a short run sees most kinds."""
+
+    def test_the_first_kinds_come_first_then_every_kind_once_per_round(self) -> None:
+        """After the kinds asked for first, each round holds every kind exactly once."""
+        order = fault_order(3, ["SSE hang"])
+        assert next(order) == "SSE hang"
+        for _ in range(2):
+            round_ = [next(order) for _ in FAULTS]
+            assert sorted(round_) == sorted(FAULTS)
+
+    def test_the_order_depends_on_the_seed_alone(self) -> None:
+        """One seed, one order; another seed, another order."""
+
+        def rounds(seed: int) -> list[str]:
+            return list(itertools.islice(fault_order(seed), 3 * len(FAULTS)))
+
+        assert rounds(3) == rounds(3)
+        assert rounds(3) != rounds(4)
 
 
 class TestLoginlessFaults:
