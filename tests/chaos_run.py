@@ -103,13 +103,16 @@ class Run:
         """Wait until the status message ``subject`` is on Kafka (TimeoutError otherwise)."""
         assert self.marks is not None
         topic = self.settings.topics.status_messages
+        scanned = 0
 
         def seen(records: list[Any]) -> bool:
+            nonlocal scanned  # each record is parsed once per wait, not once per poll
+            fresh, scanned = records[scanned:], len(records)
             return any(
                 r.topic == topic
                 and r.value is not None
                 and json.loads(r.value)["subject"] == subject
-                for r in records
+                for r in fresh
             )
 
         try:
