@@ -1,4 +1,4 @@
-"""The house rules that keep the code readable: small modules and functions, checked on every run."""
+"""The house rules that keep the code readable: small modules and functions, checked each run."""
 
 from __future__ import annotations
 
