@@ -73,16 +73,23 @@ from tests.truth import (
 # --- workload -------------------------------------------------------------------------------
 
 
-async def activity(run: Run, rate: float, stop: asyncio.Event) -> None:
-    scenario = LivelyScenario(run.sim.world, [USER], seed=run.rng.randrange(1 << 30))
+async def activity(
+    run: Run, rate: float, stop: asyncio.Event, users: Sequence[str] = (USER,)
+) -> None:
+    scenario = LivelyScenario(run.sim.world, list(users), seed=run.rng.randrange(1 << 30))
     while not stop.is_set():
         scenario.step()
         run.timeline.append((time.monotonic(), len(run.sim.sent_messages)))
         await asyncio.sleep(run.rng.expovariate(rate))
 
 
-async def commanding(run: Run, every: float, stop: asyncio.Event) -> None:
-    """Send assistance commands (mostly updates, some completes) to the command topic."""
+async def commanding(
+    run: Run, every: float, stop: asyncio.Event, owners: Sequence[str] = ()
+) -> None:
+    """Send assistance commands (mostly updates, some completes) to the command topic.
+
+    With ``owners`` (a fleet) commands are keyed by the initiator, one of them; else by request.
+    """
     producer = AIOKafkaProducer(bootstrap_servers=run.broker.bootstrap, enable_idempotence=False)
     await producer.start()
     completed: set[str] = set()
@@ -93,7 +100,9 @@ async def commanding(run: Run, every: float, stop: asyncio.Event) -> None:
             open_ids = sorted(
                 aid
                 for aid, r in run.sim.world.assistance.items()
-                if r["initiator"] == USER and r["state"] != 2 and aid not in completed
+                if r["initiator"] in (owners or (USER,))
+                and r["state"] != 2
+                and aid not in completed
             )
             if not open_ids:
                 continue
@@ -116,7 +125,8 @@ async def commanding(run: Run, every: float, stop: asyncio.Event) -> None:
             # Tracked before the send, so a send cut short is still accounted for.
             command = SentCommand(ident, kind, target, data.get("text"), acked=False)
             run.commands.append(command)
-            if await _send(producer, run.settings.topics.commands, event, target):
+            key = run.sim.world.assistance[target]["initiator"] if owners else target
+            if await _send(producer, run.settings.topics.commands, event, key):
                 run.commands[-1] = dataclasses.replace(command, acked=True)
     finally:
         await producer.stop()
@@ -165,11 +175,12 @@ def lost_steps(run: Run, kafka: Reader) -> list[str]:
 
 
 def phantoms(kafka: Reader, settings: Settings) -> list[str]:
-    by_key: dict[tuple[str, str], dict[int, set[str]]] = defaultdict(lambda: defaultdict(set))
-    states: dict[tuple[str, str], list[tuple[int, str, str]]] = defaultdict(list)
+    """Sequences claimed twice and unchanged republications, per (topic, user, subject)."""
+    by_key: dict[tuple[str, str, str], dict[int, set[str]]] = defaultdict(lambda: defaultdict(set))
+    states: dict[tuple[str, str, str], list[tuple[int, str, str]]] = defaultdict(list)
     for topic in event_topics(settings):
         for event in kafka.events(topic):
-            key = (topic, event["subject"])
+            key = (topic, event["data"].get("userId", ""), event["subject"])
             by_key[key][event["sequence"]].add(event["id"])
             kind = event["type"].rsplit(".", 2)[-2]
             states[key].append((event["sequence"], kind, json.dumps(event["data"]["state"])))
@@ -367,9 +378,19 @@ def main() -> int:
     parser.add_argument(
         "--fault-every", type=float, default=8.0, help="mean seconds between faults"
     )
+    parser.add_argument("--accounts", type=int, default=1, help="ICWS accounts (a fleet if >1)")
+    parser.add_argument("--replicas", type=int, default=1, help="bridge processes (a fleet if >1)")
     parser.add_argument("--json", help="also write the report here")
     args = parser.parse_args()
-    report = asyncio.run(chaos(args.duration, args.seed, args.rate, args.fault_every))
+    if args.accounts > 1 or args.replicas > 1:
+        from tests.chaos_fleet import fleet_chaos  # noqa: PLC0415 - it imports this module
+
+        run = fleet_chaos(
+            args.duration, args.seed, args.accounts, args.replicas, args.rate, args.fault_every
+        )
+    else:
+        run = chaos(args.duration, args.seed, args.rate, args.fault_every)
+    report = asyncio.run(run)
     print(checks.table(report))
     if args.json:
         with open(args.json, "w") as out:
