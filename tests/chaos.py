@@ -86,10 +86,7 @@ async def activity(
 async def commanding(
     run: Run, every: float, stop: asyncio.Event, owners: Sequence[str] = ()
 ) -> None:
-    """Send assistance commands (mostly updates, some completes) to the command topic.
-
-    With ``owners`` (a fleet) commands are keyed by the initiator, one of them; else by request.
-    """
+    """Send assistance commands (some completes) keyed by request, or by owner in a fleet."""
     producer = AIOKafkaProducer(bootstrap_servers=run.broker.bootstrap, enable_idempotence=False)
     await producer.start()
     completed: set[str] = set()
@@ -383,7 +380,7 @@ def main() -> int:
     parser.add_argument("--json", help="also write the report here")
     args = parser.parse_args()
     if args.accounts > 1 or args.replicas > 1:
-        from tests.chaos_fleet import fleet_chaos  # noqa: PLC0415 - it imports this module
+        from tests.chaos_fleet import fleet_chaos  # here: it imports this module
 
         run = fleet_chaos(
             args.duration, args.seed, args.accounts, args.replicas, args.rate, args.fault_every
