@@ -1,4 +1,4 @@
-"""A short fleet chaos run (issue #14): replica kills, a rebalance and account churn, then the zeros.
+"""A short fleet chaos run (issue #14): replica kills, a rebalance, account churn; the zeros.
 
 Three accounts over two replicas; the fleet's own faults come first, so each is exercised
 whatever the random draws.
