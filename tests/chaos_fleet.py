@@ -56,7 +56,7 @@ from tests.chaos_run import (
     inject_one,
 )
 from tests.conftest import Reader, bridge_settings, topic_schemas
-from tests.oracle import expected_steps, missing_steps, published_steps
+from tests.oracle import expected_steps, missing_steps, published_steps, step_count
 from tests.truth import difference, event_topics, simulator_truth, state_topic_truth, state_topics
 
 PASSWORD = "fleet-Pa55"
@@ -319,27 +319,28 @@ def differences(truth: Mapping[str, Any], records: list[Any], settings: Settings
     )
 
 
-def lost_steps(run: FleetRun, kafka: Reader) -> list[str]:
-    """Per user: steps its sessions' messages imply that are not in its view on Kafka."""
+def lost_steps(run: FleetRun, kafka: Reader) -> tuple[list[str], int]:
+    """Per user: steps its sessions' messages imply not in its view on Kafka; steps judged."""
     names = run.settings.subscriptions.alerting.attribute_names
     events = entity_events(kafka, run.settings)
     spans = [range(start, end) for start, end in run.forgiven]
-    lost = []
+    lost, judged = [], 0
     for user in run.users:
         # Other users' messages are blanked, not dropped, so indices stay the run's (forgiveness).
         mine = [(s, m if run.owners.get(s) == user else {}) for s, m in run.sim.sent_messages]
         expected = expected_steps(mine, names)
+        judged += step_count(expected)
         published = published_steps(events, user)
         missing = missing_steps(expected, published, lambda i: any(i in s for s in spans))
         lost += [f"{user}: {step}" for step in missing]
-    return lost
+    return lost, judged
 
 
 def verdict(
     run: FleetRun, kafka: Reader, truth: Mapping[str, Any], settled: bool, live: Mapping[str, int]
 ) -> dict[str, Any]:
     """The report: tests/chaos.py's checks per user, and one live session per account."""
-    lost = lost_steps(run, kafka)
+    lost, judged = lost_steps(run, kafka)
     found = phantoms(kafka, run.settings)
     results = command_results(kafka, run.settings)
     decided = {r.command_id: r.outcome for r in results}
@@ -354,6 +355,7 @@ def verdict(
     return {
         "state_topics_equal_truth": settled,
         "state_difference": "" if settled else differences(truth, kafka.records, run.settings),
+        "steps_expected": judged,
         "events_lost": len(lost),
         "lost": lost[:20],
         "phantom_duplicates": len(found),
