@@ -23,7 +23,6 @@ import random
 import signal
 import sys
 import time
-from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,27 +36,25 @@ from bridge.settings import Settings
 from bridge.simulator import Simulator, SimulatorConfig, users_named
 from tests import chaos_checks as checks
 from tests.chaos import (
-    activity,
-    all_acked_have_results,
-    command_problems,
-    command_results,
-    commanding,
     entity_events,
-    phantoms,
+    judged,
+    read_until,
+    ready_at_end,
+    verdict_topics,
 )
 from tests.chaos_run import (
     FAULTS,
     KILL_GRACE,
-    LOGINLESS_FAULTS,
     PRIMARY,
     Run,
     chaos_env,
     fault_order,
     inject_one,
 )
+from tests.chaos_workload import activity, commanding
 from tests.conftest import Reader, bridge_settings, topic_schemas
 from tests.oracle import expected_steps, missing_steps, published_steps, step_count
-from tests.truth import difference, event_topics, simulator_truth, state_topic_truth, state_topics
+from tests.truth import difference, simulator_truth, state_topic_truth
 
 PASSWORD = "fleet-Pa55"
 PARTITIONS = 6  # command-topic partitions: room for the accounts to spread over the replicas
@@ -283,29 +280,16 @@ def fleet_run(
 
 async def final_verdict(run: FleetRun) -> dict[str, Any]:
     """Once the fleet settled: read every topic until each user's state is its truth; judge."""
-    ready = True
-    try:
-        await run.ready(90)
-    except TimeoutError:
-        ready = False  # judged anyway: the report says why things are missing
+    ready = await ready_at_end(run)
     settings = run.settings
     names = settings.subscriptions.alerting.attribute_names
-    topics = [*event_topics(settings), *state_topics(settings), settings.topics.command_results]
-    async with Reader(run.broker.bootstrap, topics) as kafka:
+    async with Reader(run.broker.bootstrap, verdict_topics(settings)) as kafka:
         truth = {u: simulator_truth(run.sim, u, names) for u in run.users}
 
         def equal(records: list[Any]) -> bool:
             return all(state_topic_truth(records, settings, u) == truth[u] for u in run.users)
 
-        settled = True
-        try:
-            await kafka.wait_for(equal, 60)
-        except AssertionError:
-            settled = False
-        await kafka.settle()
-        with contextlib.suppress(AssertionError):
-            await kafka.wait_for(lambda _: all_acked_have_results(run, kafka), 60)
-        await kafka.settle()
+        settled = await read_until(run, kafka, equal)
         live = {u: run.live(u) for u in run.users}
         return {"ready_at_end": ready, **verdict(run, kafka, truth, settled, live)}
 
@@ -340,34 +324,16 @@ def verdict(
     run: FleetRun, kafka: Reader, truth: Mapping[str, Any], settled: bool, live: Mapping[str, int]
 ) -> dict[str, Any]:
     """The report: tests/chaos.py's checks per user, and one live session per account."""
-    lost, judged = lost_steps(run, kafka)
-    found = phantoms(kafka, run.settings)
-    results = command_results(kafka, run.settings)
-    decided = {r.command_id: r.outcome for r in results}
-    forgiven = checks.forgiven_count(run.forgiven)
+    lost, steps = lost_steps(run, kafka)
     unseen = sorted({s for s, _ in run.sim.sent_messages} - run.owners.keys())
-    problems = command_problems(run, kafka)
-    problems["faults"] = checks.fault_problems(run.injected, run.recovered)
-    problems["logins"] = checks.login_problems(run.windows, LOGINLESS_FAULTS)
-    problems["forgiveness"] = checks.forgiveness_problems(forgiven, len(run.sim.sent_messages))
-    problems["sessions"] = checks.session_problems(live)
-    problems["unattributed"] = [f"messages of session {s}, user never seen" for s in unseen]
+    more = {
+        "sessions": checks.session_problems(live),
+        "unattributed": [f"messages of session {s}, user never seen" for s in unseen],
+    }
     return {
         "state_topics_equal_truth": settled,
         "state_difference": "" if settled else differences(truth, kafka.records, run.settings),
-        "steps_expected": judged,
-        "events_lost": len(lost),
-        "lost": lost[:20],
-        "phantom_duplicates": len(found),
-        "phantoms": found[:20],
-        "commands_sent": len(run.commands),
-        "commands_unacknowledged": sum(1 for c in run.commands if not c.acked),
-        "command_outcomes": dict(sorted(Counter(decided.values()).items())),
-        "result_records": len(results),
-        "messages_from_icws": len(run.sim.sent_messages),
-        "messages_forgiven": forgiven,
+        "steps_expected": steps,
         "live_sessions": dict(live),
-        "faults": checks.fault_matrix(run.injected, run.recovered, run.windows),
-        "problems": {name: found[:20] for name, found in problems.items()},
-        "problem_counts": {name: len(found) for name, found in problems.items()},
+        **judged(run, kafka, lost, more),
     }

@@ -77,6 +77,15 @@ class Run:
             stderr=asyncio.subprocess.DEVNULL,
         )
 
+    async def stop(self) -> None:
+        """SIGTERM the bridge process, SIGKILL it if it does not stop within 30 s."""
+        if self.process is not None and self.process.returncode is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(self.process.wait(), 30)
+            except TimeoutError:
+                self.process.kill()
+
     async def ready(self, timeout: float = 60.0) -> float:
         """Seconds until /readyz says ready (raises TimeoutError)."""
         started = time.monotonic()
