@@ -63,7 +63,7 @@ async def _paced(bridge: Any, sim: procs.SimulatorProcess, rate: float, count: i
     paced = await sim.call("paced", rate=rate, count=count)
     queued = paced["queued"]
     await bridge.until(
-        lambda: bridge.messages - messages >= queued and bridge.bridge.events.publisher.depth == 0,
+        lambda: bridge.messages - messages >= queued and bridge.bridge.publisher.depth == 0,
         limit=60,
     )
     return paced

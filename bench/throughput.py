@@ -78,7 +78,7 @@ async def _burst(
         profiler.enable()
     await sim.call("release")
     await bridge.until(
-        lambda: bridge.messages - messages >= queued and bridge.bridge.events.publisher.depth == 0,
+        lambda: bridge.messages - messages >= queued and bridge.bridge.publisher.depth == 0,
         limit=max(120.0, count / 200),
         poll=0.005,
     )
@@ -126,6 +126,30 @@ async def _baseline(settings: Settings, records: list[SentRecord]) -> dict[str, 
     finally:
         await producer.stop()
     return {"records": len(records), "seconds": seconds, "cpu": cpu / seconds}
+
+
+async def own_work(
+    count: int, rounds: int, log: Path, profile: Path | None = None
+) -> dict[str, Any]:
+    """The bridge's own work per event: the same bursts, with a producer that does no I/O.
+
+    CPU seconds of this process (the bridge's, as the simulator and broker are other processes)
+    per entity event, median of ``rounds`` bursts; Kafka's and aiokafka's share is left out.
+    """
+    per_event: list[float] = []
+    async with procs.broker() as kafka, procs.simulator() as sim:
+        settings = bench_settings(kafka.bootstrap, sim.url, icws={"sse_idle_timeout_seconds": 600})
+        acks = Acks(timing=False, no_io=True)
+        async with running(settings, acks, log) as bridge:
+            await bridge.until(bridge.settled, 60)
+            for number in range(rounds):
+                burst = await _burst(bridge, sim, acks, count, profile if number == 0 else None)
+                per_event.append(burst["cpu"]["bridge"] * burst["seconds"] / burst["events"])
+    return {
+        "events": count,
+        "us_per_event": round(statistics.median(per_event) * 1e6, 1),
+        "rounds_us": [round(x * 1e6, 1) for x in per_event],
+    }
 
 
 def _summary(measured: list[dict[str, Any]]) -> dict[str, Any]:
