@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from unittest import mock
 
 from prometheus_client import Counter
 
+import bridge.__main__
 import bridge.kafka.producers
 from bench.simproc import PASSWORD, USER
 from bridge import logs
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
 from bridge.settings import KafkaSettings, Settings, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
+FREEZE: Callable[[], None] | None = getattr(bridge.__main__, "freeze_start_up_objects", None)
 
 
 def bench_settings(bootstrap: str, icws_url: str, **groups: dict[str, Any]) -> Settings:
@@ -66,8 +69,8 @@ class Acks:
     no_io: bool = False  # the own-work run: a producer acknowledging at once, no Kafka
     # (topic, key, acknowledged at, wall clock ns)
     times: list[tuple[str, bytes | None, int]] = field(default_factory=list)
-    # (topic, key, value, headers) in the order the bridge sent them
-    records: list[tuple[str, bytes | None, bytes | None, list[Any]]] = field(default_factory=list)
+    # in the order the bridge sent them (kept as they are: copying would slow the burst down)
+    records: list[Record] = field(default_factory=list)
 
     def producer(self, kafka: KafkaSettings, *, awaited: bool = False) -> RecordSender:
         """The adapter's producer, noting each acknowledgement (a ProducerFactory)."""
@@ -85,9 +88,7 @@ class _TimedProducer(Producer):
 
     async def send_all(self, records: Sequence[Record]) -> list[BaseException | None]:
         if self._acks.keep_records:
-            self._acks.records.extend(
-                (record.topic, record.key, record.value, list(record.headers)) for record in records
-            )
+            self._acks.records.extend(records)
         return await super().send_all(records)
 
     async def send(self, record: Record) -> asyncio.Future[Any]:
@@ -204,6 +205,8 @@ async def running(settings: Settings, acks: Acks, log: Path) -> AsyncIterator[Ru
     ):
         logs.configure(settings.log.level, "json", stream)
         instance = Bridge(settings)
+        if FREEZE is not None and os.environ.get("BENCH_GC_FREEZE", "1") == "1":
+            FREEZE()  # as ``bridge run`` does, in a tree that does it
         stop = asyncio.Event()
         task = asyncio.create_task(instance.run(stop), name="bench-bridge")
         try:

@@ -86,7 +86,7 @@ async def _burst(
     if profiler and profile:
         profiler.disable()
         _write_profile(profiler, profile)
-    sent = list(acks.records)
+    sent = [(r.topic, r.key, r.value, list(r.headers)) for r in acks.records]
     return {
         "messages": queued,
         "events": int(bridge.entity_events - events),

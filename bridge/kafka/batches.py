@@ -48,12 +48,14 @@ def pack(
     records: Sequence[Record],
     partitions: Mapping[str, Sequence[int]],
     new_builder: Callable[[], Builder],
+    partition_of: Callable[[bytes, int], int] = partition_for,
 ) -> list[Batch]:
     """Group ``records`` into batches per partition, keeping the order within each partition.
 
     ``partitions`` gives each topic's partition ids, sorted (a topic missing here is an error
     of the caller). Records without a key go, as with the default partitioner, to a random
-    partition: one per topic per call, so they too keep their order. Every batch is closed:
+    partition: one per topic per call, so they too keep their order. ``partition_of`` is
+    :func:`~bridge.kafka.partition_for` or a memo of it. Every batch is closed:
     nothing more will be added, so none waits out the producer's linger.
     """
     batches: list[Batch] = []
@@ -64,7 +66,7 @@ def pack(
         if record.key is None:
             partition = keyless.setdefault(record.topic, random.choice(ids))
         else:
-            partition = ids[partition_for(record.key, len(ids))]
+            partition = ids[partition_of(record.key, len(ids))]
         slot = (record.topic, partition)
         batch = open_batches.get(slot)
         if batch is None or not _append(batch, record, index):

@@ -9,6 +9,7 @@ since the command journal must survive a broker loss.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -19,6 +20,7 @@ from bridge.core.events import Record
 from bridge.errors import KafkaError
 from bridge.kafka.batches import Batch, interleaved, pack
 from bridge.kafka.clients import TRANSLATED, client_options, translate, translated
+from bridge.kafka.partitioner import partition_for
 from bridge.logs import get_logger
 from bridge.settings import KafkaSettings
 
@@ -60,11 +62,18 @@ def producer_options(kafka: KafkaSettings, *, awaited: bool = False) -> dict[str
     }
 
 
+# Keys whose partition is remembered. murmur2 is pure Python in aiokafka and cost as much as
+# the rest of a batch send (BENCHMARKS.md, issue #15); an entity's records share its key, and
+# a live entity keeps sending. 2**16 keys hold an agent's day in well under 10 MB.
+PARTITION_MEMO = 2**16
+
+
 class Producer:
     """An aiokafka producer taking the bridge's records and raising the bridge's errors."""
 
     def __init__(self, options: dict[str, Any]) -> None:
         self._client = AIOKafkaProducer(**options)
+        self._partition_of = functools.lru_cache(maxsize=PARTITION_MEMO)(partition_for)
 
     async def start(self) -> None:
         """Connect; KafkaError (and nothing left running) while Kafka cannot be reached."""
@@ -101,7 +110,7 @@ class Producer:
                 }
         except KafkaError as exc:
             return [exc] * len(records)
-        batches = pack(records, partitions, self._client.create_batch)
+        batches = pack(records, partitions, self._client.create_batch, self._partition_of)
         submitted: list[tuple[Batch, asyncio.Future[Any]]] = []
         for batch in interleaved(batches):
             try:
