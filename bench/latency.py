@@ -79,7 +79,10 @@ def _pair(
     for topic, key, at in acknowledged:
         aggregate = topics.get(topic)
         if aggregate is not None and key is not None:
-            acks.setdefault((aggregate, key.decode()), deque()).append(at)
+            # Per-user aggregates key by "<user>/<entity>" (the user percent-encoded, so without
+            # a slash); the simulator names the entity alone.
+            user, slash, entity = key.decode().partition("/")
+            acks.setdefault((aggregate, entity if slash else user), deque()).append(at)
     latencies: list[float] = []
     unmatched = 0
     for written, aggregate, key in rows:
