@@ -43,7 +43,7 @@ class SseDecoder:
             last = chunk.rfind(b"\n")
             if last >= 0:
                 end = len(buffer) - len(chunk) + last
-                for line in bytes(buffer[:end]).split(b"\n"):
+                for line in buffer[:end].split(b"\n"):
                     self._line(line, events)
                 del buffer[: end + 1]
             self._searched = len(buffer)

@@ -71,8 +71,9 @@ PARTITION_MEMO = 2**16
 class Producer:
     """An aiokafka producer taking the bridge's records and raising the bridge's errors."""
 
-    def __init__(self, options: dict[str, Any]) -> None:
-        self._client = AIOKafkaProducer(**options)
+    def __init__(self, options: dict[str, Any], client: Any = None) -> None:
+        # ``client``: an AIOKafkaProducer made elsewhere (component tests hand in a fake one).
+        self._client = AIOKafkaProducer(**options) if client is None else client
         self._partition_of = functools.lru_cache(maxsize=PARTITION_MEMO)(partition_for)
 
     async def start(self) -> None:
