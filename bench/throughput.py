@@ -7,7 +7,7 @@ produced (the publisher's buffer is empty). One message carries one entry, as th
 deltas do, so this is the per-message worst case; a real server may batch several entries.
 
 Baseline: right after each burst, a bare ``AIOKafkaProducer`` with the bridge's producer
-options (acks=all, gzip, linger 5 ms, idempotence off) sends exactly the records the bridge
+options (acks=all, gzip, the configured linger, idempotence off) sends exactly the records the bridge
 sent (same topics, keys, values and headers, so the same count and sizes) as fast as aiokafka
 allows: every ``send`` first, then wait for every acknowledgement. Both run in this process, on
 the bridge's core. Bursts and baselines alternate for ``rounds`` rounds, so both see the same
@@ -20,12 +20,14 @@ the bottleneck.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import cProfile
 import io
 import pstats
 import resource
 import statistics
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -47,17 +49,26 @@ def _own_cpu() -> float:
 async def run(count: int, rounds: int, log: Path, profile: Path | None = None) -> dict[str, Any]:
     """Measure both, ``rounds`` times; the numbers for the report."""
     measured: list[dict[str, Any]] = []
+    acks = Acks(keep_records=True, timing=False)
+    async with _settled(acks, log) as (bridge, sim, settings):
+        for number in range(rounds):
+            burst = await _burst(bridge, sim, acks, count, profile if number == 0 else None)
+            baseline = await _baseline(settings, burst.pop("sent"))
+            measured.append({"bridge": burst, "baseline": baseline})
+    return _summary(measured)
+
+
+@contextlib.asynccontextmanager
+async def _settled(
+    acks: Acks, log: Path
+) -> AsyncIterator[tuple[RunningBridge, procs.SimulatorProcess, Settings]]:
+    """A broker, a simulator and a bridge in this loop, settled; all stopped after the block."""
     async with procs.broker() as kafka, procs.simulator() as sim:
         # The burst is queued while the stream is silent: keep the silence from looking dead.
         settings = bench_settings(kafka.bootstrap, sim.url, icws={"sse_idle_timeout_seconds": 600})
-        acks = Acks(keep_records=True, timing=False)
         async with running(settings, acks, log) as bridge:
             await bridge.until(bridge.settled, 60)
-            for number in range(rounds):
-                burst = await _burst(bridge, sim, acks, count, profile if number == 0 else None)
-                baseline = await _baseline(settings, burst.pop("sent"))
-                measured.append({"bridge": burst, "baseline": baseline})
-    return _summary(measured)
+            yield bridge, sim, settings
 
 
 async def _burst(
@@ -137,14 +148,11 @@ async def own_work(
     per entity event, median of ``rounds`` bursts; Kafka's and aiokafka's share is left out.
     """
     per_event: list[float] = []
-    async with procs.broker() as kafka, procs.simulator() as sim:
-        settings = bench_settings(kafka.bootstrap, sim.url, icws={"sse_idle_timeout_seconds": 600})
-        acks = Acks(timing=False, no_io=True)
-        async with running(settings, acks, log) as bridge:
-            await bridge.until(bridge.settled, 60)
-            for number in range(rounds):
-                burst = await _burst(bridge, sim, acks, count, profile if number == 0 else None)
-                per_event.append(burst["cpu"]["bridge"] * burst["seconds"] / burst["events"])
+    acks = Acks(timing=False, no_io=True)
+    async with _settled(acks, log) as (bridge, sim, _):
+        for number in range(rounds):
+            burst = await _burst(bridge, sim, acks, count, profile if number == 0 else None)
+            per_event.append(burst["cpu"]["bridge"] * burst["seconds"] / burst["events"])
     return {
         "events": count,
         "us_per_event": round(statistics.median(per_event) * 1e6, 1),

@@ -17,11 +17,9 @@ from aiokafka.partitioner import DefaultPartitioner
 
 from bridge.core.events import Record
 from bridge.errors import KafkaError
-from bridge.events.publisher import Publisher
-from bridge.kafka import RecordSender
 from bridge.kafka.producers import Producer
-from bridge.metrics import create
-from bridge.settings import KafkaSettings, PipelineSettings
+
+from .test_publisher import publish
 
 PARTITIONS = {"events": 4, "state": 3}
 
@@ -199,22 +197,8 @@ class TestFailures:
         """Through the publisher: the failed batch and every later record of its keys, in order."""
         client = FakeClient(capacity=2, fail_once=[b"alpha0"])
         records = interleaved_records(3)
-        producer = Producer({}, client)
 
-        def factory(kafka: KafkaSettings, *, awaited: bool = False) -> RecordSender:
-            return producer
-
-        publisher = Publisher(KafkaSettings(), PipelineSettings(), create(), factory)
-        await publisher.start()
-        await publisher.put(records, read_at=0.0)
-        sender = asyncio.create_task(publisher.run())
-        try:
-            async with asyncio.timeout(10):
-                await publisher.drained()
-        finally:
-            sender.cancel()
-            await asyncio.gather(sender, return_exceptions=True)
-            await publisher.stop()
+        await publish(Producer({}, client), records)
 
         failed = next(vals for _, _, vals, _ in client.submitted if b"alpha0" in vals)
         keys = {v[:-1] for v in failed if v is not None}
