@@ -7,8 +7,8 @@ produced (the publisher's buffer is empty). One message carries one entry, as th
 deltas do, so this is the per-message worst case; a real server may batch several entries.
 
 Baseline: right after each burst, a bare ``AIOKafkaProducer`` with the bridge's producer
-options (acks=all, gzip, the configured linger, idempotence off) sends exactly the records the bridge
-sent (same topics, keys, values and headers, so the same count and sizes) as fast as aiokafka
+options (acks=all, gzip, the configured linger, idempotence off) sends exactly the records the
+bridge sent (same topics, keys, values and headers, so the same count and sizes) as fast as aiokafka
 allows: every ``send`` first, then wait for every acknowledgement. Both run in this process, on
 the bridge's core. Bursts and baselines alternate for ``rounds`` rounds, so both see the same
 machine; the medians are reported.

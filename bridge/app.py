@@ -143,11 +143,20 @@ class Bridge:
         kafka_detail = (
             self._kafka_problem if not delivering else f"{self.publisher.depth} records buffered"
         )
+        # Up with a note: how it reads, e.g. "up (polling: SSE failed 3 times: ...)".
+        state = f"{session.state} ({session.note})" if session.note else session.state
+        # Subscriptions in place are not enough: until each one's first snapshot (after any
+        # (re)subscription) is reconciled, the bridge has told consumers nothing current.
+        awaited = sorted(self.pump.resync_pending)
         checks = {
-            "icws_session": Check(session.state == "up", session.problem or session.state),
+            "icws_session": Check(session.state == "up", session.problem or state),
             "icws_subscriptions": Check(
                 not session.unavailable,
                 "; ".join(session.unavailable.values()) or "all in place",
+            ),
+            "icws_snapshots": Check(
+                not awaited,
+                f"awaiting the first snapshot of {', '.join(awaited)}" if awaited else "received",
             ),
             "kafka_producer": Check(delivering, kafka_detail),
         }

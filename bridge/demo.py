@@ -1,10 +1,14 @@
 """``bridge demo``: broker, simulator and bridge together, with every event printed as it lands.
 
-The broker is an embedded Tansu, the simulator runs a lively seeded scenario, and the events are
-read back from Kafka by a real consumer, so what is printed is what consumers would see. Once the
-bridge is ready the demo sends one scripted command (an assistance update on a request it opens
-as the demo user) and prints its ``command.result``; the lively activity starts after that result,
-so no random step can complete the request before the command reaches it.
+The broker is an embedded Tansu, the simulator serves a handful of agents and runs a lively
+seeded scenario across them, and the events are read back from Kafka by a real consumer, so what
+is printed is what consumers would see, each line with the agent it belongs to. The bridge holds
+every agent's session from an accounts directory (one file per user, as a Kubernetes Secret
+mounts it), or only the first agent when this build of the bridge has no ``icws.accounts_dir``.
+Once the bridge is ready the demo sends one scripted command (an assistance update on a request
+the first agent opens), keyed by that owning user id as senders do, and prints its
+``command.result``; the lively activity starts after that result, so no random step can complete
+the request before the command reaches it.
 """
 
 from __future__ import annotations
@@ -14,19 +18,26 @@ import asyncio
 import contextlib
 import json
 import sys
+import tempfile
 import uuid
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TextIO
+from pathlib import Path
+from typing import Any, TextIO
 
 from bridge.app import Bridge, contract_from
 from bridge.core.events import Record
 from bridge.embedded_broker import EmbeddedBroker
 from bridge.kafka import TopicReader, new_producer
-from bridge.settings import KafkaSettings, Settings, load_settings
+from bridge.settings import IcwsSettings, KafkaSettings, Settings, load_settings
 from bridge.simulator import Simulator, SimulatorConfig
+from bridge.simulator.config import users_named
 from bridge.simulator.scenario import run_lively
 
-USER, PASSWORD = "agent.one", "demo-password"
+PASSWORD = "demo-password"  # noqa: S105 - the simulated agents' made-up password
+AGENTS = users_named("agent", 4, PASSWORD)
+# The first agent opens the scripted request, so the command is keyed by (and runs as) it.
+USER = min(AGENTS)
 DEMO_INTERACTION = "100123456780170101"
 RESULT_NAME = "command.result"
 # Tansu takes seconds to form a consumer group with production timeouts; these are the tests'.
@@ -57,7 +68,9 @@ def describe(value: bytes, out: TextIO) -> None:
     if isinstance(extra, list):
         extra = "changed: " + ", ".join(extra[:6])
     sequence = f"#{event['sequence']}" if "sequence" in event else ""
-    print(f"{event['time']}  {kind:40} {event['subject']:22} {sequence:5} {extra}", file=out)
+    user = data.get("userId") or "-"
+    line = f"{event['time']}  {kind:40} {event['subject']:22} {sequence:5} {user:11} {extra}"
+    print(line.rstrip(), file=out)
 
 
 async def print_events(
@@ -79,8 +92,11 @@ async def print_events(
         await reader.stop()
 
 
-def update_command(settings: Settings, assistance_id: str) -> Record:
-    """The scripted ``assistance update`` command as a sending service would write it."""
+def update_command(settings: Settings, owner: str, assistance_id: str) -> Record:
+    """The scripted ``assistance update`` as a sender writes it: keyed by the owning user id.
+
+    The key puts it on the partition, so the replica, holding that user's session.
+    """
     contract = contract_from(settings.events, settings.topics)
     event = {
         "specversion": "1.0",
@@ -91,7 +107,7 @@ def update_command(settings: Settings, assistance_id: str) -> Record:
         "data": {"assistanceId": assistance_id, "text": "Refund approved, tell the customer"},
     }
     value = json.dumps(event).encode()
-    return Record(settings.topics.commands, assistance_id.encode(), value, (), "command")
+    return Record(settings.topics.commands, owner.encode(), value, (), "command")
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +130,7 @@ async def send_scripted_command(demo: Demo) -> bool:
             return False
     text = "Customer asks for a refund"
     assistance_id = demo.sim.world.create_assistance(USER, DEMO_INTERACTION, text)
-    record = update_command(demo.settings, assistance_id)
+    record = update_command(demo.settings, USER, assistance_id)
     producer = new_producer(demo.settings.kafka, awaited=True)
     await producer.start()
     try:
@@ -122,7 +138,10 @@ async def send_scripted_command(demo: Demo) -> bool:
     finally:
         await producer.stop()
     ident = json.loads(record.value or b"{}")["id"]
-    print(f"command sent: assistance update {ident} on request {assistance_id}", flush=True)
+    print(
+        f"command sent: assistance update {ident} on request {assistance_id} keyed by {USER}",
+        flush=True,
+    )
     return True
 
 
@@ -132,35 +151,69 @@ async def activity(demo: Demo, rate: float, seed: int) -> None:
         return
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(demo.result_seen.wait(), RESULT_WAIT_SECONDS)
-    await run_lively(demo.sim, [USER], rate, seed, stop=demo.stop)
+    await run_lively(demo.sim, sorted(AGENTS), rate, seed, stop=demo.stop, spread="cycle")
+
+
+def fleet_supported() -> bool:
+    """Whether this build of the bridge reads an accounts directory (``icws.accounts_dir``)."""
+    return "accounts_dir" in IcwsSettings.model_fields
+
+
+@contextlib.contextmanager
+def accounts_directory(agents: Mapping[str, str]) -> Iterator[Path]:
+    """A temporary accounts directory: one file per user, its content the password."""
+    with tempfile.TemporaryDirectory(prefix="bridge-demo-accounts-") as name:
+        directory = Path(name)
+        for user, password in agents.items():
+            (directory / user).write_text(password)
+        yield directory
+
+
+def icws_settings(servers: list[str], accounts: Path) -> dict[str, Any]:
+    """The demo's ICWS settings: every agent from the directory, or the first one alone."""
+    base: dict[str, Any] = {"servers": servers, "verify_tls": True}
+    if not fleet_supported():
+        return {**base, "username": USER, "password": AGENTS[USER]}
+    # No login jitter: a demo with four agents should be up at once.
+    return {**base, "accounts_dir": str(accounts), "login_spread_seconds": 0}
 
 
 async def run(args: argparse.Namespace, stop: asyncio.Event) -> None:
     """Run the whole demo until ``stop`` is set or the duration has passed."""
     broker = EmbeddedBroker()
     await broker.start()
-    sim = Simulator(SimulatorConfig(users={USER: PASSWORD}))
-    await sim.start(host="127.0.0.1", port=0)
-    settings = load_settings(
-        icws={"servers": [sim.url], "username": USER, "password": PASSWORD, "verify_tls": True},
-        kafka={"bootstrap_servers": [broker.bootstrap], "enable_idempotence": False, **FAST_GROUP},
-        topics={"partitions": 3},
-        health={"host": "127.0.0.1", "port": args.health_port},
-    )
-    demo = Demo(Bridge(settings), sim, settings, stop)
-    t = settings.topics
-    topics = [t.status_messages, t.alerting, t.history, t.assistance, t.lifecycle]
-    topics.append(t.command_results)
-    print(f"broker {broker.bootstrap}, simulator {sim.url}, health :{args.health_port}", flush=True)
+    sim = Simulator(SimulatorConfig(users=dict(AGENTS)))
     try:
-        async with asyncio.TaskGroup() as group:
-            group.create_task(demo.bridge.run(stop))
-            group.create_task(activity(demo, args.rate, args.seed))
-            group.create_task(print_events(settings.kafka, topics, stop, demo.result_seen))
-            if args.duration is not None:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), args.duration)
-                stop.set()
+        await sim.start(host="127.0.0.1", port=0)
+        with accounts_directory(AGENTS) as accounts:
+            settings = load_settings(
+                icws=icws_settings([sim.url], accounts),
+                kafka={"bootstrap_servers": [broker.bootstrap], "enable_idempotence": False}
+                | FAST_GROUP,
+                topics={"partitions": 3},
+                health={"host": "127.0.0.1", "port": args.health_port},
+            )
+            demo = Demo(Bridge(settings), sim, settings, stop)
+            print(f"broker {broker.bootstrap}, simulator {sim.url}, health :{args.health_port}")
+            held = sorted(AGENTS) if fleet_supported() else [USER]
+            source = f"directory {accounts}" if fleet_supported() else "one-account settings"
+            print(f"accounts: {', '.join(held)} ({source})", flush=True)
+            await run_parts(demo, args)
     finally:
         await sim.stop()
         await broker.stop()
+
+
+async def run_parts(demo: Demo, args: argparse.Namespace) -> None:
+    """The bridge, the scripted and lively activity, and the printer, until stopped."""
+    t = demo.settings.topics
+    topics = [t.status_messages, t.alerting, t.history, t.assistance, t.lifecycle]
+    topics.append(t.command_results)
+    async with asyncio.TaskGroup() as group:
+        group.create_task(demo.bridge.run(demo.stop))
+        group.create_task(activity(demo, args.rate, args.seed))
+        group.create_task(print_events(demo.settings.kafka, topics, demo.stop, demo.result_seen))
+        if args.duration is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(demo.stop.wait(), args.duration)
+            demo.stop.set()

@@ -11,10 +11,12 @@ from dataclasses import dataclass
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
 from bridge.core.messages import AGGREGATES
+from bridge.core.session_rules import STREAM_END_REASONS
 
 PREFIX = "icws_bridge"
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 SESSION_STATES = ("down", "connecting", "up", "bad_credentials", "rejected", "unsupported")
+TRANSPORTS = ("sse", "poll")
 # Label values known up front are created at 0, so rate() and increase() see the first event.
 RECONNECT_REASONS = (
     "session_lost",
@@ -38,7 +40,13 @@ class Metrics:
     registry: CollectorRegistry
     info: Info
     session_state: Gauge
+    accounts: Gauge
+    accounts_configured: Gauge
+    accounts_held: Gauge
+    account_files_skipped: Gauge
     reconnects: Counter
+    stream_reconnects: Counter
+    transport: Gauge
     logins: Counter
     current_host: Info
     icws_requests: Counter
@@ -64,6 +72,11 @@ class Metrics:
         for name in SESSION_STATES:
             self.session_state.labels(state=name).set(1 if name == state else 0)
 
+    def set_transport(self, transport: str | None) -> None:
+        """1 for the transport reading messages now; all 0 while no session reads."""
+        for name in TRANSPORTS:
+            self.transport.labels(transport=name).set(1 if name == transport else 0)
+
 
 def create(registry: CollectorRegistry | None = None) -> Metrics:
     """Create (and register) every metric in ``registry`` (a fresh one by default)."""
@@ -81,10 +94,40 @@ def create(registry: CollectorRegistry | None = None) -> Metrics:
             ["state"],
             registry=reg,
         ),
+        accounts=Gauge(
+            name("accounts"),
+            "Accounts this replica holds, by session state.",
+            ["state"],
+            registry=reg,
+        ),
+        accounts_configured=Gauge(
+            name("accounts_configured"),
+            "Accounts in the accounts directory (1 for the one-account settings).",
+            registry=reg,
+        ),
+        accounts_held=Gauge(name("accounts_held"), "Accounts this replica holds.", registry=reg),
+        account_files_skipped=Gauge(
+            name("account_files_skipped"),
+            "Bad files skipped in the last reading of the accounts directory.",
+            registry=reg,
+        ),
         reconnects=Counter(
             name("reconnects_total"),
             "ICWS session re-logins, by reason.",
             ["reason"],
+            registry=reg,
+        ),
+        stream_reconnects=Counter(
+            name("stream_reconnects_total"),
+            "SSE streams that ended on a live session and were read again (reopened, or "
+            "polled after a fallback), by why they ended.",
+            ["reason"],
+            registry=reg,
+        ),
+        transport=Gauge(
+            name("transport"),
+            "1 for the transport reading ICWS messages now (poll also after an SSE fallback).",
+            ["transport"],
             registry=reg,
         ),
         logins=Counter(
@@ -190,8 +233,13 @@ def create(registry: CollectorRegistry | None = None) -> Metrics:
         ),
     )
     metrics.set_session_state("down")
+    for state in SESSION_STATES:
+        metrics.accounts.labels(state=state)
     for reason in RECONNECT_REASONS:
         metrics.reconnects.labels(reason=reason)
+    for reason in STREAM_END_REASONS:
+        metrics.stream_reconnects.labels(reason=reason)
+    metrics.set_transport(None)
     for aggregate in AGGREGATES:
         metrics.resubscriptions.labels(aggregate=aggregate)
     for kind in ("event", "state"):

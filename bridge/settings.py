@@ -39,6 +39,7 @@ from bridge.errors import ConfigError
 DEFAULT_CONFIG_FILE = Path("config/bridge.yaml")
 PositiveFloat = Annotated[float, Field(gt=0)]
 PositiveInt = Annotated[int, Field(gt=0)]
+NonNegativeFloat = Annotated[float, Field(ge=0)]
 
 
 def split_commas(value: Any) -> Any:
@@ -74,10 +75,25 @@ class IcwsSettings(_Group):
     )
     poll_interval_seconds: PositiveFloat = Field(1.0, description="Short-poll interval.")
     sse_idle_timeout_seconds: PositiveFloat = Field(
-        45.0, description="An SSE stream silent (no data, no keep-alive) this long is dead."
+        45.0,
+        description="An SSE stream silent (no data, no keep-alive) this long is ended; the "
+        "session is then checked and, if up, a new stream opened on it.",
+    )
+    sse_failures_before_polling: PositiveInt = Field(
+        3,
+        description="With transport auto: failed SSE streams in a row (no byte within the idle "
+        "limit, not an event stream, refused) before switching to short polling.",
+    )
+    sse_retry_after_seconds: PositiveFloat = Field(
+        300.0, description="After falling back to short polling, how long before SSE is retried."
     )
     connection_check_seconds: PositiveFloat = Field(
         30.0, description="How often GET /connection checks the session while streaming."
+    )
+    heartbeat_seconds: NonNegativeFloat = Field(
+        30.0,
+        description="How often POST /messaging/heartbeat keeps the session alive (0: never); "
+        "a server answering 404/410 has none, and it stops for that session.",
     )
     request_timeout_seconds: PositiveFloat = Field(15.0, description="Per ICWS request.")
     verify_tls: bool = Field(True, description="Verify the server certificate. Keep it on.")

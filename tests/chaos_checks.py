@@ -151,6 +151,43 @@ def expiry_problems(commands: Sequence[SentCommand], results: Sequence[Result]) 
     return []
 
 
+@dataclass(frozen=True)
+class Window:
+    """One fault injection: from injection to recovery (or giving up), with the logins around it.
+
+    `logins_before` and `logins_after` are the simulator's `logins` counter at those moments.
+    """
+
+    kind: str
+    started: float
+    ended: float
+    logins_before: int
+    logins_after: int
+
+    def overlaps(self, other: Window) -> bool:
+        """Whether the two windows share a moment."""
+        return self.started <= other.ended and other.started <= self.ended
+
+
+def login_problems(windows: Sequence[Window], loginless: Iterable[str]) -> list[str]:
+    """Faults that end only a stream (`loginless` kinds: recycled, cut, hung) cost no login.
+
+    A stream is not a session (issue #12): a window of such a kind in which the simulator's
+    login counter grew is a problem, unless a fault of another kind (one that may cause logins)
+    overlapped it, which would make the count say nothing about this one.
+    """
+    kinds = frozenset(loginless)
+    problems = []
+    for window in windows:
+        if window.kind not in kinds or window.logins_after == window.logins_before:
+            continue
+        if any(o.kind not in kinds and o.overlaps(window) for o in windows):
+            continue
+        grew = window.logins_after - window.logins_before
+        problems.append(f"{window.kind} at {window.started:.1f}: {grew} login(s) while it lasted")
+    return problems
+
+
 def fault_problems(
     injected: Mapping[str, int], recovered: Mapping[str, Sequence[float]]
 ) -> list[str]:
@@ -163,14 +200,20 @@ def fault_problems(
 
 
 def fault_matrix(
-    injected: Mapping[str, int], recovered: Mapping[str, Sequence[float]]
+    injected: Mapping[str, int],
+    recovered: Mapping[str, Sequence[float]],
+    windows: Sequence[Window] = (),
 ) -> dict[str, dict[str, Any]]:
-    """Per fault kind injected: injections, recoveries and the slowest recovery."""
+    """Per fault kind injected: injections, recoveries, the slowest recovery, logins during it."""
+    logins: Counter[str] = Counter()
+    for window in windows:
+        logins[window.kind] += window.logins_after - window.logins_before
     return {
         name: {
             "injected": count,
             "recovered": len(recovered.get(name, ())),
             "max_recovery_seconds": round(max(recovered[name]), 2) if recovered.get(name) else None,
+            "logins": logins[name],
         }
         for name, count in sorted(injected.items())
     }
@@ -190,12 +233,12 @@ def forgiveness_problems(forgiven: int, sent: int) -> list[str]:
 
 def table(report: dict[str, Any]) -> str:
     """The fault matrix, the counts and the problems, for people."""
-    lines = [f"{'fault':22} {'injected':>8} {'recovered':>9} {'max recovery s':>15}"]
+    lines = [f"{'fault':22} {'injected':>8} {'recovered':>9} {'max recovery s':>15} {'logins':>6}"]
     for name, row in report["faults"].items():
         slowest = row["max_recovery_seconds"]
         lines.append(
             f"{name:22} {row['injected']:>8} {row['recovered']:>9} "
-            f"{slowest if slowest is not None else '-':>15}"
+            f"{slowest if slowest is not None else '-':>15} {row.get('logins', '-'):>6}"
         )
     lines.append("")
     for key in (

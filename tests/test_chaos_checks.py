@@ -7,6 +7,7 @@ a run to one check. One test drives the real simulator with its `repeat_updates`
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import aiohttp
@@ -14,7 +15,8 @@ import aiohttp
 from bridge.simulator import Simulator, SimulatorConfig
 from bridge.simulator.sessions import Call
 from tests import chaos_checks as checks
-from tests.chaos_checks import Result, SentCommand
+from tests.chaos_checks import Result, SentCommand, Window
+from tests.chaos_run import FAULTS, fault_order
 from tests.simulator.support import PASSWORD, login
 
 AID = "a-1"
@@ -200,7 +202,12 @@ class TestFaults:
         """A kind with no recovery at all still has its row, with zero recovered."""
         matrix = checks.fault_matrix({"broker pause": 1}, {})
         assert matrix == {
-            "broker pause": {"injected": 1, "recovered": 0, "max_recovery_seconds": None}
+            "broker pause": {
+                "injected": 1,
+                "recovered": 0,
+                "max_recovery_seconds": None,
+                "logins": 0,
+            }
         }
         assert checks.fault_problems({"broker pause": 1}, {}) != []
 
@@ -212,7 +219,83 @@ class TestFaults:
             "injected": 2,
             "recovered": 2,
             "max_recovery_seconds": 4.5,
+            "logins": 0,
         }
+
+    def test_the_matrix_counts_the_logins_during_each_kind(self) -> None:
+        """Logins are summed over every window of a kind, and shown in the table."""
+        windows = [
+            Window("switchover", 0.0, 5.0, 1, 2),
+            Window("switchover", 9.0, 12.0, 2, 4),
+            Window("stream recycling", 20.0, 30.0, 4, 4),
+        ]
+        injected = {"switchover": 2, "stream recycling": 1}
+        matrix = checks.fault_matrix(injected, {"switchover": [1.0, 2.0]}, windows)
+        assert matrix["switchover"]["logins"] == 3
+        assert matrix["stream recycling"]["logins"] == 0
+
+
+class TestFaultOrder:
+    """Faults come in seeded rounds, so even a short run sees most kinds."""
+
+    def test_the_first_kinds_come_first_then_every_kind_once_per_round(self) -> None:
+        """After the kinds asked for first, each round holds every kind exactly once."""
+        order = fault_order(3, ["SSE hang"])
+        assert next(order) == "SSE hang"
+        for _ in range(2):
+            round_ = [next(order) for _ in FAULTS]
+            assert sorted(round_) == sorted(FAULTS)
+
+    def test_the_order_depends_on_the_seed_alone(self) -> None:
+        """One seed, one order; another seed, another order."""
+
+        def rounds(seed: int) -> list[str]:
+            return list(itertools.islice(fault_order(seed), 3 * len(FAULTS)))
+
+        assert rounds(3) == rounds(3)
+        assert rounds(3) != rounds(4)
+
+
+class TestLoginlessFaults:
+    """Faults that end only a stream (recycling above all) must cost no login."""
+
+    LOGINLESS = ("stream recycling", "SSE hang")
+
+    def test_a_login_during_stream_recycling_fails(self) -> None:
+        """The simulator's login counter grew while streams were recycled: found, naming it."""
+        windows = [Window("stream recycling", 10.0, 18.0, 3, 4)]
+        assert checks.login_problems(windows, self.LOGINLESS) == [
+            "stream recycling at 10.0: 1 login(s) while it lasted"
+        ]
+
+    def test_stream_recycling_without_a_login_passes(self) -> None:
+        """The counter unchanged over the window: no problem."""
+        windows = [Window("stream recycling", 10.0, 18.0, 3, 3)]
+        assert checks.login_problems(windows, self.LOGINLESS) == []
+
+    def test_logins_during_a_fault_that_ends_sessions_are_allowed(self) -> None:
+        """A session expiry is expected to cost a login; it is not a loginless kind."""
+        windows = [Window("session expiry", 0.0, 4.0, 1, 2)]
+        assert checks.login_problems(windows, self.LOGINLESS) == []
+
+    def test_an_overlapping_session_fault_excuses_the_login(self) -> None:
+        """A login while an expiry overlapped the recycling says nothing about the recycling."""
+        windows = [
+            Window("stream recycling", 10.0, 18.0, 3, 4),
+            Window("session expiry", 15.0, 20.0, 3, 4),
+        ]
+        assert checks.login_problems(windows, self.LOGINLESS) == []
+
+    def test_a_session_fault_that_only_touches_another_window_excuses_nothing(self) -> None:
+        """An expiry over before the recycling began, or another stream fault, excuses nothing."""
+        windows = [
+            Window("session expiry", 0.0, 5.0, 1, 2),
+            Window("stream recycling", 10.0, 18.0, 2, 3),
+            Window("SSE hang", 12.0, 14.0, 2, 2),
+        ]
+        assert checks.login_problems(windows, self.LOGINLESS) == [
+            "stream recycling at 10.0: 1 login(s) while it lasted"
+        ]
 
 
 class TestForgiveness:
@@ -248,7 +331,14 @@ class TestReport:
             "result_records": 3,
             "messages_from_icws": 10,
             "messages_forgiven": 0,
-            "faults": {},
+            "faults": {
+                "stream recycling": {
+                    "injected": 1,
+                    "recovered": 1,
+                    "max_recovery_seconds": 7.5,
+                    "logins": 0,
+                }
+            },
             "problems": {"results": []},
             "problem_counts": {"results": 0},
         }
@@ -263,6 +353,19 @@ class TestReport:
         report = self.report(problems={"results": ["c1: no result"]}, problem_counts={"results": 1})
         assert not checks.passed(report)
         assert "c1: no result" in checks.table(report)
+
+    def test_the_table_shows_each_fault_kind_with_its_logins(self) -> None:
+        """The matrix row names the kind, its counts, its slowest recovery and its logins."""
+        rows = checks.table(self.report()).splitlines()
+        assert rows[0].split()[-1] == "logins"
+        assert rows[1].split() == ["stream", "recycling", "1", "1", "7.5", "0"]
+
+    def test_a_login_problem_fails_the_run(self) -> None:
+        """A login during stream recycling is a problem like any other."""
+        found = ["stream recycling at 10.0: 1 login(s) while it lasted"]
+        report = self.report(problems={"logins": found}, problem_counts={"logins": 1})
+        assert not checks.passed(report)
+        assert found[0] in checks.table(report)
 
     def test_a_bridge_not_ready_at_the_end_fails(self) -> None:
         """A bridge that never became ready again fails the run."""

@@ -13,7 +13,6 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
-from urllib.parse import quote, urlsplit, urlunsplit
 
 from bridge import errors
 from bridge.core.messages import ConnectionChange
@@ -284,6 +283,19 @@ def messages(session_id: str, transport: Transport) -> Call:
     )
 
 
+def heartbeat(session_id: str) -> Call:
+    """POST /icws/{sessionId}/messaging/heartbeat: CSRF header, no body (§2.3, §10).
+
+    No success code is documented; any 2xx is taken. 404/410 mean the server has no heartbeat.
+    """
+    return Call(
+        "heartbeat",
+        "POST",
+        f"/icws/{session_id}/messaging/heartbeat",
+        ok=frozenset({200, 202, 204}),
+    )
+
+
 def interpret_messages(answer: Answer) -> list[Any] | errors.IcwsError:
     """The drained messages; an empty or missing body is no messages (pitfall 4, §6.5)."""
     if answer.status != 200:
@@ -369,31 +381,3 @@ def bad_credentials(body: Mapping[str, Any]) -> bool:
     if error_id is not None:
         return bool(error_id == AUTH_FAILURE)
     return str(body.get("errorCode")) == str(AUTH_FAILURE_CODE)
-
-
-# --- hosts ---------------------------------------------------------------------------------
-
-
-def host_url(base: str, host: str) -> str:
-    """The URL of an alternate host a server at ``base`` named (§3.3, §10).
-
-    A direct server (no path) gives the alternate's host with the base's scheme and port. Behind
-    a web proxy (``https://proxy/api/<icserver>``) the alternate names another IC server, so it
-    replaces the last path segment and the proxy's address stays.
-    """
-    parts = urlsplit(base)
-    path = parts.path.rstrip("/")
-    if path:
-        parent = path.rsplit("/", 1)[0]
-        return urlunsplit((parts.scheme, parts.netloc, f"{parent}/{quote(host, safe='')}", "", ""))
-    port = f":{parts.port}" if parts.port else ""
-    return urlunsplit((parts.scheme, f"{host}{port}", "", "", ""))
-
-
-def rotation(configured: list[str], announced: list[str], current: str | None) -> list[str]:
-    """Hosts to try in order: the current one first, then configured, then announced; no repeats.
-
-    ``announced`` are full URLs already built with :func:`host_url`.
-    """
-    order = ([current] if current else []) + configured + announced
-    return list(dict.fromkeys(url.rstrip("/") for url in order))

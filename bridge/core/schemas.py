@@ -1,6 +1,6 @@
 """JSON Schemas (2020-12) for every event type and the AsyncAPI 3 document, as plain values.
 
-Entity schemas are generated from the parser's own tables (``messages.Shape``): each property's
+Entity schemas are generated from the parser's own tables (``entries.Shape``): each property's
 converter says what the property becomes, so the schema cannot drift from what is emitted.
 ``bridge schemas`` writes these to ``bridge/schemas/``; a test fails when the committed files
 differ from what the code generates.
@@ -12,9 +12,10 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
-from bridge.core import commands, messages
+from bridge.core import commands, entries
+from bridge.core.entries import ENUMS, EnumField, Shape
 from bridge.core.events import EVENT_NAMES, MAJOR, Contract
-from bridge.core.messages import AGGREGATES, ENUMS, Aggregate, EnumField, Shape
+from bridge.core.messages import AGGREGATES, Aggregate
 from bridge.core.state import RULES
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -38,11 +39,11 @@ QUEUE_ID = {
 }
 
 CONVERTERS: Mapping[Callable[[Any], Any], dict[str, Any]] = {
-    messages.text: TEXT,
-    messages.flag: {"type": "boolean"},
-    messages.rfc3339: DATE_TIME,
-    messages.strings: {"type": "object", "additionalProperties": {"type": "string"}},
-    messages.queue_id: QUEUE_ID,
+    entries.text: TEXT,
+    entries.flag: {"type": "boolean"},
+    entries.rfc3339: DATE_TIME,
+    entries.strings: {"type": "object", "additionalProperties": {"type": "string"}},
+    entries.queue_id: QUEUE_ID,
 }
 
 
@@ -67,20 +68,20 @@ def state_schemas() -> dict[Aggregate, dict[str, Any]]:
             "messages": {
                 "type": "array",
                 "items": shape_schema(
-                    messages.ASSISTANCE_MESSAGE, ["text", "participantId", "timeAdded"]
+                    entries.ASSISTANCE_MESSAGE, ["text", "participantId", "timeAdded"]
                 ),
             },
             "participants": {
                 "type": "array",
-                "items": shape_schema(messages.PARTICIPANT, ["userId"]),
+                "items": shape_schema(entries.PARTICIPANT, ["userId"]),
             },
         },
         "required": ["assistanceId", "messages", "participants"],
     }
     return {
-        "alerting": shape_schema(messages.ALERT, sorted(messages.ALERT.required)),
-        "history": shape_schema(messages.HISTORY, ["interactionId"]),
-        "status_messages": shape_schema(messages.STATUS, ["statusId"]),
+        "alerting": shape_schema(entries.ALERT, sorted(entries.ALERT.required)),
+        "history": shape_schema(entries.HISTORY, ["interactionId"]),
+        "status_messages": shape_schema(entries.STATUS, ["statusId"]),
         "assistance": assistance,
     }
 

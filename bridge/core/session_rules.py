@@ -11,7 +11,16 @@ ICWS told it means for that session, as values it dispatches with ``match``:
   then all unfollows, in message order), then one :class:`Resubscribe` per subscribed aggregate
   whose subscription the server suspended or faulted (:func:`lost_aggregates` says which), and
   ends with at most one :class:`EndSession`, for the first Down connection state in the batch;
-- after a connection check, :func:`after_check` ends the session when the server says Down.
+- after a connection check, :func:`after_check` ends the session when the server says Down;
+- after an SSE stream ended while the session is up, :func:`after_stream_end` says whether to
+  :class:`Reopen` it (after the server's ``retry:`` delay, or backing off while streams keep
+  failing) or to :class:`FallBack` to short polling on the same session.
+
+A stream is not a session (docs/icws-protocol.md §10): servers and proxies close healthy streams,
+and a stream that ends says nothing about the session, which the connection check judges. A
+stream *failed* when SSE itself did not work: not one byte within the idle limit (a buffering
+proxy), an answer that is not an event stream (an HTML page, a JSON array), a refusal, or no
+connection. A stream that worked and then ended (closed, cut, silent) resets the count.
 
 Reasons are a fixed vocabulary (they label the reconnect metric); the server's own words travel
 separately as ``detail``.
@@ -38,6 +47,21 @@ ASSISTANCE_LIST = messages.short_type(icws_api.ASSISTANCE_LIST)
 MESSAGING = "messaging"
 
 EndReason = Literal["down_message", "down_no_reconnect", "check_failed"]
+StreamEndReason = Literal[
+    "closed", "cut", "silent", "no_bytes", "not_event_stream", "refused", "unreachable"
+]
+STREAM_END_REASONS: tuple[StreamEndReason, ...] = (
+    "closed",
+    "cut",
+    "silent",
+    "no_bytes",
+    "not_event_stream",
+    "refused",
+    "unreachable",
+)
+FAILED_STREAM: frozenset[StreamEndReason] = frozenset(
+    {"no_bytes", "not_event_stream", "refused", "unreachable"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,3 +208,47 @@ def after_check(change: ConnectionChange) -> EndSession | None:
     if change.up:
         return None
     return EndSession("check_failed", f"connection check: {change.reason}", should_reconnect=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Reopen:
+    """Open a new stream on the same session after ``wait`` seconds (None: back off)."""
+
+    failures: int  # consecutive failed streams so far
+    wait: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class FallBack:
+    """SSE does not work here: short-poll on the same session for a while, then try again."""
+
+    failures: int
+
+
+StreamVerdict = Reopen | FallBack
+
+
+def after_stream_end(
+    reason: StreamEndReason,
+    failures: int,
+    retry_ms: int | None,
+    *,
+    mode: Literal["auto", "sse", "poll"],
+    limit: int,
+    initial: float,
+) -> StreamVerdict:
+    """What to do after a stream ended on a session the check found up.
+
+    ``failures`` counts the failed streams in a row before this one. A stream that worked is
+    reopened after the server's last ``retry:`` delay (``initial`` seconds if it sent none), as
+    browsers' EventSource does. A failed one backs off; the ``limit``-th failure in a row falls
+    back to polling when the transport is ``auto`` (a forced ``sse`` keeps trying). The count
+    is not reset by the polling that follows, so SSE tried again after it and failing once
+    more falls straight back.
+    """
+    if reason not in FAILED_STREAM:
+        return Reopen(0, initial if retry_ms is None else retry_ms / 1000)
+    failures += 1
+    if mode == "auto" and failures >= limit:
+        return FallBack(failures)
+    return Reopen(failures, None)

@@ -2,6 +2,8 @@
 
 ICWS sends one message JSON per event in ``data:`` lines (docs/icws-protocol.md §2.2). Comment lines
 (``:ping``) are keep-alives: the shell counts any bytes as life, so they yield nothing here.
+The ``retry:`` field (the server's reconnection delay in milliseconds) is kept as
+:attr:`SseDecoder.retry_ms`, so the shell can honour it when it reopens a closed stream.
 An event is complete only at its blank line, so a stream cut mid-event loses nothing that was
 acknowledged: the partial event is simply never returned.
 """
@@ -23,6 +25,7 @@ class SseDecoder:
         self._data: list[str] = []
         self._started = False
         self._after_cr = False  # the last line ended with a CR at the end of a chunk
+        self.retry_ms: int | None = None  # the last valid ``retry:`` field seen
 
     def feed(self, chunk: bytes) -> list[str]:
         """Decode what ``chunk`` completes; keep the unfinished rest for the next call."""
@@ -81,12 +84,28 @@ class SseDecoder:
             self._data.append(value.decode("utf-8", errors="replace"))
         elif line == b"data":  # a field name alone has an empty value
             self._data.append("")
-        # Other fields (id, event, retry) and comments carry nothing ICWS needs.
+        elif line.startswith(b"retry"):
+            name, _, text = line.decode("utf-8", errors="replace").partition(":")
+            text = text[1:] if text.startswith(" ") else text
+            if name == "retry" and (delay := parse_retry(text)) is not None:
+                self.retry_ms = delay
+        # Other fields (id, event) and comments carry nothing ICWS needs.
 
     @property
     def pending(self) -> bool:
         """True while an event has started but not ended (a cut here loses only that event)."""
         return bool(self._buffer or self._data)
+
+
+def parse_retry(value: str) -> int | None:
+    """The delay a ``retry:`` field gives, in milliseconds; None when it is not ASCII digits.
+
+    The SSE standard ignores a ``retry`` field unless its value consists of ASCII digits only
+    (no sign, no space, no decimal point), so a malformed one leaves the last good delay.
+    """
+    if not value or not value.isascii() or not value.isdigit():
+        return None
+    return int(value)
 
 
 _LINE_END = re.compile(rb"\r\n|\r|\n")  # SSE allows CRLF, LF or a lone CR as the line end

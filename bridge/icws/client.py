@@ -117,8 +117,14 @@ class IcwsClient:
             raise errors.ServerUnavailable(f"{call.name}: {base} {_unreachable(exc)}") from None
 
     @asynccontextmanager
-    async def stream(self, base: str, call: Call) -> AsyncIterator[aiohttp.StreamReader | Answer]:
-        """Open a long-lived response: its byte stream, or the Answer if it is not a stream."""
+    async def stream(self, base: str, call: Call) -> AsyncIterator[ByteStream | Answer]:
+        """Open a long-lived response: its byte stream, or the Answer if it is not a stream.
+
+        No connection raises ServerUnavailable; a stream broken after it opened raises
+        ServerError from ``readany``. Neither says the session is lost: the caller checks.
+        The Answer keeps the headers, so the caller can tell a proxy's HTML page (by its
+        Content-Type) from ICWS's JSON array.
+        """
         assert self._http is not None, "use IcwsClient as an async context manager"
         no_total = aiohttp.ClientTimeout(
             total=None, sock_connect=self._settings.request_timeout_seconds
@@ -135,10 +141,25 @@ class IcwsClient:
                         response.status, dict(response.headers), await _json_body(response)
                     )
                     return
-                yield response.content
+                yield _Body(response.content)
         except (aiohttp.ClientError, TimeoutError) as exc:
             self._count(call, "error")
-            raise errors.SessionLost(f"stream: {type(exc).__name__}") from None
+            raise errors.ServerUnavailable(
+                f"stream: {base} unreachable ({type(exc).__name__})"
+            ) from None
+
+
+class _Body:
+    """An open stream's body; a connection broken mid-stream becomes ServerError."""
+
+    def __init__(self, content: aiohttp.StreamReader) -> None:
+        self._content = content
+
+    async def readany(self) -> bytes:
+        try:
+            return await self._content.readany()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise errors.ServerError(f"stream broken ({type(exc).__name__})") from None
 
 
 def _url(base: str, call: Call) -> URL:

@@ -4,7 +4,7 @@ Hosts are tried in order: the one that answered last, the configured servers, th
 alternate a server announced (``alternateHostList`` in a 201 or a 503). A direct server's
 alternate is rebuilt with its scheme and port; behind a web proxy (a configured server with a
 base path, ``https://proxy/api/<icserver>``) it replaces the ``<icserver>`` segment
-(:func:`~bridge.core.icws_api.host_url`). One round tries at most ``max_redirects`` hosts;
+(:func:`~bridge.core.hosts.host_url`). One round tries at most ``max_redirects`` hosts;
 between failed rounds stamina waits, growing exponentially with jitter up to a cap.
 
 How a round ends decides the wait and the session state readiness shows:
@@ -25,7 +25,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from bridge import errors
-from bridge.core import icws_api
+from bridge.core import hosts, icws_api
 from bridge.core.icws_api import Answer, Call, Login
 from bridge.icws.pacing import Pacing, forever, run_paced
 from bridge.logs import get_logger
@@ -139,8 +139,8 @@ class Hosts:
             self._settings.password.get_secret_value(),
         )
         failures: list[tuple[str, errors.IcwsError]] = []
-        hosts = icws_api.rotation(self._configured, self._announced, self.current)
-        for host in hosts[: self._settings.max_redirects]:
+        order = hosts.rotation(self._configured, self._announced, self.current)
+        for host in order[: self._settings.max_redirects]:
             result = await self._try(host, call)
             if isinstance(result, Login):
                 return self._accepted(host, result)
@@ -194,7 +194,7 @@ class Hosts:
 
     def _announce(self, base: str, alternates: tuple[str, ...]) -> None:
         for host in alternates:
-            url = icws_api.host_url(base, host)
+            url = hosts.host_url(base, host)
             if url not in self._announced and url not in self._configured:
                 self._announced.append(url)
 

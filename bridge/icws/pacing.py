@@ -24,19 +24,21 @@ Waker = Callable[[], Awaitable[object]]
 
 
 def forever(
-    settings: IcwsSettings, on: Callable[[Exception], bool | float]
+    settings: IcwsSettings, on: Callable[[Exception], bool | float], at_least: float = 0.0
 ) -> AsyncIterable[stamina.Attempt]:
     """Attempts without end, paced by stamina as ``settings`` say; ``on`` judges failures.
 
     ``on`` returns False (give up: re-raise), True (stamina's jittered exponential backoff) or
-    a number of seconds to wait instead.
+    a number of seconds to wait instead. ``at_least`` raises the first wait (and the cap, if
+    need be): a server's SSE ``retry:`` delay, which a backoff must not undercut.
     """
+    initial = max(settings.backoff_initial_seconds, at_least)
     return stamina.retry_context(
         on=on,
         attempts=None,
         timeout=None,
-        wait_initial=settings.backoff_initial_seconds,
-        wait_max=settings.backoff_max_seconds,
+        wait_initial=initial,
+        wait_max=max(settings.backoff_max_seconds, initial),
         wait_jitter=settings.backoff_initial_seconds,
     )
 

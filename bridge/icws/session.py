@@ -5,8 +5,13 @@ message queue (ICWS drains the queue on read, so two readers would split the mes
 ``run`` loop: log in (:class:`~bridge.icws.login.Hosts`), let the core judge the server's features
 (:func:`~bridge.core.session_rules.after_login`), create the subscriptions, then read with a
 :class:`~bridge.icws.transports.MessageReader` and hand each batch to the sink until the session
-is lost (401, a Down message, a dead or silent stream, a failed connection check) or the bridge
+is lost (401, a Down message, a failed connection check) or the bridge
 stops. The sink awaiting is the back-pressure: while it waits, nothing more is read.
+
+Reader first, as real clients do: the reader reaches ICWS before the subscription PUTs; what it
+reads waits, in order, until the session is announced up. An ended stream is not a lost session:
+:class:`~bridge.icws.streams.StreamKeeper` checks the session and reopens the stream on it or
+falls back to polling; ``keepalive.py`` checks the session on a timer and sends the heartbeat.
 
 Each raw message is parsed once, here: the parsed batch goes to the sink (which builds records
 from it) and to :func:`~bridge.core.session_rules.after_batch` (which says what the session must
@@ -23,20 +28,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol, assert_never
+from collections.abc import Callable
+from typing import Any, assert_never
 
 import structlog
 
 from bridge import __version__, errors
 from bridge.core import icws_api, messages, session_rules
 from bridge.core.icws_api import Answer, Call, Login
-from bridge.core.messages import Aggregate, Message
 from bridge.core.session_rules import EndSession, Follow, Proceed, Unfollow, Unsupported
+from bridge.icws import keepalive, transports
 from bridge.icws.client import Client, IcwsClient
 from bridge.icws.login import Hosts, reason_of
 from bridge.icws.pacing import Pacing, forever, run_paced
+from bridge.icws.sink import Health, SessionInfo, Sink
+from bridge.icws.streams import StreamKeeper
 from bridge.icws.subscriptions import (
     Live,
     close,
@@ -45,48 +51,12 @@ from bridge.icws.subscriptions import (
     subscribe_all,
     subscription_bodies,
 )
-from bridge.icws.transports import (
-    ReaderFactory,
-    Reading,
-    interrupted_within,
-    readers,
-    send_in_session,
-)
+from bridge.icws.transports import ReaderFactory, Reading, readers, send_in_session
 from bridge.logs import get_logger
 from bridge.metrics import Metrics
 from bridge.settings import IcwsSettings, SubscriptionSettings
 
-
-@dataclass(frozen=True, slots=True)
-class SessionInfo:
-    """What the rest of the bridge may know about a new session (no secrets)."""
-
-    session_id: str
-    host: str
-    server: str
-    version: str
-    transport: str
-    subscribed: tuple[str, ...]
-
-
-class Sink(Protocol):
-    """Where the session delivers parsed messages; ``deliver`` may wait (back-pressure)."""
-
-    async def session_up(self, info: SessionInfo) -> None: ...
-
-    async def session_down(self, reason: str) -> None: ...
-
-    async def deliver(self, batch: Sequence[Message], read_at: float) -> None: ...
-    async def subscription_lost(self, aggregate: Aggregate, reason: str) -> None: ...
-
-
-@dataclass
-class Health:
-    """The session's part of readiness: its state and, when not up, why."""
-
-    state: str = "down"
-    problem: str = "not logged in yet"
-    unavailable: dict[str, str] = field(default_factory=dict)
+__all__ = ["Health", "Session", "SessionInfo", "Sink"]
 
 
 class _Ended(Exception):
@@ -125,6 +95,8 @@ class Session:
         self._login: Login | None = None
         self._up = asyncio.Event()
         self._interrupt = asyncio.Event()
+        self._opened = asyncio.Event()  # the reader reached ICWS (new in each _begin)
+        self._announced = asyncio.Event()  # the session is up: the sink may get deliveries
         self._ended: EndSession | None = None
         self._lost_reason = ""
         self._interrupt_reason_text = ""
@@ -226,30 +198,21 @@ class Session:
         return "unsupported"
 
     async def _held(self, login: Login, plan: Proceed) -> str:
-        """Subscribe, announce, read until lost; always say the session went down."""
+        """Reader first, then subscribe and announce; read until lost; always say it went down."""
         self._begin(login)
         reason = "stopped"
+        reading = asyncio.create_task(self._read(login, plan), name="icws-reader")
         try:
-            subscribed, self.health.unavailable = await subscribe_all(
-                self._live(login), self._bodies, plan, self._metrics, self._log
-            )
-            info = SessionInfo(
-                login.session_id,
-                self._hosts.current or "",
-                login.server,
-                login.version,
-                plan.transport,
-                tuple(subscribed),
-            )
-            self._up.set()
-            self._set_state("up", "")
-            await self._sink.session_up(info)
-            self._log.info("icws.session.up", transport=plan.transport, subscribed=subscribed)
-            reason = await self._read(login, plan)
+            if await transports.reached_icws(
+                self._opened, reading, self._settings.request_timeout_seconds
+            ):
+                await self._come_up(login, plan)
+            reason = await reading
         except errors.IcwsError as exc:
             reason = reason_of(exc)
             self._lost_reason = str(exc)
         finally:
+            await self._reader_stopped(reading)
             self._up.clear()
             self._login = None
             self._set_state("down", f"session lost: {reason}")
@@ -266,11 +229,38 @@ class Session:
             await logout_quietly(self._live(login))
         return reason
 
+    async def _come_up(self, login: Login, plan: Proceed) -> None:
+        """Create the subscriptions, then announce the session up: deliveries may flow."""
+        subscribed, self.health.unavailable = await subscribe_all(
+            self._live(login), self._bodies, plan, self._metrics, self._log
+        )
+        info = SessionInfo(
+            login.session_id,
+            self._hosts.current or "",
+            login.server,
+            login.version,
+            plan.transport,
+            tuple(subscribed),
+        )
+        self._up.set()
+        self._set_state("up", "")
+        await self._sink.session_up(info)
+        self._log.info("icws.session.up", transport=plan.transport, subscribed=subscribed)
+        self._announced.set()
+
+    async def _reader_stopped(self, reading: asyncio.Task[str]) -> None:
+        """A session that ends before its reader (a failed subscription) stops the reader."""
+        self._interrupt.set()  # a no-op when the reader is already done
+        with contextlib.suppress(errors.IcwsError):
+            await reading
+
     def _begin(self, login: Login) -> None:
         """A fresh session: a new interrupt switch, no end decided yet."""
         self._login = login
         self._interrupt = asyncio.Event()
         self._interrupt_reason_text = ""
+        self._opened = asyncio.Event()
+        self._announced = asyncio.Event()
         self._ended = None
         if self._stopping:
             self._interrupt.set()
@@ -281,15 +271,26 @@ class Session:
     # --- reading -------------------------------------------------------------------------
 
     async def _read(self, login: Login, plan: Proceed) -> str:
+        """Read (reopening streams) with the session checked and kept alive; the end reason."""
         reading = Reading(
-            self._http, self._base(), login.session_id, self._interrupt, self._deliver, self._touch
+            self._http,
+            self._base(),
+            login.session_id,
+            self._interrupt,
+            self._deliver,
+            self._touch,
+            self._opened,
         )
-        checker = asyncio.create_task(self._check_periodically(login))
+        keeper = StreamKeeper(
+            self._settings, self._metrics, self._reader_for, self._alive, self._note
+        )
         try:
-            await self._reader_for(plan.transport).read(reading)
+            async with keepalive.kept_alive(
+                self._send, login.session_id, self._settings, self._interrupt, self._lost
+            ):
+                await keeper.read(reading, plan.transport)
         finally:
-            checker.cancel()
-            await asyncio.gather(checker, return_exceptions=True)
+            self._note("")
         if self._ended is not None:
             self._lost_reason = self._ended.detail
             return self._ended.reason
@@ -297,6 +298,11 @@ class Session:
 
     async def _deliver(self, batch: list[Any]) -> bool:
         """Parse once, hand to the sink, then do what the core says; True ends the session."""
+        await transports.first_of(self._announced, self._interrupt)
+        if not self._announced.is_set():
+            # The session ended before it came up (a subscription failed): what it read goes
+            # with it; the session-down gap and the next session's snapshots cover it.
+            return True
         parsed = [messages.parse(raw) for raw in batch]
         await self._sink.deliver(parsed, time.time())
         held = [n for n in self._bodies if n not in self.health.unavailable]
@@ -314,6 +320,15 @@ class Session:
                 case _:
                     assert_never(step)
         return False
+
+    async def _alive(self) -> bool:
+        """After a stream ended: is the session up? 401 or no connection raise SessionLost."""
+        assert self._login is not None
+        return await keepalive.still_up(self._send, self._login.session_id, self._lost)
+
+    def _lost(self, detail: str) -> None:
+        self._lost_reason = detail
+        self._interrupt_with("check_failed")
 
     async def _follow(self, assistance_id: str, *, subscribe: bool) -> None:
         """Subscribe to (or drop) one request's details; a request already gone is skipped."""
@@ -338,24 +353,6 @@ class Session:
             live, unavailable = self._live(login), self.health.unavailable
             await resubscribe(live, self._bodies, step, self._metrics, self._log, unavailable)
 
-    async def _check_periodically(self, login: Login) -> None:
-        call = icws_api.check_connection(login.session_id)
-        while not await interrupted_within(
-            self._interrupt, self._settings.connection_check_seconds
-        ):
-            try:
-                state = icws_api.interpret_connection(await self._send(call))
-            except errors.IcwsError as exc:
-                state = exc
-            if isinstance(state, errors.IcwsError):
-                self._lost_reason = f"connection check: {state}"
-            elif (end := session_rules.after_check(state)) is not None:
-                self._lost_reason = end.detail
-            else:
-                continue
-            self._interrupt_with("check_failed")
-            return
-
     # --- calls for others ----------------------------------------------------------------
 
     async def request(self, make: Callable[[str], Call]) -> Answer:
@@ -376,6 +373,9 @@ class Session:
     def _base(self) -> str:
         assert self._hosts.current is not None
         return self._hosts.current
+
+    def _note(self, note: str) -> None:
+        self.health.note = note
 
     def _touch(self) -> None:
         self.last_message = time.time()

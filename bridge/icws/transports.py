@@ -5,6 +5,11 @@ hands each batch of raw messages to ``reading.deliver`` until that says to stop,
 ``interrupt`` is set, or the session is lost (it raises an :class:`~bridge.errors.IcwsError`).
 The session picks the reader through a factory, so a test can hand in a recording one.
 
+An SSE stream's end is not the session's: a stream that closes, breaks, falls silent, or never
+works (no byte within the idle limit, an HTML page, a refusal) raises :class:`StreamEnded`
+with a fixed-vocabulary reason, and the session decides (``bridge/icws/streams.py``). Only a 401
+on the stream request itself raises SessionLost here.
+
 Reading is interrupted only where nothing has been taken from ICWS yet (before a poll is sent,
 while an SSE chunk is awaited), so a stop or a re-login never loses a message already drained.
 """
@@ -12,16 +17,18 @@ while an SSE chunk is awaited), so a stop or a re-login never loses a message al
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from bridge import errors
 from bridge.core import icws_api
 from bridge.core.icws_api import Answer, Call, Transport
+from bridge.core.session_rules import StreamEndReason
 from bridge.core.sse import SseDecoder
-from bridge.icws.client import Client
+from bridge.icws.client import ByteStream, Client
 from bridge.settings import IcwsSettings
 
 Deliver = Callable[[list[Any]], Awaitable[bool]]  # True: the session must end, stop reading
@@ -37,6 +44,7 @@ class Reading:
     interrupt: asyncio.Event
     deliver: Deliver
     touch: Callable[[], None]  # a message or keep-alive arrived: the session is alive
+    opened: asyncio.Event  # the reader reached ICWS once: subscriptions may be created
 
 
 class MessageReader(Protocol):
@@ -68,6 +76,28 @@ async def interrupted_within(interrupt: asyncio.Event, seconds: float) -> bool:
     return True
 
 
+async def first_of(*events: asyncio.Event, seconds: float | None = None) -> None:
+    """Wait until any of ``events`` is set (or ``seconds`` passed)."""
+    waits = [asyncio.ensure_future(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()
+        await asyncio.gather(*waits, return_exceptions=True)
+
+
+async def reached_icws(opened: asyncio.Event, reader: asyncio.Task[Any], seconds: float) -> bool:
+    """Wait until the reader reached ICWS (``opened``), at most ``seconds``.
+
+    A hanging stream must not hold the subscriptions back. False when the reader already ended.
+    """
+    ended = asyncio.Event()
+    reader.add_done_callback(lambda _: ended.set())
+    await first_of(opened, ended, seconds=seconds)
+    return not reader.done()
+
+
 class PollReader:
     """Short polls: each GET drains the queue into a JSON array (docs/icws-protocol.md §2)."""
 
@@ -82,6 +112,7 @@ class PollReader:
             batch = icws_api.interpret_messages(answer)
             if isinstance(batch, errors.IcwsError):
                 raise batch
+            reading.opened.set()
             reading.touch()
             if batch and await reading.deliver(batch):
                 return
@@ -89,41 +120,67 @@ class PollReader:
                 return
 
 
+class StreamEnded(Exception):
+    """The SSE stream ended, but the session may live on: the session checks, then reopens."""
+
+    def __init__(self, reason: StreamEndReason, detail: str, retry_ms: int | None) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+        self.retry_ms = retry_ms  # the stream's last ``retry:`` field, if it sent one
+
+
 class SseReader:
-    """One long-lived SSE stream on the same URL; a plain array answer falls back to polling."""
+    """One SSE stream on the same URL; its end (or failure) raises StreamEnded."""
 
     def __init__(self, settings: IcwsSettings) -> None:
         self._idle = settings.sse_idle_timeout_seconds
-        self._poll = PollReader(settings)
 
     async def read(self, reading: Reading) -> None:
         call = icws_api.messages(reading.session_id, "sse")
-        async with reading.client.stream(reading.base, call) as stream:
-            if isinstance(stream, Answer):
-                # The server answered a plain array (no SSE): take it, then keep polling.
-                batch = icws_api.interpret_messages(stream)
-                if isinstance(batch, errors.IcwsError):
-                    raise batch
-                if batch and await reading.deliver(batch):
-                    return
-                await self._poll.read(reading)
-                return
-            decoder = SseDecoder()
-            while True:
-                chunk = await self._next_chunk(stream.readany(), reading.interrupt)
-                if chunk is None:
-                    return
-                if not chunk:
-                    raise errors.SessionLost(
-                        "SSE stream closed" + (" mid-event" if decoder.pending else "")
+        async with contextlib.AsyncExitStack() as stack:
+            try:
+                async with _cut_short(reading.interrupt, self._idle):
+                    stream = await stack.enter_async_context(
+                        reading.client.stream(reading.base, call)
                     )
-                reading.touch()
-                batch = [_decode(data) for data in decoder.feed(chunk)]
-                if batch and await reading.deliver(batch):
+            except TimeoutError:
+                if reading.interrupt.is_set():
                     return
+                raise StreamEnded("no_bytes", f"no answer within {self._idle:g}s", None) from None
+            except errors.ServerUnavailable as exc:
+                raise StreamEnded("unreachable", str(exc), None) from None
+            reading.opened.set()
+            if isinstance(stream, Answer):
+                await _not_a_stream(stream, reading)
+                return
+            await self._events(stream, reading)
+
+    async def _events(self, stream: ByteStream, reading: Reading) -> None:
+        """Deliver the stream's events until told to stop; raise StreamEnded when it ends."""
+        decoder = SseDecoder()
+        started = False
+        while True:
+            try:
+                chunk = await self._next_chunk(stream.readany(), reading.interrupt)
+            except errors.ServerError as exc:
+                raise _ended(started, "cut", str(exc), decoder) from None
+            except TimeoutError:
+                detail = f"SSE stream silent for {self._idle:g}s"
+                raise _ended(started, "silent", detail, decoder) from None
+            if chunk is None:
+                return
+            if not chunk:
+                detail = "SSE stream closed" + (" mid-event" if decoder.pending else "")
+                raise _ended(started, "closed", detail, decoder)
+            started = True
+            reading.touch()
+            batch = [_decode(data) for data in decoder.feed(chunk)]
+            if batch and await reading.deliver(batch):
+                return
 
     async def _next_chunk(self, read: Awaitable[bytes], interrupt: asyncio.Event) -> bytes | None:
-        """The next bytes of the stream; None when interrupted; SessionLost when silent."""
+        """The next bytes of the stream; None when interrupted; TimeoutError when silent."""
         reading = asyncio.ensure_future(read)
         interrupted = asyncio.ensure_future(interrupt.wait())
         done, _ = await asyncio.wait(
@@ -133,9 +190,58 @@ class SseReader:
         if reading in done:
             return reading.result()
         reading.cancel()
+        await asyncio.gather(reading, return_exceptions=True)
         if interrupted in done:
             return None
-        raise errors.SessionLost(f"SSE stream silent for {self._idle:g}s")
+        raise TimeoutError
+
+
+def _ended(started: bool, reason: StreamEndReason, detail: str, decoder: SseDecoder) -> StreamEnded:
+    """How a stream ended; one that never sent a byte failed (a buffering or closing proxy)."""
+    if not started:
+        return StreamEnded("no_bytes", f"{detail}, before sending a byte", None)
+    return StreamEnded(reason, detail, decoder.retry_ms)
+
+
+async def _not_a_stream(answer: Answer, reading: Reading) -> None:
+    """The SSE request got a plain answer: a 401 is the session; anything else a failed stream.
+
+    A JSON array (a server that does not stream) is delivered first: it was drained.
+    """
+    if answer.status == 401:
+        raise errors.SessionLost("messages.sse: HTTP 401", status=401)
+    kind = _content_type(answer)
+    if answer.status != 200:
+        raise StreamEnded("refused", f"SSE request answered HTTP {answer.status} {kind}", None)
+    if "json" in kind.casefold():
+        batch = icws_api.interpret_messages(answer)
+        if isinstance(batch, list) and batch and await reading.deliver(batch):
+            return
+    raise StreamEnded("not_event_stream", f"SSE request answered {kind or 'no content type'}", None)
+
+
+def _content_type(answer: Answer) -> str:
+    for name, value in answer.headers.items():
+        if name.casefold() == "content-type":
+            return value.partition(";")[0].strip()[:60]
+    return ""
+
+
+@contextlib.asynccontextmanager
+async def _cut_short(interrupt: asyncio.Event, seconds: float) -> AsyncIterator[None]:
+    """A timeout of ``seconds`` that also expires at once when ``interrupt`` is set."""
+    async with asyncio.timeout(seconds) as timeout:
+
+        async def expire() -> None:
+            await interrupt.wait()
+            timeout.reschedule(asyncio.get_running_loop().time())
+
+        watcher = asyncio.ensure_future(expire())
+        try:
+            yield
+        finally:
+            watcher.cancel()
+            await asyncio.gather(watcher, return_exceptions=True)
 
 
 def readers(settings: IcwsSettings) -> ReaderFactory:

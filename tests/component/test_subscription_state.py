@@ -1,6 +1,6 @@
 """A subscription ICWS suspends or faults is PUT again, with a gap and a resync; no sleeps.
 
-The session half runs against the recording fake client, reader and sink of ``test_session``;
+The session half runs against the recording fake client, reader and sink of ``session_fakes``;
 the pipeline half runs the real :class:`~bridge.events.pump.Pump` against a recording publisher.
 """
 
@@ -22,9 +22,8 @@ from bridge.events.publisher import Publisher
 from bridge.events.pump import Pump
 from bridge.icws.session import SessionInfo
 
+from .session_fakes import FakeClient, FakeSink, ScriptedReader, make_session, running
 from .test_pump import CONTRACT
-from .test_session import FakeClient, FakeSink, ScriptedReader, make_session, running
-from .test_session import fixture_no_waits as fixture_no_waits  # the no_waits fixture
 
 STATE = "urn:inin.com:messaging:subscriptionStateMessage"
 ASSISTANCE_STATE = "urn:inin.com:interactions.assistance:assistanceRequestSubscriptionStateMessage"

@@ -12,13 +12,16 @@ import importlib
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
+from .chart import CHART, NAMESPACE, RELEASE, Rendered
+
 REPO = Path(__file__).resolve().parents[2]
-CHART = REPO / "helm" / "icws-bridge"
 RULES = CHART / "files" / "alerts.yaml"
 DASHBOARD = CHART / "dashboards" / "icws-bridge.json"
 OPERATIONS_DOC = REPO / "docs" / "operations.md"
@@ -65,6 +68,22 @@ def _kubernetes_validate() -> str:
 @pytest.fixture(name="helm", scope="session")
 def _helm() -> ModuleType:
     return import_tool("helm_python", "pip install helm-python-sdk")
+
+
+@pytest.fixture(name="chart", scope="module")
+def _chart(helm: ModuleType) -> Iterator[Any]:
+    with helm.Chart.load(CHART) as chart:
+        yield chart
+
+
+@pytest.fixture(name="render")
+def _render(chart: Any) -> Any:
+    """`helm template` of the chart with the given values, as :class:`Rendered` objects."""
+
+    def render(values: dict[str, Any] | None) -> Rendered:
+        return Rendered(chart.render(values, name=RELEASE, namespace=NAMESPACE))
+
+    return render
 
 
 def run_tool(

@@ -16,7 +16,9 @@ UNIT_TESTS = Path(__file__).with_name("alerts_test.yaml")
 EXPECTED_ALERTS = {
     "IcwsBridgeDown",
     "IcwsBridgeSessionDown",
+    "IcwsBridgeAccountsDown",
     "IcwsBridgeBadCredentials",
+    "IcwsBridgeAccountsRejected",
     "IcwsBridgeReconnectStorm",
     "IcwsBridgeNoIcwsMessages",
     "IcwsBridgePublishErrors",
@@ -43,7 +45,7 @@ def github_anchors(markdown: str) -> set[str]:
 
 class TestPromtool:
     def test_rule_file_passes_promtool_check_rules(self, promtool: str) -> None:
-        """`promtool check rules` accepts the rule file and finds all ten alerts."""
+        """`promtool check rules` accepts the rule file and finds every expected alert."""
         result = run_tool([promtool, "check", "rules", str(RULES)])
         assert result.returncode == 0, result.stdout + result.stderr
         assert f"SUCCESS: {len(EXPECTED_ALERTS)} rules found" in result.stdout

@@ -10,11 +10,8 @@ chart uses, and the PrometheusRule against the rule file it is made from.
 from __future__ import annotations
 
 import base64
-import copy
 import json
-import os
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -26,79 +23,20 @@ import yaml
 from bridge import settings as bridge_settings
 from bridge.app import contract_from
 
+from .chart import (
+    KUBE_VERSIONS,
+    NAMESPACE,
+    OPERATOR_KINDS,
+    RELEASE,
+    ci_values,
+    materialise,
+    merged,
+)
 from .conftest import CHART, DASHBOARD, RULES, run_tool
-
-RELEASE = "ops-bridge"
-NAMESPACE = "contact-center"
-OPERATOR_KINDS = {"ServiceMonitor", "PrometheusRule"}
-# The oldest Kubernetes the chart supports (Chart.yaml kubeVersion) and the newest that
-# kubernetes-validate 1.37 bundles schemas for.
-KUBE_VERSIONS = ["1.27.0", "1.37.0"]
-
-
-def ci_values(name: str) -> dict[str, Any]:
-    values: dict[str, Any] = yaml.safe_load((CHART / "ci" / f"{name}-values.yaml").read_text())
-    return values
-
-
-def merged(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
-    """A deep copy of base with patch merged in (patch wins)."""
-    result = copy.deepcopy(base)
-    for key, value in patch.items():
-        if isinstance(value, dict) and isinstance(result.get(key), dict):
-            result[key] = merged(result[key], value)
-        else:
-            result[key] = value
-    return result
-
-
-class Rendered:
-    """The objects a render produced, by kind."""
-
-    def __init__(self, files: dict[str, str]) -> None:
-        self.notes = next((text for name, text in files.items() if name.endswith("NOTES.txt")), "")
-        self.objects: list[dict[str, Any]] = [
-            document
-            for name, text in sorted(files.items())
-            if name.endswith((".yaml", ".yml"))
-            for document in yaml.safe_load_all(text)
-            if document
-        ]
-
-    def kinds(self) -> list[str]:
-        return sorted(obj["kind"] for obj in self.objects)
-
-    def one(self, kind: str) -> dict[str, Any]:
-        found = [obj for obj in self.objects if obj["kind"] == kind]
-        assert len(found) == 1, f"{len(found)} objects of kind {kind}"
-        return found[0]
-
-    def container(self) -> dict[str, Any]:
-        containers = self.one("Deployment")["spec"]["template"]["spec"]["containers"]
-        assert len(containers) == 1
-        container: dict[str, Any] = containers[0]
-        return container
-
-    def env(self) -> dict[str, str]:
-        return {item["name"]: item["value"] for item in self.container()["env"]}
-
-
-@pytest.fixture(name="chart", scope="module")
-def _chart(helm: ModuleType) -> Iterator[Any]:
-    with helm.Chart.load(CHART) as chart:
-        yield chart
-
-
-@pytest.fixture(name="render")
-def _render(chart: Any) -> Any:
-    def render(values: dict[str, Any] | None) -> Rendered:
-        return Rendered(chart.render(values, name=RELEASE, namespace=NAMESPACE))
-
-    return render
 
 
 class TestLint:
-    @pytest.mark.parametrize("values", ["minimal", "full"])
+    @pytest.mark.parametrize("values", ["minimal", "full", "fleet"])
     @pytest.mark.parametrize("kube_version", KUBE_VERSIONS)
     def test_lints_clean(self, helm: ModuleType, values: str, kube_version: str) -> None:
         """`helm lint --strict` finds no error and no warning (only the "icon" hint)."""
@@ -120,11 +58,17 @@ class TestSchema:
     def test_default_values_alone_are_refused_naming_what_is_missing(
         self, helm: ModuleType, render: Any
     ) -> None:
-        """Without ICWS servers, user and Kafka servers the chart will not render."""
+        """Without ICWS servers and Kafka servers the chart will not render."""
         with pytest.raises(helm.HelmValuesError) as raised:
             render(None)
-        for path in ("/config/icws/servers", "/config/icws/username", "/config/kafka/bootstrap"):
+        for path in ("/config/icws/servers", "/config/kafka/bootstrap"):
             assert path in str(raised.value)
+
+    def test_an_account_is_required(self, helm: ModuleType, render: Any) -> None:
+        """Without config.icws.username or accounts.existingSecret the render says to set one."""
+        values = merged(ci_values("minimal"), {"config": {"icws": {"username": ""}}})
+        with pytest.raises(helm.HelmError, match=r"set config\.icws\.username .* accounts\."):
+            render(values)
 
     def test_credentials_are_required(self, helm: ModuleType, render: Any) -> None:
         """Without icws.password or existingSecret the render fails saying which to set."""
@@ -143,7 +87,7 @@ class TestSchema:
     @pytest.mark.parametrize(
         ("patch", "where"),
         [
-            ({"replicaCount": 2}, "/replicaCount"),
+            ({"replicaCount": -1}, "/replicaCount"),
             ({"replicaCount": "1"}, "/replicaCount"),
             ({"replicas": 1}, "replicas"),
             ({"image": {"pullPolicy": "Sometimes"}}, "/image/pullPolicy"),
@@ -152,6 +96,9 @@ class TestSchema:
             ({"config": {"kafka": {"sasl_password": "oops"}}}, "/config/kafka/sasl_password"),
             ({"config": {"health": {"port": 9000}}}, "/config/health/port"),
             ({"config": {"icws": {"servers": ["ic1:8019"]}}}, "/config/icws/servers"),
+            ({"config": {"icws": {"accounts_dir": "/x"}}}, "/config/icws/accounts_dir"),
+            ({"config": {"icws": {"max_concurrent_logins": 0}}}, "/config/icws/max_concurrent"),
+            ({"accounts": {"existingSecret": "Agents!"}}, "/accounts/existingSecret"),
             ({"config": {"metricz": {}}}, "metricz"),
             ({"health": {"port": 70000}}, "/health/port"),
             ({"metrics": {"serviceMonitor": {"enabled": "yes"}}}, "/metrics/serviceMonitor"),
@@ -160,7 +107,7 @@ class TestSchema:
             ({"terminationGracePeriodSeconds": 5}, "/terminationGracePeriodSeconds"),
         ],
         ids=[
-            "two-replicas",
+            "negative-replicas",
             "replicas-as-string",
             "unknown-key",
             "bad-enum",
@@ -169,6 +116,9 @@ class TestSchema:
             "sasl-password-in-configmap",
             "health-port-in-config",
             "server-without-scheme",
+            "accounts-dir-in-config",
+            "no-logins-allowed",
+            "bad-secret-name",
             "unknown-settings-group",
             "port-out-of-range",
             "bool-as-string",
@@ -212,7 +162,7 @@ class TestSchema:
 
 
 class TestKubernetesValidate:
-    @pytest.mark.parametrize("values", ["minimal", "full"])
+    @pytest.mark.parametrize("values", ["minimal", "full", "fleet"])
     @pytest.mark.parametrize("kube_version", KUBE_VERSIONS)
     def test_manifests_are_valid_kubernetes_objects(
         self,
@@ -405,12 +355,14 @@ class TestOperatorObjects:
 
 class TestDeployment:
     def test_one_writer(self, render: Any) -> None:
-        """One replica, replaced with Recreate so two bridges never share the ICWS user."""
-        spec = render(ci_values("minimal")).one("Deployment")["spec"]
+        """One replica by default, replaced with Recreate so two bridges never share a user."""
+        rendered = render(ci_values("minimal"))
+        spec = rendered.one("Deployment")["spec"]
         assert spec["replicas"] == 1
         assert spec["strategy"] == {"type": "Recreate"}
+        assert "PodDisruptionBudget" not in rendered.kinds()
 
-    @pytest.mark.parametrize("values", ["minimal", "full"])
+    @pytest.mark.parametrize("values", ["minimal", "full", "fleet"])
     def test_restricted_pod_security(self, render: Any, values: str) -> None:
         """Non-root, read-only root, no escalation, no capabilities, seccomp, no API token."""
         rendered = render(ci_values(values))
@@ -436,9 +388,10 @@ class TestDeployment:
         }
         assert "runAsUser" not in rendered.container()["securityContext"]
 
-    def test_tmp_is_the_only_writable_mount(self, render: Any) -> None:
-        """/tmp is a size-limited emptyDir; config and secrets are mounted read-only."""
-        rendered = render(ci_values("minimal"))
+    @pytest.mark.parametrize("values", ["minimal", "fleet"])
+    def test_tmp_is_the_only_writable_mount(self, render: Any, values: str) -> None:
+        """/tmp is a size-limited emptyDir; config, secrets and accounts are mounted read-only."""
+        rendered = render(ci_values(values))
         pod = rendered.one("Deployment")["spec"]["template"]["spec"]
         volumes = {volume["name"]: volume for volume in pod["volumes"]}
         mounts = {m["mountPath"]: m for m in rendered.container()["volumeMounts"]}
@@ -499,32 +452,6 @@ class TestDeployment:
         assert new_password["checksum/config"] == base["checksum/config"]
 
 
-def materialise(
-    rendered: Rendered,
-    tmp_path: Path,
-    secret_files: dict[str, str],
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Lay out the pod's mounts under tmp_path and set the container's env, pointed at them."""
-    configmap = next(o for o in rendered.objects if o["kind"] == "ConfigMap")
-    config_dir, secrets_dir = tmp_path / "etc", tmp_path / "secrets"
-    config_dir.mkdir()
-    secrets_dir.mkdir()
-    (config_dir / "bridge.yaml").write_text(configmap["data"]["bridge.yaml"])
-    for name, value in secret_files.items():
-        (secrets_dir / name).write_text(value)
-    env = rendered.env()
-    mounts = {m["name"]: m["mountPath"] for m in rendered.container()["volumeMounts"]}
-    assert Path(env["BRIDGE_CONFIG_FILE"]).parent == Path(mounts["config"])
-    assert env["BRIDGE_SECRETS_DIR"] == mounts["secrets"]
-    env["BRIDGE_CONFIG_FILE"] = str(config_dir / "bridge.yaml")
-    env["BRIDGE_SECRETS_DIR"] = str(secrets_dir)
-    for name in [name for name in os.environ if name.startswith("BRIDGE_")]:
-        monkeypatch.delenv(name)
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-
-
 class TestSettingsWiring:
     def test_secret_holds_one_file_per_secret_setting(self, render: Any) -> None:
         """The chart's Secret has icws__password, and kafka__sasl_password only when given."""
@@ -546,7 +473,7 @@ class TestSettingsWiring:
         annotations = rendered.one("Deployment")["spec"]["template"]["metadata"]["annotations"]
         assert "checksum/secret" not in annotations
 
-    @pytest.mark.parametrize("values", ["minimal", "full"])
+    @pytest.mark.parametrize("values", ["minimal", "full", "fleet"])
     def test_configmap_is_the_config_values(self, render: Any, values: str) -> None:
         """bridge.yaml in the ConfigMap is .Values.config, key for key."""
         rendered = render(ci_values(values))

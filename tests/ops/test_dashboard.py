@@ -103,7 +103,10 @@ def test_promql_check_has_teeth(promtool: str, tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("series", "grouping"),
     [
-        ("icws_bridge_session_state", "state"),
+        ("icws_bridge_accounts", "state"),
+        ("icws_bridge_accounts_held", "pod"),
+        ("icws_bridge_accounts_configured", None),
+        ("icws_bridge_account_files_skipped", None),
         ("icws_bridge_reconnects_total", "reason"),
         ("icws_bridge_icws_messages_total", "type"),
         ("icws_bridge_events_total", "type"),
@@ -113,7 +116,7 @@ def test_promql_check_has_teeth(promtool: str, tmp_path: Path) -> None:
     ],
 )
 def test_key_series_are_on_the_dashboard(series: str, grouping: str | None) -> None:
-    """Session state, reconnects, messages, events, buffer, commands, dead letters are shown."""
+    """Accounts, reconnects, messages, events, buffer, commands, dead letters are shown."""
     matching = [expr for expr in expressions() if series in metric_names(expr)]
     assert matching, series
     if grouping:

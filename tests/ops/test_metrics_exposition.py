@@ -21,6 +21,10 @@ def exposition() -> str:
     m = metrics.create()
     m.info.info({"version": "0.1.0", "icws_version": "2024 R1"})
     m.set_session_state("up")
+    m.accounts.labels(state="up").set(3)
+    m.accounts_configured.set(4)
+    m.accounts_held.set(3)
+    m.account_files_skipped.set(1)
     m.reconnects.labels(reason="session_expired").inc()
     m.logins.labels(result="succeeded").inc()
     m.current_host.info({"host": "ic1.example.com"})
@@ -77,3 +81,12 @@ def test_promtool_check_metrics_rejects_bad_names(
     result = check_metrics(promtool, bad_text)
     assert result.returncode != 0
     assert problem in result.stdout + result.stderr
+
+
+def test_accounts_gauge_shows_every_state_at_zero_from_the_start() -> None:
+    """A fresh registry exposes icws_bridge_accounts at 0 for each of the six session states."""
+    text = generate_latest(metrics.create().registry).decode()
+    for state in ("down", "connecting", "up", "bad_credentials", "rejected", "unsupported"):
+        assert f'icws_bridge_accounts{{state="{state}"}} 0.0' in text, state
+    for gauge in ("accounts_configured", "accounts_held", "account_files_skipped"):
+        assert f"\nicws_bridge_{gauge} 0.0" in text, gauge

@@ -10,7 +10,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from bridge.core.messages import ALERT, ENUMS, HISTORY, STATUS
+from bridge.core.entries import ALERT, ENUMS, HISTORY, STATUS
 
 ALERTING = "urn:inin.com:interactions:interactionAlertingMessage"
 HISTORY_URN = "urn:inin.com:interactions:historyMessage"

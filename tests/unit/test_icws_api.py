@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bridge import errors
-from bridge.core import icws_api, paths
+from bridge.core import hosts, icws_api, paths
 from bridge.core.icws_api import Answer, Call, Login, MissingFeature
 from bridge.core.messages import ConnectionChange
 from tests.unit.core_strategies import json_values
@@ -530,17 +530,17 @@ class TestHosts:
     )
     def test_host_url_keeps_scheme_and_port(self, base: str, host: str, url: str) -> None:
         """A direct server (no path): scheme and port come from it, the host is replaced."""
-        assert icws_api.host_url(base, host) == url
+        assert hosts.host_url(base, host) == url
 
     def test_rotation_is_current_then_configured_then_announced(self) -> None:
         """The host in use first, then the configured list, then what servers announced."""
-        assert icws_api.rotation(
+        assert hosts.rotation(
             ["https://a:8019", "https://b:8019"], ["https://c:8019"], "https://b:8019"
         ) == ["https://b:8019", "https://a:8019", "https://c:8019"]
 
     def test_rotation_drops_repeats_ignoring_trailing_slashes(self) -> None:
         """A host named twice (with or without ``/``) is tried once, at its first place."""
-        assert icws_api.rotation(
+        assert hosts.rotation(
             ["https://a:8019/", "https://b:8019/"],
             ["https://b:8019", "https://a:8019", "https://c:8019"],
             None,
@@ -565,13 +565,13 @@ class TestHosts:
         self, base: str, host: str, url: str
     ) -> None:
         """A base path ending in ``<icserver>``: only that segment changes; the proxy stays."""
-        assert icws_api.host_url(base, host) == url
+        assert hosts.host_url(base, host) == url
 
     def test_rotation_behind_a_proxy_tries_the_other_icserver_next(self) -> None:
         """The configured proxy path first, then the path naming the announced IC server."""
         configured = ["https://proxy/api/ic1/"]
-        announced = [icws_api.host_url(configured[0], "ic2")]
-        assert icws_api.rotation(configured, announced, None) == [
+        announced = [hosts.host_url(configured[0], "ic2")]
+        assert hosts.rotation(configured, announced, None) == [
             "https://proxy/api/ic1",
             "https://proxy/api/ic2",
         ]
@@ -596,7 +596,7 @@ class TestHosts:
 
     def test_rotation_without_any_host_is_empty(self) -> None:
         """Nothing configured, announced or current: nothing to try."""
-        assert icws_api.rotation([], [], None) == []
+        assert hosts.rotation([], [], None) == []
 
 
 class TestOtherCalls:

@@ -10,21 +10,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bridge.core.entries import ALERT, ENUMS, HISTORY, STATUS, Malformed, enum_name, rfc3339
 from bridge.core.messages import (
-    ALERT,
-    ENUMS,
-    HISTORY,
     PARSERS,
-    STATUS,
     ConnectionChange,
     Ignored,
-    Malformed,
     Message,
     SubscriptionState,
     Update,
-    enum_name,
     parse,
-    rfc3339,
     short_type,
 )
 

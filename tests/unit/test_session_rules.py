@@ -1,4 +1,4 @@
-"""The session rules: what a login, a batch and a connection check make the session do."""
+"""The session rules: what a login, a batch, a connection check and a stream end make it do."""
 
 from __future__ import annotations
 
@@ -11,15 +11,20 @@ from bridge.core.icws_api import MissingFeature
 from bridge.core.messages import ConnectionChange
 from bridge.core.session_rules import (
     EndSession,
+    FallBack,
     Follow,
     Proceed,
+    Reopen,
     Resubscribe,
     Step,
+    StreamEndReason,
+    StreamVerdict,
     Unfollow,
     Unsupported,
     after_batch,
     after_check,
     after_login,
+    after_stream_end,
     lost_aggregates,
 )
 
@@ -343,3 +348,42 @@ class TestAfterLogin:
     ) -> None:
         """The verdict names the transport and subscriptions, or every missing feature."""
         assert after_login(mode, features, wanted) == expected
+
+
+class TestAfterStreamEnd:
+    """A stream that worked is reopened after ``retry:``; failed ones back off, then poll."""
+
+    @pytest.mark.parametrize(
+        ("reason", "failures", "retry_ms", "mode", "expected"),
+        [
+            # Streams that worked: reopen after the server's retry (or the first backoff).
+            ("closed", 0, 3000, "auto", Reopen(0, 3.0)),
+            ("closed", 0, None, "auto", Reopen(0, 0.5)),
+            ("cut", 2, 0, "auto", Reopen(0, 0.0)),
+            ("silent", 2, None, "sse", Reopen(0, 0.5)),
+            # Failed streams: back off, and the third in a row falls back (auto only).
+            ("no_bytes", 0, 3000, "auto", Reopen(1, None)),
+            ("not_event_stream", 2, None, "auto", FallBack(3)),
+            ("refused", 2, None, "auto", FallBack(3)),
+            ("unreachable", 1, None, "auto", Reopen(2, None)),
+            ("refused", 2, None, "sse", Reopen(3, None)),
+            # SSE tried again after polling: one more failure falls straight back.
+            ("no_bytes", 3, None, "auto", FallBack(4)),
+        ],
+    )
+    def test_stream_end(
+        self,
+        reason: StreamEndReason,
+        failures: int,
+        retry_ms: int | None,
+        mode: Any,
+        expected: StreamVerdict,
+    ) -> None:
+        """Each stream end, with the failures before it, gives the documented verdict."""
+        verdict = after_stream_end(reason, failures, retry_ms, mode=mode, limit=3, initial=0.5)
+        assert verdict == expected
+
+    def test_a_limit_of_one_falls_back_at_the_first_failure(self) -> None:
+        """With the limit at 1 the first failed stream already switches to polling."""
+        verdict = after_stream_end("no_bytes", 0, None, mode="auto", limit=1, initial=0.5)
+        assert verdict == FallBack(1)

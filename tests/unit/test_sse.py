@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bridge.core.sse import SseDecoder
+from bridge.core.sse import SseDecoder, parse_retry
 
 ALERT = (
     '{"__type":"urn:inin.com:interactions:interactionAlertingMessage","isDelta":true,'
@@ -254,3 +254,43 @@ class TestCuts:
     def test_a_new_decoder_has_nothing_pending(self) -> None:
         """Before any byte, nothing is pending."""
         assert SseDecoder().pending is False
+
+
+class TestRetry:
+    """The ``retry:`` field: the server's reconnection delay, kept when it is ASCII digits."""
+
+    @pytest.mark.parametrize(
+        ("value", "expected"),
+        [
+            ("3000", 3000),
+            ("0", 0),
+            ("007", 7),
+            ("", None),
+            ("-5", None),
+            ("+5", None),
+            ("1.5", None),
+            ("5 ", None),
+            ("abc", None),
+            ("١٢", None),  # Arabic-Indic digits are digits to Python, not to the SSE standard
+        ],
+    )
+    def test_parse_retry(self, value: str, expected: int | None) -> None:
+        """Only a value of ASCII digits is a delay in milliseconds (the SSE standard)."""
+        assert parse_retry(value) == expected
+
+    def test_the_last_valid_retry_is_kept(self) -> None:
+        """A later good ``retry:`` replaces an earlier one; a malformed one changes nothing."""
+        events, decoder = feed_all([b"retry: 1500\n\n", b"retry: 250\n\nretry: soon\n\n"])
+        assert events == []
+        assert decoder.retry_ms == 250
+
+    def test_retry_inside_an_event_does_not_disturb_its_data(self) -> None:
+        """A ``retry:`` line between ``data:`` lines sets the delay and the event stays whole."""
+        events, decoder = feed_all([f"data: {STATUS}\nretry:100\n\n".encode()])
+        assert [json.loads(e) for e in events] == [json.loads(STATUS)]
+        assert decoder.retry_ms == 100
+
+    def test_no_retry_field_means_none(self) -> None:
+        """A stream that never sent ``retry:`` leaves the delay to the client."""
+        _, decoder = feed_all([stream(b"\n")])
+        assert decoder.retry_ms is None

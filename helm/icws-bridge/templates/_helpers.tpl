@@ -71,6 +71,11 @@ Where the bridge's Service serves the event schemas: http://<fullname>.<namespac
 {{- printf "http://%s.%s.svc:%v/schemas" (include "icws-bridge.fullname" .) .Release.Namespace .Values.health.port }}
 {{- end }}
 
+{{/* Where a fleet's accounts Secret is mounted, one file per ICWS user. */}}
+{{- define "icws-bridge.accountsDir" -}}
+/etc/icws-bridge/accounts
+{{- end }}
+
 {{/* repository:tag, or repository@digest when a digest is given. */}}
 {{- define "icws-bridge.image" -}}
 {{- if .Values.image.digest }}
@@ -84,8 +89,20 @@ Where the bridge's Service serves the event schemas: http://<fullname>.<namespac
 Checks the schema cannot express. Fails the render with a message naming the value to set.
 */}}
 {{- define "icws-bridge.validate" -}}
+{{- if .Values.accounts.existingSecret }}
+{{- if or .Values.config.icws.username .Values.icws.password }}
+{{- fail "icws-bridge: with accounts.existingSecret (a fleet), leave config.icws.username and icws.password empty: the accounts Secret names every user" }}
+{{- end }}
+{{- else }}
+{{- if not .Values.config.icws.username }}
+{{- fail "icws-bridge: set config.icws.username (one account), or accounts.existingSecret naming a Secret with one key per ICWS user (a fleet)" }}
+{{- end }}
 {{- if and (not .Values.existingSecret) (not .Values.icws.password) }}
 {{- fail "icws-bridge: set icws.password, or existingSecret naming a Secret with the key icws__password" }}
+{{- end }}
+{{- end }}
+{{- if and (gt (int .Values.replicaCount) 1) (not (dig "commands" "enabled" true .Values.config)) }}
+{{- fail "icws-bridge: replicaCount above 1 needs config.commands.enabled: without the command consumer group every pod would hold every account" }}
 {{- end }}
 {{- if and .Values.existingSecret .Values.icws.password }}
 {{- fail "icws-bridge: set either icws.password or existingSecret, not both" }}
