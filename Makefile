@@ -90,5 +90,5 @@ chaos: $(STAMP)
 # Regenerate every generated artefact: schemas, example.env, the README settings table.
 docs: $(STAMP)
 	$(BIN)/bridge schemas --out bridge/schemas
-	$(BIN)/python -c "from bridge.settings import example_env; print(example_env(), end='')" > config/example.env
-	$(BIN)/python -c "import re, pathlib; from bridge.settings import settings_table as t; p = pathlib.Path('README.md'); p.write_text(re.sub(r'(<!-- settings-table:start -->\n).*?(\n<!-- settings-table:end -->)', lambda m: m.group(1) + t() + m.group(2), p.read_text(), flags=re.S))"
+	$(BIN)/python -c "from bridge.settings_docs import example_env; print(example_env(), end='')" > config/example.env
+	$(BIN)/python -c "import re, pathlib; from bridge.settings_docs import settings_table as t; p = pathlib.Path('README.md'); p.write_text(re.sub(r'(<!-- settings-table:start -->\n).*?(\n<!-- settings-table:end -->)', lambda m: m.group(1) + t() + m.group(2), p.read_text(), flags=re.S))"

@@ -174,7 +174,8 @@ class RunningBridge:
     def settled(self) -> bool:
         """Ready, every subscription reconciled, nothing waiting for Kafka."""
         b = self.bridge
-        return b.ready() and not b.pump.resync_pending and b.publisher.depth == 0
+        pending = any(p.pump.resync_pending for p in b.fleet.pipelines().values())
+        return b.ready() and not pending and b.publisher.depth == 0
 
     @property
     def resyncs(self) -> float:

@@ -1,12 +1,14 @@
 """The composition root: builds every part from the settings, runs them, and stops them in order.
 
 Start-up: health server first (so probes answer at once), then Kafka (waiting, not ready, until
-it answers), topics, the last-published state, and only then the ICWS session, so the first
-snapshot is reconciled against what consumers already have. The command journal is read with the
-state, and the command consumer runs beside the session. Shutdown on ``stop``: stop consuming
-commands and let those already sent to ICWS finish (bounded), then stop reading ICWS, let the
-session unsubscribe and log out, flush what was read within the grace period, then close Kafka
-and the health server, saying what, if anything, could not be flushed.
+it answers), topics and the command journal, then the fleet of ICWS sessions: each account it
+takes on (every configured one, or with commands those of the partitions the consumer group
+assigns) has its last-published state restored before its session starts, so its first snapshot
+is reconciled against what consumers already have. Shutdown on ``stop``: stop consuming commands
+and let those already sent to ICWS finish (bounded; leaving the group stops the accounts of its
+partitions), then stop every account's session (unsubscribe, log out), flush what was read
+within the grace period, then close Kafka and the health server, saying what, if anything,
+could not be flushed.
 """
 
 from __future__ import annotations
@@ -14,27 +16,24 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Mapping
-from datetime import UTC, datetime
-from typing import Any
 
 from prometheus_client import CollectorRegistry
 
 from bridge import errors, health, retries
 from bridge.commands.consumer import CommandConsumer
-from bridge.commands.handler import CommandHandler, SingleSession
+from bridge.commands.handler import CommandHandler
 from bridge.commands.journal import Journal
 from bridge.core.commands import CommandTopics
-from bridge.core.events import Contract, timestamp
+from bridge.core.events import Contract
 from bridge.core.messages import Aggregate
-from bridge.core.state import AggregateState, new_states
 from bridge.events.publisher import Publisher
-from bridge.events.pump import Pump
-from bridge.events.restore import Restored, restore, states_of
-from bridge.health import Check
-from bridge.icws.session import Session
+from bridge.fleet.accounts import AccountSource
+from bridge.fleet.fleet import Fleet
+from bridge.fleet.pipeline import AccountSession, Parts, real_sessions
 from bridge.kafka import AwaitedProducer, diagnosed, ensure_topics
 from bridge.logs import get_logger
 from bridge.metrics import Metrics, create
+from bridge.readiness import Check
 from bridge.settings import EventSettings, Settings, TopicSettings
 
 
@@ -68,23 +67,6 @@ def command_topics(t: TopicSettings) -> CommandTopics:
     return CommandTopics(t.commands, t.command_results, t.dead_letter, t.command_journal)
 
 
-class AssistanceView:
-    """The command side's view of ICWS assistance requests: the pump's reconciled state."""
-
-    def __init__(self, session: Session, pump: Pump, state: AggregateState) -> None:
-        self._session = session
-        self._pump = pump
-        self._state = state
-
-    def fresh(self) -> bool:
-        """Session up and its assistance list reconciled: absence now means "not open"."""
-        return self._session.up and "assistance" not in self._pump.resync_pending
-
-    def assistance(self, assistance_id: str) -> Mapping[str, Any] | None:
-        entity = self._state.entities.get(assistance_id)
-        return None if entity is None else entity.props
-
-
 class Commands:
     """The command side: journal, producer, handler and consumer, built together."""
 
@@ -92,77 +74,61 @@ class Commands:
         settings = bridge.settings
         self.journal = Journal(settings.kafka, settings.topics.command_journal)
         self.sender = AwaitedProducer(settings.kafka)
-        view = AssistanceView(bridge.session, bridge.pump, bridge.states["assistance"])
         self.handler = CommandHandler(
             settings.commands,
             settings.topics,
             bridge.contract,
-            SingleSession(settings.icws.username, bridge.session, view),
+            bridge.fleet,
             self.journal,
             self.sender,
             bridge.metrics,
         )
         self.consumer = CommandConsumer(
-            settings.kafka, settings.topics.commands, settings.commands, self.handler, self.journal
+            settings.kafka,
+            settings.topics.commands,
+            settings.commands,
+            self.handler,
+            self.journal,
+            ownership=bridge.fleet,
         )
 
 
 class Bridge:
-    """One running bridge: ICWS session, pump, publisher, command consumer and health server."""
+    """One running bridge: the fleet of ICWS sessions, publisher, commands and health server."""
 
     def __init__(self, settings: Settings, registry: CollectorRegistry | None = None) -> None:
         self.settings = settings
         self.metrics: Metrics = create(registry)
         self.contract = contract_from(settings.events, settings.topics)
-        self.states = new_states(max_history=settings.pipeline.history_cache_entities)
         self.publisher = Publisher(settings.kafka, settings.pipeline, self.metrics)
-        # The one-account shorthand: its user's pump, which also publishes the catalogue.
-        self.pump = Pump(
+        parts = Parts(
+            settings,
             self.contract,
-            self.states,
             self.publisher,
             self.metrics,
-            user=settings.icws.username,
-            catalogue=True,
+            real_sessions(settings, self.metrics),
         )
-        self.session = Session(settings.icws, settings.subscriptions, self.metrics, self.pump)
-        self.metrics.message_age.set_function(lambda: time.time() - self.session.last_message)
-        self.commands = Commands(self) if settings.commands.enabled else None
+        # With commands, the consumer group decides which accounts this replica holds.
+        grouped = settings.commands.enabled
+        self.fleet = Fleet(parts, AccountSource(settings.icws), grouped=grouped)
+        self.commands = Commands(self) if grouped else None
         self.health_port: int | None = None
         self._log = get_logger("bridge.app")
         self._tasks: list[asyncio.Task[None]] = []
-        self._kafka_problem = "not connected yet"
         self.liveness = health.Liveness()
+
+    @property
+    def session(self) -> AccountSession | None:
+        """The session of the one account (the shorthand's), if this replica holds it."""
+        return self.fleet.caller(self.settings.icws.username)
 
     # --- health --------------------------------------------------------------------------
 
     def checks(self) -> dict[str, Check]:
-        """Readiness, one named check per dependency."""
-        session = self.session.health
-        delivering = self.publisher.delivering(time.time())
-        kafka_detail = (
-            self._kafka_problem if not delivering else f"{self.publisher.depth} records buffered"
-        )
-        # Up with a note: how it reads, e.g. "up (polling: SSE failed 3 times: ...)".
-        state = f"{session.state} ({session.note})" if session.note else session.state
-        # Subscriptions in place are not enough: until each one's first snapshot (after any
-        # (re)subscription) is reconciled, the bridge has told consumers nothing current.
-        awaited = sorted(self.pump.resync_pending)
-        checks = {
-            "icws_session": Check(session.state == "up", session.problem or state),
-            "icws_subscriptions": Check(
-                not session.unavailable,
-                "; ".join(session.unavailable.values()) or "all in place",
-            ),
-            "icws_snapshots": Check(
-                not awaited,
-                f"awaiting the first snapshot of {', '.join(awaited)}" if awaited else "received",
-            ),
-            "kafka_producer": Check(delivering, kafka_detail),
-        }
+        """Readiness: each part's named checks, collected."""
+        checks = {**self.fleet.checks(), "kafka_producer": self.publisher.check(time.time())}
         if self.commands is not None:
-            consumer = self.commands.consumer
-            checks["command_consumer"] = Check(consumer.ready, consumer.detail)
+            checks["command_consumer"] = self.commands.consumer.check()
         return checks
 
     def ready(self) -> bool:
@@ -172,7 +138,9 @@ class Bridge:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set, then shut down in order."""
-        app = health.make_app(self.metrics, self.checks, self.liveness.dead)
+        app = health.make_app(
+            self.metrics, self.checks, self.liveness.dead, accounts=self.fleet.accounts
+        )
         runner, self.health_port = await health.serve(
             app, self.settings.health.host, self.settings.health.port
         )
@@ -187,16 +155,16 @@ class Bridge:
             self._log.info("bridge.stopped")
 
     async def _start_kafka(self, stop: asyncio.Event) -> bool:
-        """Connect, create topics, restore state; retry until it works (True) or we stop."""
-        restored: list[Restored] = []
+        """Connect and create topics; retry until it works (True) or we stop.
+
+        Each account's last-published state is restored when the fleet takes the account on.
+        """
 
         async def connect() -> None:
             try:
                 await self.publisher.start()
                 if self.settings.topics.create:
                     await ensure_topics(self.settings.kafka, self.settings.topics)
-                mine = states_of({self.pump.user: self.states}, catalogue=self.states)
-                restored.append(await restore(self.settings.kafka, self.contract, mine))
                 if self.commands is not None:
                     await self.commands.journal.catch_up()
                     await self.commands.sender.start()
@@ -208,29 +176,22 @@ class Bridge:
 
         if not await retries.until_stopped(connect, stop, self._kafka_down, retries.RESTART):
             return False
-        self._kafka_problem = ""
-        loaded = restored[-1]
-        await self.publisher.put(loaded.repairs, time.time())
-        if any(loaded.entities.values()):
-            # The bridge ran before: whatever ICWS said since its last record may be missed.
-            last = loaded.last_written
-            since = timestamp(datetime.fromtimestamp(last, UTC)) if last else None
-            await self.pump.gap("restart", since)
+        self.publisher.problem = ""
         return True
 
     def _kafka_down(self, exc: Exception) -> bool:
         """Kafka unavailable at start-up: not ready, said once per distinct problem, retried."""
         if not isinstance(exc, errors.KafkaError):
             return False
-        if self._kafka_problem != str(exc):
+        if self.publisher.problem != str(exc):
             self._log.error("kafka.unavailable", error=str(exc))
-        self._kafka_problem = str(exc)
+        self.publisher.problem = str(exc)
         return True
 
     async def _run_parts(self, stop: asyncio.Event) -> None:
         sender = asyncio.create_task(self.publisher.run(), name="publisher")
-        reader = asyncio.create_task(self.session.run(), name="session")
-        self._tasks = [sender, reader]
+        fleet = asyncio.create_task(self.fleet.run(), name="fleet")
+        self._tasks = [sender, fleet]
         consuming = None
         if self.commands is not None:
             consuming = asyncio.create_task(self.commands.consumer.run(), name="commands")
@@ -244,12 +205,12 @@ class Bridge:
         self.liveness.stopping()
         stopper.cancel()
         if self.commands is not None and consuming is not None:
-            # Commands first, while the session is still there for those already sent.
+            # Commands first, while the sessions are still there for those already sent.
             self.commands.consumer.stop()
             await asyncio.gather(consuming, return_exceptions=True)  # a failure is raised below
-        self.session.stop()
         try:
-            await reader  # stops reading, unsubscribes and logs out (bounded)
+            await self.fleet.stop()  # each account stops reading, unsubscribes, logs out (bounded)
+            await asyncio.gather(fleet, return_exceptions=True)  # a failure is raised below
             await self._flush()
         finally:
             sender.cancel()

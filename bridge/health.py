@@ -6,31 +6,25 @@ stays so while the bridge shuts down after it. ``/readyz`` runs every named chec
 503 with each check's state when any fails. ``/schemas/<file>`` serves the event and command
 schemas and the AsyncAPI document exactly as the package ships them (``bridge/schemas``, read once
 when the app is made), so every event's ``dataschema`` (``<schema_base_url>/<file>``) can be
-fetched from the bridge that published it; ``/schemas/`` lists them.
+fetched from the bridge that published it; ``/schemas/`` lists them. ``/accounts`` describes the
+ICWS accounts the replica holds (states, problems, hosts; never a password).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from importlib import resources
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from bridge.metrics import Metrics
-
-
-@dataclass(frozen=True, slots=True)
-class Check:
-    """One named readiness check: ok, and a short detail for people."""
-
-    ok: bool
-    detail: str = ""
-
+from bridge.readiness import Check as Check
 
 Checks = Callable[[], Mapping[str, Check]]
+Accounts = Callable[[], Mapping[str, Any]]
 Dead = Callable[[], Sequence[str]]
 
 ASYNCAPI = "asyncapi.json"
@@ -105,7 +99,11 @@ class Liveness:
 
 
 def make_app(
-    metrics: Metrics, checks: Checks, dead: Dead, schemas: Mapping[str, bytes] | None = None
+    metrics: Metrics,
+    checks: Checks,
+    dead: Dead,
+    schemas: Mapping[str, bytes] | None = None,
+    accounts: Accounts | None = None,
 ) -> web.Application:
     """The aiohttp application; ``schemas`` defaults to the package's own files, read now."""
 
@@ -129,7 +127,11 @@ def make_app(
         body = generate_latest(metrics.registry)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
+    async def accounts_page(_request: web.Request) -> web.Response:
+        return web.json_response(accounts() if accounts is not None else {"accounts": []})
+
     app = web.Application()
+    app.router.add_get("/accounts", accounts_page)
     app.router.add_get("/livez", livez)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_page)

@@ -39,7 +39,6 @@ class Metrics:
 
     registry: CollectorRegistry
     info: Info
-    session_state: Gauge
     accounts: Gauge
     accounts_configured: Gauge
     accounts_held: Gauge
@@ -68,10 +67,6 @@ class Metrics:
     command_latency: Histogram
     dead_letters: Counter
 
-    def set_session_state(self, state: str) -> None:
-        for name in SESSION_STATES:
-            self.session_state.labels(state=name).set(1 if name == state else 0)
-
     def set_transport(self, transport: str | None) -> None:
         """1 for the transport reading messages now; all 0 while no session reads."""
         for name in TRANSPORTS:
@@ -88,12 +83,6 @@ def create(registry: CollectorRegistry | None = None) -> Metrics:
     metrics = Metrics(
         registry=reg,
         info=Info(name("build"), "Bridge version and ICWS server version.", registry=reg),
-        session_state=Gauge(
-            name("session_state"),
-            "1 for the ICWS session's current state.",
-            ["state"],
-            registry=reg,
-        ),
         accounts=Gauge(
             name("accounts"),
             "Accounts this replica holds, by session state.",
@@ -232,7 +221,6 @@ def create(registry: CollectorRegistry | None = None) -> Metrics:
             registry=reg,
         ),
     )
-    metrics.set_session_state("down")
     for state in SESSION_STATES:
         metrics.accounts.labels(state=state)
     for reason in RECONNECT_REASONS:

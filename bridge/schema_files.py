@@ -22,7 +22,8 @@ from bridge import __version__
 from bridge.app import command_topics, contract_from
 from bridge.core import asyncapi, schemas, topic_schemas
 from bridge.errors import ConfigError
-from bridge.settings import EventSettings, Settings, TopicSettings, describe_validation_error
+from bridge.settings import EventSettings, Settings, TopicSettings
+from bridge.settings_base import describe_validation_error
 
 SCHEMA_DIR = Path(__file__).parent / "schemas"
 ASYNCAPI = "asyncapi.json"

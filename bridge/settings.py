@@ -9,21 +9,11 @@ Nothing reads the environment at import time.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import (
-    AnyHttpUrl,
-    BaseModel,
-    ConfigDict,
-    Field,
-    SecretStr,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     NestedSecretsSettingsSource,
@@ -35,25 +25,19 @@ from pydantic_settings import (
 )
 
 from bridge.errors import ConfigError
+from bridge.settings_base import Group as _Group
+from bridge.settings_base import (
+    NonNegativeFloat,
+    PositiveFloat,
+    PositiveInt,
+    describe_validation_error,
+    split_commas,
+)
+from bridge.settings_base import env_name as env_name
+from bridge.settings_kafka import KafkaSettings as KafkaSettings
+from bridge.settings_kafka import TopicSettings as TopicSettings
 
 DEFAULT_CONFIG_FILE = Path("config/bridge.yaml")
-PositiveFloat = Annotated[float, Field(gt=0)]
-PositiveInt = Annotated[int, Field(gt=0)]
-NonNegativeFloat = Annotated[float, Field(ge=0)]
-
-
-def split_commas(value: Any) -> Any:
-    """A comma-separated string as a list: the natural way to give a list in one env var."""
-    if isinstance(value, str):
-        text = value.strip()
-        if text.startswith("["):
-            return json.loads(text)
-        return [part.strip() for part in text.split(",") if part.strip()]
-    return value
-
-
-class _Group(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class IcwsSettings(_Group):
@@ -114,6 +98,19 @@ class IcwsSettings(_Group):
     shutdown_timeout_seconds: PositiveFloat = Field(
         5.0, description="Bound on unsubscribe + logout at shutdown."
     )
+    accounts_dir: Path | None = Field(
+        None,
+        description="A fleet: a directory with one file per ICWS user (name: user id, content: "
+        "password); when set, username and password are not used.",
+    )
+    accounts_reload_seconds: PositiveFloat = Field(30.0, description="Re-read accounts_dir.")
+    catalogue_account: str | None = Field(
+        None, description="The account publishing the status catalogue (default: smallest id)."
+    )
+    max_concurrent_logins: PositiveInt = Field(8, description="Fleet-wide logins at once.")
+    login_spread_seconds: Annotated[float, Field(ge=0)] = Field(
+        5.0, description="Each account's first login waits a random part of this."
+    )
 
     _split = field_validator("servers", mode="before")(split_commas)
 
@@ -156,119 +153,6 @@ class SubscriptionSettings(_Group):
     history: HistorySubscription = HistorySubscription()
     status_messages: ToggleSubscription = ToggleSubscription()
     assistance: ToggleSubscription = ToggleSubscription()
-
-
-class TopicSettings(_Group):
-    """Kafka topic names."""
-
-    alerting: str = Field(
-        "icws.interaction.alerting.v1", description="Event topic: interaction alerting."
-    )
-    history: str = Field(
-        "icws.interaction.history.v1", description="Event topic: interaction history."
-    )
-    status_messages: str = Field(
-        "icws.status.messages.v1", description="Event topic: status-message catalogue."
-    )
-    assistance: str = Field(
-        "icws.assistance.requests.v1", description="Event topic: agent-assistance requests."
-    )
-    alerting_state: str = Field(
-        "icws.interaction.alerting.state.v1", description="Compacted state topic: alerting."
-    )
-    history_state: str = Field(
-        "icws.interaction.history.state.v1", description="Compacted state topic: history."
-    )
-    status_messages_state: str = Field(
-        "icws.status.messages.state.v1", description="Compacted state topic: status messages."
-    )
-    assistance_state: str = Field(
-        "icws.assistance.requests.state.v1", description="Compacted state topic: assistance."
-    )
-    lifecycle: str = Field(
-        "icws.bridge.lifecycle.v1",
-        description="Bridge lifecycle events: session up/down, gaps, resyncs.",
-    )
-    commands: str = Field("icws.commands.v1", description="Command topic the bridge consumes.")
-    command_results: str = Field(
-        "icws.command.results.v1", description="One result event per command."
-    )
-    dead_letter: str = Field(
-        "icws.commands.dlq.v1", description="Undecodable command records, with the reason."
-    )
-    command_journal: str = Field(
-        "icws.commands.journal.v1",
-        description="Compacted journal of command executions (started/finished per command id).",
-    )
-    command_journal_retention_hours: PositiveInt = Field(
-        168,
-        description="How long the journal remembers a command id; keep it above "
-        "commands.max_deadline_seconds.",
-    )
-    create: bool = Field(True, description="Create missing topics at start-up.")
-    partitions: PositiveInt = Field(6, description="Partitions of topics the bridge creates.")
-    replication_factor: PositiveInt = Field(1, description="Replication of created topics.")
-
-
-class KafkaSettings(_Group):
-    """How to reach Kafka and how the producer behaves."""
-
-    bootstrap_servers: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: ["localhost:9092"],
-        min_length=1,
-        description="Kafka bootstrap servers, host:port, comma-separated.",
-    )
-    client_id: str = Field("icws-bridge", description="Kafka client id.")
-    acks: Literal["all", "1", "0"] = Field(
-        "all", description="Producer acks; keep all for no loss."
-    )
-    enable_idempotence: bool = Field(True, description="Off only for brokers without it.")
-    compression_type: Literal["gzip", "snappy", "lz4", "zstd", "none"] = Field(
-        "gzip", description="Producer compression."
-    )
-    linger_ms: Annotated[int, Field(ge=0)] = Field(
-        0,
-        description="Producer linger. The publisher already sends in chunks and waits for "
-        "their acks, so waiting longer only adds latency.",
-    )
-    request_timeout_ms: PositiveInt = Field(30000, description="Kafka request timeout.")
-    retry_backoff_ms: PositiveInt = Field(200, description="Kafka client retry backoff.")
-    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
-        "PLAINTEXT", description="Kafka security protocol."
-    )
-    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
-        None, description="SASL mechanism."
-    )
-    sasl_username: str | None = Field(None, description="SASL user.")
-    sasl_password: SecretStr | None = Field(None, description="SASL password (secret).")
-    ssl_cafile: Path | None = Field(None, description="CA bundle for the Kafka brokers.")
-    ssl_certfile: Path | None = Field(None, description="Client certificate (mutual TLS).")
-    ssl_keyfile: Path | None = Field(None, description="Client key (mutual TLS).")
-    consumer_group: str = Field(
-        "icws-bridge", description="Consumer group of the command consumer."
-    )
-    consumer_session_timeout_ms: PositiveInt = Field(
-        10000, description="Command consumer: group session timeout."
-    )
-    consumer_heartbeat_interval_ms: PositiveInt = Field(
-        3000, description="Command consumer: heartbeat interval (a third of the session timeout)."
-    )
-    consumer_rebalance_timeout_ms: PositiveInt = Field(
-        30000, description="Command consumer: how long a rebalance waits for members to rejoin."
-    )
-    consumer_max_poll_interval_ms: PositiveInt = Field(
-        300000, description="Command consumer: longest gap between polls before leaving the group."
-    )
-
-    _split = field_validator("bootstrap_servers", mode="before")(split_commas)
-
-    @model_validator(mode="after")
-    def _sasl_complete(self) -> KafkaSettings:
-        if self.security_protocol.startswith("SASL") and not (
-            self.sasl_mechanism and self.sasl_username and self.sasl_password
-        ):
-            raise ValueError("SASL needs sasl_mechanism, sasl_username and sasl_password")
-        return self
 
 
 class EventSettings(_Group):
@@ -409,87 +293,14 @@ def load_settings(**overrides: Any) -> Settings:
         raise ConfigError(
             f"invalid settings: {field} (env {env_name(field)}): not valid JSON"
         ) from None
-    missing = [
-        name
-        for name, value in (
-            ("icws.username", settings.icws.username),
-            ("icws.password", settings.icws.password.get_secret_value()),
-        )
-        if not value
-    ]
+    shorthand = (
+        ("icws.username", settings.icws.username),
+        ("icws.password", settings.icws.password.get_secret_value()),
+    )
+    # A fleet's accounts come from icws.accounts_dir; the shorthand's pair is then not needed.
+    missing = [n for n, v in shorthand if not v] if settings.icws.accounts_dir is None else []
     if missing:
         raise ConfigError(
             "missing setting(s): " + ", ".join(f"{name} (env {env_name(name)})" for name in missing)
         )
     return settings
-
-
-def env_name(dotted: str) -> str:
-    """The environment variable that sets a dotted setting name."""
-    return "BRIDGE_" + dotted.replace(".", "__").upper()
-
-
-def describe_validation_error(exc: ValidationError) -> str:
-    """One line per problem, naming the setting and its env variable, never echoing values."""
-    lines = []
-    for error in exc.errors(include_input=False, include_url=False):
-        dotted = ".".join(str(part) for part in error["loc"])
-        # A list item's index is part of the setting's name, not of its variable.
-        named = ".".join(str(p) for p in error["loc"] if not isinstance(p, int))
-        lines.append(f"{dotted} (env {env_name(named)}): {error['msg']}")
-    return "invalid settings: " + "; ".join(lines)
-
-
-def _walk(model: type[BaseModel], prefix: str) -> list[tuple[str, Any, str]]:
-    rows: list[tuple[str, Any, str]] = []
-    for name, info in model.model_fields.items():
-        dotted = f"{prefix}{name}"
-        annotation = info.annotation
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            rows += _walk(annotation, f"{dotted}.")
-            continue
-        default = info.get_default(call_default_factory=True)
-        rows.append((dotted, default, info.description or ""))
-    return rows
-
-
-def setting_rows() -> list[tuple[str, Any, str]]:
-    """Every leaf setting as (dotted name, default, description), in declaration order."""
-    return _walk(Settings, "")
-
-
-def _env_value(value: Any) -> str:
-    if isinstance(value, SecretStr):
-        return ""
-    if isinstance(value, list):
-        return ",".join(str(v) for v in value)
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return str(value).lower()
-    return str(value)
-
-
-def example_env() -> str:
-    """The text of ``config/example.env``: every setting with its default, commented out."""
-    lines = [
-        "# Every setting of icws-bridge as an environment variable, with its default.",
-        "# Generated from bridge/settings.py (a test keeps it in step). Nested names join with",
-        "# '__'. Secrets may instead be files in BRIDGE_SECRETS_DIR named like icws__password.",
-        "# BRIDGE_CONFIG_FILE=config/bridge.yaml",
-        "# BRIDGE_SECRETS_DIR=/var/run/secrets/icws-bridge",
-    ]
-    for dotted, default, description in setting_rows():
-        if description:
-            lines.append(f"# {description}")
-        lines.append(f"# {env_name(dotted)}={_env_value(default)}")
-    return "\n".join(lines) + "\n"
-
-
-def settings_table() -> str:
-    """The README's settings table (Markdown), generated so it cannot drift from the code."""
-    lines = ["| Environment variable | Default | Meaning |", "|---|---|---|"]
-    for dotted, default, description in setting_rows():
-        shown = _env_value(default)
-        lines.append(f"| `{env_name(dotted)}` | `{shown}` | {description} |".replace("``", "—"))
-    return "\n".join(lines)

@@ -128,7 +128,7 @@ class Run:
                 async with http.get(f"{base}/metrics") as answer:
                     found = _TRANSPORT.search(await answer.text())
                 async with http.get(f"{base}/readyz") as answer:
-                    detail = (await answer.json())["checks"]["icws_session"]["detail"]
+                    detail = (await answer.json())["checks"]["icws_sessions"]["detail"]
             polling = "polling" in str(detail)
             if found is not None and (found.group(1) == "poll") == polling:
                 return found.group(1)

@@ -20,6 +20,7 @@ import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -29,6 +30,7 @@ from hypothesis import settings as hypothesis_settings
 from bridge import logs, schema_files
 from bridge.app import Bridge
 from bridge.embedded_broker import EmbeddedBroker, free_port
+from bridge.icws.sink import Health
 from bridge.settings import Settings, load_settings
 from bridge.simulator import Simulator, SimulatorConfig
 
@@ -141,6 +143,7 @@ def bridge_settings(broker: EmbeddedBroker, *servers: str, **groups: dict[str, A
             "backoff_max_seconds": 0.5,
             "bad_credentials_retry_seconds": 1,
             "shutdown_timeout_seconds": 2,
+            "login_spread_seconds": 0,
         },
         "kafka": {
             "bootstrap_servers": [broker.bootstrap],
@@ -172,6 +175,7 @@ def bridge_env(broker: EmbeddedBroker, *servers: str, **extra: str) -> dict[str,
         "BRIDGE_HEALTH__HOST": "127.0.0.1",
         "BRIDGE_HEALTH__PORT": str(free_port()),
         "BRIDGE_LOG__LEVEL": "WARNING",
+        "BRIDGE_ICWS__LOGIN_SPREAD_SECONDS": "0",
         **{f"BRIDGE_KAFKA__{k.upper()}": str(v) for k, v in CONSUMER_GROUP_FAST.items()},
         **extra,
     }
@@ -222,6 +226,12 @@ class RunningBridge:
 
     async def ready(self, timeout: float = 15.0) -> None:
         await self.until(self.bridge.ready, timeout)
+
+    @property
+    def session(self) -> Any:
+        """The one account's session, or a stand-in (down, "not held") while none is held."""
+        held = self.bridge.session
+        return held if held is not None else SimpleNamespace(up=False, health=Health("not held"))
 
     async def shutdown(self) -> None:
         self.stop.set()

@@ -11,7 +11,8 @@ import pytest
 
 from bridge.core.commands import COMMAND_TYPES, RESULT_NAME
 from bridge.core.events import EVENT_NAMES, LIFECYCLE_NAMES, MAJOR
-from bridge.settings import EventSettings, settings_table
+from bridge.settings import EventSettings
+from bridge.settings_docs import settings_table
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()

@@ -31,7 +31,7 @@ from structlog.contextvars import bound_contextvars
 from bridge.commands.ownership import Gate, Revoked
 from bridge.commands.results import JournalStore, Producer, Results
 from bridge.commands.runner import Runner
-from bridge.commands.sessions import Caller, Sessions, SingleSession, View
+from bridge.commands.sessions import Caller, Sessions, View
 from bridge.core import commands
 from bridge.core.command_rules import EXPIRED_UNREAD, Problem, Verdict
 from bridge.core.commands import Command, DeadLetter, Position, Ref
@@ -50,7 +50,6 @@ __all__ = [
     "Incoming",
     "Revoked",
     "Sessions",
-    "SingleSession",
     "View",
 ]
 

@@ -1,7 +1,7 @@
 """What the command side needs of ICWS, per user: a session to call on, and a view of requests.
 
 The command pipeline never imports the event pipeline or the fleet: app.py hands it a
-:class:`Sessions` (the fleet, or :class:`SingleSession` for the one-account shorthand), which
+:class:`Sessions` (the fleet, also for the one-account shorthand), which
 says which users this replica holds and gives each one's :class:`Caller` (its live session) and
 :class:`View` (its reconciled assistance requests). A command runs only on its owner's session.
 """
@@ -39,21 +39,3 @@ class Sessions(Protocol):
     def caller(self, user: str) -> Caller | None: ...
 
     def view(self, user: str) -> View | None: ...
-
-
-class SingleSession:
-    """The one-account shorthand: one user, its session and its view."""
-
-    def __init__(self, user: str, caller: Caller, view: View) -> None:
-        self._user = user
-        self._caller = caller
-        self._view = view
-
-    def held(self) -> Sequence[str]:
-        return (self._user,)
-
-    def caller(self, user: str) -> Caller | None:
-        return self._caller if user == self._user else None
-
-    def view(self, user: str) -> View | None:
-        return self._view if user == self._user else None

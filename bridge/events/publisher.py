@@ -25,6 +25,7 @@ from bridge.core.events import Record
 from bridge.kafka import ProducerFactory, RecordSender, producers
 from bridge.logs import get_logger
 from bridge.metrics import Metrics
+from bridge.readiness import Check
 from bridge.settings import KafkaSettings, PipelineSettings
 
 # Records per send cycle (at most; a cycle takes what is buffered). Bigger cycles fill the
@@ -64,6 +65,9 @@ class Publisher:
         self._stopping = False
         self.last_delivery = time.time()
         self.outage_since: float | None = None
+        self.problem = "not connected yet"  # why Kafka could not be started, until it was
+        self._put = 0  # records ever put, and ever acknowledged: marks to wait for
+        self._acknowledged = 0
         metrics.buffer_capacity.set(pipeline.buffer_size)
 
     # --- producer lifecycle --------------------------------------------------------------
@@ -101,6 +105,7 @@ class Publisher:
                 )
                 self._metrics.blocked_seconds.inc(time.monotonic() - started)
             self._buffer.extend(Pending(record, read_at) for record in records)
+            self._put += len(records)
             self._metrics.buffer_depth.set(self.depth)
             self._changed.notify_all()
 
@@ -108,6 +113,12 @@ class Publisher:
         """Wait until everything put so far is acknowledged."""
         async with self._changed:
             await self._changed.wait_for(lambda: self.depth == 0)
+
+    async def flushed(self) -> None:
+        """Wait until the records put before this call are acknowledged (not later ones)."""
+        mark = self._put
+        async with self._changed:
+            await self._changed.wait_for(lambda: self._acknowledged >= mark)
 
     # --- the sender ----------------------------------------------------------------------
 
@@ -121,6 +132,7 @@ class Publisher:
             async with self._changed:
                 for _ in chunk:
                     self._buffer.popleft()
+                self._acknowledged += len(chunk)
                 self._metrics.buffer_depth.set(self.depth)
                 self._changed.notify_all()
 
@@ -187,6 +199,12 @@ class Publisher:
                 held=self.depth - count,
             )
             self.outage_since = None
+
+    def check(self, now: float) -> Check:
+        """Readiness: delivering, or why not (start-up problem, or an outage)."""
+        if not self.delivering(now):
+            return Check(False, self.problem or f"no delivery for {now - self.last_delivery:.0f}s")
+        return Check(True, f"{self.depth} records buffered")
 
     def delivering(self, now: float) -> bool:
         """False after ``outage_seconds`` with records waiting and none acknowledged."""

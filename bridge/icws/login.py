@@ -21,11 +21,16 @@ How a round ends decides the wait and the session state readiness shows:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Protocol
+
+from pydantic import SecretStr
 
 from bridge import errors
 from bridge.core import hosts, icws_api
+from bridge.core.accounts import Account
 from bridge.core.icws_api import Answer, Call, Login
 from bridge.icws.pacing import Pacing, forever, run_paced
 from bridge.logs import get_logger
@@ -44,6 +49,8 @@ REASONS: dict[type[errors.IcwsError], str] = {
 BAD_CREDENTIALS = "ICWS rejected the credentials"
 # Session state and readiness detail; the state names are metrics.SESSION_STATES'.
 OnRefused = Callable[[str, str], None]
+# Held around each login round (a fleet bounds the logins in flight); never around the waits.
+LoginGate = Callable[[], AbstractAsyncContextManager[object]]
 
 
 class LoginClient(Protocol):
@@ -61,6 +68,14 @@ def reason_of(exc: errors.IcwsError) -> str:
     return REASONS.get(type(exc), "error")
 
 
+def as_account(settings: IcwsSettings, account: Account | None) -> IcwsSettings:
+    """The settings with that account's user and password (a fleet's; None: as configured)."""
+    if account is None:
+        return settings
+    password = SecretStr(account.password.reveal())
+    return settings.model_copy(update={"username": account.user_id, "password": password})
+
+
 def _slow(exc: Exception) -> bool:
     # Refusals a quick retry cannot change: wait as long as after rejected credentials.
     return isinstance(exc, errors.IcwsError) and (
@@ -72,9 +87,15 @@ class Hosts:
     """Logs in somewhere, remembering which hosts exist and which one answered."""
 
     def __init__(
-        self, settings: IcwsSettings, http: LoginClient, metrics: Metrics, report: OnRefused
+        self,
+        settings: IcwsSettings,
+        http: LoginClient,
+        metrics: Metrics,
+        report: OnRefused,
+        gate: LoginGate | None = None,
     ) -> None:
         self._settings = settings
+        self._gate = gate or contextlib.nullcontext
         self._http = http
         self._metrics = metrics
         self._report = report
@@ -103,7 +124,8 @@ class Hosts:
             with attempt:
                 self._pacing.attempt_starts()
                 self._silent = []
-                return await self._round()
+                async with self._gate():
+                    return await self._round()
         raise AssertionError("stamina ended without a result")  # pragma: no cover
 
     def _pause_after(self, exc: Exception) -> bool | float:

@@ -35,11 +35,12 @@ import structlog
 
 from bridge import __version__, errors
 from bridge.core import icws_api, messages, session_rules
+from bridge.core.accounts import Account
 from bridge.core.icws_api import Answer, Call, Login
 from bridge.core.session_rules import EndSession, Follow, Proceed, Unfollow, Unsupported
 from bridge.icws import keepalive, transports
 from bridge.icws.client import Client, IcwsClient
-from bridge.icws.login import Hosts, reason_of
+from bridge.icws.login import Hosts, LoginGate, as_account, reason_of
 from bridge.icws.pacing import Pacing, forever, run_paced
 from bridge.icws.sink import Health, SessionInfo, Sink
 from bridge.icws.streams import StreamKeeper
@@ -78,20 +79,18 @@ class Session:
         sink: Sink,
         client: Client | None = None,
         reader_for: ReaderFactory | None = None,
+        *,
+        account: Account | None = None,
+        login_gate: LoginGate | None = None,
     ) -> None:
-        self._settings = settings
+        self._settings = settings = as_account(settings, account)
         self._bodies = subscription_bodies(subscriptions)
         self._metrics = metrics
         self._sink = sink
         self._http = client if client is not None else IcwsClient(settings, metrics)
         self._reader_for = reader_for or readers(settings)
         self._log = get_logger("bridge.session")
-        self._hosts = Hosts(
-            settings,
-            self._http,
-            metrics,
-            self._set_state,
-        )
+        self._hosts = Hosts(settings, self._http, metrics, self._set_state, login_gate)
         self._login: Login | None = None
         self._up = asyncio.Event()
         self._interrupt = asyncio.Event()
@@ -393,7 +392,6 @@ class Session:
     def _set_state(self, state: str, problem: str) -> None:
         self.health.state = state
         self.health.problem = problem
-        self._metrics.set_session_state(state)
 
     @property
     def up(self) -> bool:

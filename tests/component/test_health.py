@@ -108,3 +108,16 @@ class TestLivez:
         cancelled.cancel()
         await ended(cancelled)
         assert await livez(client) == (503, {"status": "dead", "dead": ["publisher"]})
+
+
+class TestAccounts:
+    """``GET /accounts`` answers what the fleet describes."""
+
+    async def test_accounts_page_is_the_fleets_description(self, liveness: health.Liveness) -> None:
+        """The JSON is exactly what the accounts callback gives."""
+        page = {"configured": 2, "held": 1, "skipped": [], "accounts": [{"user": "agent.a"}]}
+        app = health.make_app(metrics.create(), dict, liveness.dead, accounts=lambda: page)
+        async with TestClient(TestServer(app)) as client:
+            response = await client.get("/accounts")
+            assert response.status == 200
+            assert await response.json() == page

@@ -10,6 +10,7 @@ from bridge.errors import KafkaError
 from bridge.events.publisher import Publisher
 from bridge.kafka import RecordSender
 from bridge.metrics import create
+from bridge.readiness import Check
 from bridge.settings import KafkaSettings, PipelineSettings
 
 
@@ -127,3 +128,41 @@ class TestEventsBeforeState:
         await publish(producer, records)
 
         assert producer.calls == [[b"a1", b"b1"], [b"sa1", b"sb1"], [b"sa1"]]
+
+
+class TestCheckAndFlushed:
+    """The publisher's readiness check and its wait for what was put so far."""
+
+    async def test_check_says_why_kafka_is_not_delivering_then_ok(self) -> None:
+        """Before start: not ok with the start-up problem; started: ok, counting the buffer."""
+        producer = FakeProducer()
+        publisher = Publisher(
+            KafkaSettings(), PipelineSettings(), create(), lambda *_a, **_k: producer
+        )
+        publisher.problem = "kafka:9092 unreachable"
+        assert publisher.check(0.0) == Check(False, "kafka:9092 unreachable")
+        await publisher.start()
+        publisher.problem = ""
+        await publisher.put([event("a", "a1")], read_at=0.0)
+        assert publisher.check(publisher.last_delivery) == Check(True, "1 records buffered")
+
+    async def test_flushed_waits_until_what_was_put_is_acknowledged(self) -> None:
+        """flushed() does not return while the records put before it wait for Kafka."""
+        producer = FakeProducer()
+        publisher = Publisher(
+            KafkaSettings(), PipelineSettings(), create(), lambda *_a, **_k: producer
+        )
+        await publisher.start()
+        await publisher.put([event("a", "a1")], read_at=0.0)
+        flushing = asyncio.create_task(publisher.flushed())
+        for _ in range(3):
+            await asyncio.sleep(0)  # let it run: nothing sends yet
+        assert not flushing.done()
+        sender = asyncio.create_task(publisher.run())
+        try:
+            async with asyncio.timeout(10):
+                await flushing
+        finally:
+            sender.cancel()
+            await asyncio.gather(sender, return_exceptions=True)
+        assert b"a1" in producer.acknowledged

@@ -479,7 +479,7 @@ class TestSessionTrouble:
         settings, running, assistance_id = await started(broker, simulator, start_bridge)
         simulator.faults.refuse_logins()
         simulator.faults.expire_session()
-        await running.until(lambda: not running.bridge.session.up)
+        await running.until(lambda: not running.session.up)
         update = command("update", assistance_id, "after the outage")
         async with reader([settings.topics.command_results]) as kafka:
             await Sender(producer, settings.topics.commands).send(update)
@@ -567,7 +567,7 @@ class TestShutdown:
         assistance_id = open_request(simulator)
         simulator.faults.refuse_logins()
         simulator.faults.expire_session()
-        await first.until(lambda: not first.bridge.session.up)
+        await first.until(lambda: not first.session.up)
         update = command("update", assistance_id, "after the restart")
         async with reader([settings.topics.command_results]) as kafka:
             await Sender(producer, settings.topics.commands).send(update)

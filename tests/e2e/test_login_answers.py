@@ -53,10 +53,8 @@ def logins_posted(sim: Simulator) -> int:
 
 
 def state(running: RunningBridge, name: str) -> float | None:
-    """The session state gauge for ``name`` (1 when it is the current state)."""
-    return running.bridge.metrics.registry.get_sample_value(
-        "icws_bridge_session_state", {"state": name}
-    )
+    """The accounts in state ``name`` (the one account: 1 when it is its current state)."""
+    return running.bridge.metrics.registry.get_sample_value("icws_bridge_accounts", {"state": name})
 
 
 @asynccontextmanager
@@ -82,7 +80,7 @@ class TestLoginAnswers:
             settings = bridge_settings(broker, sim.url)
             running = start_bridge(settings)
             await running.until(lambda: logins_posted(sim) >= 2, 10)  # a slow retry came round
-            assert running.bridge.session.health.state == "bad_credentials"
+            assert running.session.health.state == "bad_credentials"
             assert state(running, "bad_credentials") == 1
             assert not running.task.done()
             assert not running.bridge.ready()
@@ -99,10 +97,10 @@ class TestLoginAnswers:
         async with realistic(login_status=403, login_error_id=LICENCE) as sim:
             settings = bridge_settings(broker, sim.url)  # bad_credentials_retry_seconds=1
             running = start_bridge(settings)
-            await running.until(lambda: running.bridge.session.health.state == "rejected")
+            await running.until(lambda: running.session.health.state == "rejected")
             await asyncio.sleep(2.5)  # observing the pace: about one retry a second, no more
             assert 2 <= logins_posted(sim) <= 5
-            check = running.bridge.checks()["icws_session"]
+            check = running.bridge.checks()["icws_sessions"]
             assert not check.ok
             assert f"HTTP 403 {LICENCE}: The login was refused (403)." in check.detail
             assert state(running, "rejected") == 1
@@ -123,8 +121,8 @@ class TestLoginAnswers:
             settings = bridge_settings(broker, sim.url)
             running = start_bridge(settings)
             await running.until(lambda: logins_posted(sim) >= 3, 10)
-            assert running.bridge.session.health.state == "connecting"
-            assert "login: HTTP 302" in running.bridge.checks()["icws_session"].detail
+            assert running.session.health.state == "connecting"
+            assert "login: HTTP 302" in running.bridge.checks()["icws_sessions"].detail
             unavailable = running.bridge.metrics.registry.get_sample_value(
                 "icws_bridge_logins_total", {"result": "unavailable"}
             )
@@ -187,7 +185,7 @@ class TestWebProxy:
             assert sim.counters["loginAttempts"] - start <= 2 * rounds
             probes = [r for r in sim.requests if r[1].endswith("/icws/connection/features")]
             assert probes == []
-            assert running.bridge.session.health.state == "connecting"
+            assert running.session.health.state == "connecting"
             await running.shutdown()
 
 

@@ -153,10 +153,11 @@ class TestCrashWindow:
         topics = [settings.topics.status_messages, settings.topics.status_messages_state]
         async with reader(topics) as kafka:
             await kafka.wait_for(lambda _: len(kafka.events(topics[0])) == 1)
+            catalogue = first.bridge.fleet.pipelines()[USER].states["status_messages"]
             await first.shutdown()
             # As if a bridge had published sequence 2 and died before its checkpoint.
             contract = first.bridge.contract
-            state = {**first.bridge.states["status_messages"].entities["available"].props}
+            state = {**catalogue.entities["available"].props}
             state["messageText"] = "Ready"
             change = Change(
                 "status_messages", "available", "changed", state, ("messageText",), 2, "delta"

@@ -119,7 +119,7 @@ class TestSessionLoss:
         running, sim, kafka, topic = world
         sim.faults.send_down(should_reconnect=False)
         await running.until(lambda: not running.bridge.ready(), 5)
-        assert "not to reconnect" in running.bridge.checks()["icws_session"].detail
+        assert "not to reconnect" in running.bridge.checks()["icws_sessions"].detail
         await recovered(running, sim, kafka, topic, "AfterAdminLogout", sessions=2)
 
     async def test_burst_of_server_errors(self, world: Any) -> None:
@@ -183,7 +183,9 @@ class TestStreamFaults:
         running, sim, kafka, topic = world
         sim.faults.silence_sse()
         await running.until(
-            lambda: "polling: SSE failed 3 times" in running.bridge.checks()["icws_session"].detail,
+            lambda: (
+                "polling: SSE failed 3 times" in running.bridge.checks()["icws_sessions"].detail
+            ),
             30,
         )
         await flows(running, sim, kafka, topic, "WhileSilenced")
@@ -215,7 +217,7 @@ class TestLogin:
         running = start_bridge(settings)
         await running.until(
             lambda: (
-                running.bridge.checks()["icws_session"].detail == "ICWS rejected the credentials"
+                "ICWS rejected the credentials" in running.bridge.checks()["icws_sessions"].detail
             )
         )
         seen_rejected = asyncio.get_running_loop().time()
@@ -274,11 +276,12 @@ class TestLogin:
         try:
             settings = bridge_settings(broker, sim.url)
             running = start_bridge(settings)
-            await running.until(lambda: running.bridge.session.up)
+            await running.until(lambda: running.session.up)
             check = running.bridge.checks()["icws_subscriptions"]
             assert not check.ok
-            assert check.detail == (
-                "subscription assistance needs ICWS feature interactions >= 9, server has version 8"
+            assert check.detail == (  # the fleet names the account
+                f"{USER}: subscription assistance needs ICWS feature interactions >= 9, "
+                "server has version 8"
             )
             puts = [p for m, p, _ in sim.requests if m == "PUT"]
             assert not any(p.endswith("agent-assistance") for p in puts)
@@ -304,12 +307,12 @@ class TestLogin:
             await running.until(
                 lambda: sum(r[:2] == ("POST", "/icws/connection") for r in sim.requests) >= 2, 10
             )
-            assert running.bridge.session.health.state == "unsupported"
-            check = running.bridge.checks()["icws_session"]
+            assert running.session.health.state == "unsupported"
+            check = running.bridge.checks()["icws_sessions"]
             assert not check.ok
             assert "status >= 1, server has absent" in check.detail
             state = running.bridge.metrics.registry.get_sample_value(
-                "icws_bridge_session_state", {"state": "unsupported"}
+                "icws_bridge_accounts", {"state": "unsupported"}
             )
             assert state == 1
             assert not [p for m, p, _ in sim.requests if m == "PUT"]
@@ -406,7 +409,7 @@ class TestHosts:
             await sim.start(host="127.0.0.1", port=port)
             try:
                 # The backoff alone would wait at least 8 s (8, plus jitter); 6 s is slack.
-                await running.until(lambda: running.bridge.session.up, 6)
+                await running.until(lambda: running.session.up, 6)
                 # The login followed a sessionless probe that saw the server answer again.
                 after = [(method, path) for method, path, _ in sim.requests[back:]]
                 probe = after.index(("GET", "/icws/connection/features"))
@@ -425,7 +428,7 @@ class TestHosts:
             broker, simulator.url, icws={"bad_credentials_retry_seconds": 300}
         )
         running = start_bridge(settings)
-        await running.until(lambda: running.bridge.session.health.state == "bad_credentials")
+        await running.until(lambda: running.session.health.state == "bad_credentials")
         loop = asyncio.get_running_loop()
         started = loop.time()
         await running.shutdown()
@@ -441,10 +444,10 @@ class TestHosts:
         settings = bridge_settings(broker, simulator.url)
         running = start_bridge(settings)
         topic = settings.topics.status_messages
-        await running.until(lambda: running.bridge.session.up)
+        await running.until(lambda: running.session.up)
         check = running.bridge.checks()["icws_subscriptions"]
         assert not check.ok
-        assert check.detail.startswith("subscribe.history: HTTP 410")
+        assert check.detail.startswith(f"{USER}: subscribe.history: HTTP 410")
         async with reader([topic]) as kafka:
             simulator.world.add_status_message("StillFlowing")
             await kafka.wait_for(lambda _: len(kafka.events(topic)) == 1)

@@ -17,7 +17,7 @@ import pytest
 from bridge.embedded_broker import EmbeddedBroker
 from bridge.settings import IcwsSettings, Settings
 from bridge.simulator import Simulator
-from tests.conftest import Reader, RunningBridge, bridge_settings
+from tests.conftest import USER, Reader, RunningBridge, bridge_settings
 
 pytestmark = pytest.mark.e2e
 
@@ -162,8 +162,8 @@ class TestFallbackToPolling:
         else:
             simulator.faults.html_sse(status=int(fault.removeprefix("html_")))
         running, settings = await started(start_bridge, broker, simulator)
-        detail = running.bridge.checks()["icws_session"].detail
-        assert detail.startswith("up (polling: SSE failed 3 times: ")
+        detail = running.bridge.checks()["icws_sessions"].detail
+        assert f"{USER} up (polling: SSE failed 3 times: " in detail  # the fleet names it
         assert metric(running, "icws_bridge_transport", transport="poll") == 1
         assert metric(running, "icws_bridge_stream_reconnects_total", reason=reason) == 3
         topic = settings.topics.status_messages
@@ -180,10 +180,10 @@ class TestFallbackToPolling:
         simulator.faults.hang_sse()
         settings = bridge_settings(broker, simulator.url, icws={"sse_idle_timeout_seconds": 60})
         running = start_bridge(settings)
-        await running.until(lambda: running.bridge.session.up, 15)
+        await running.until(lambda: running.session.up, 15)
         check = running.bridge.checks()["icws_snapshots"]
         assert not check.ok
-        assert check.detail.startswith("awaiting the first snapshot of ")
+        assert check.detail.startswith(f"{USER}: awaiting the first snapshot of ")
         assert "status_messages" in check.detail
         assert not running.bridge.ready()
         await running.shutdown()

@@ -125,9 +125,9 @@ class TestIcwsOverHttps:
         assert not running.bridge.ready()
 
         status, body = await readyz(running)
-        detail = body["checks"]["icws_session"]["detail"]
+        detail = body["checks"]["icws_sessions"]["detail"]
         assert status == 503
-        assert body["checks"]["icws_session"]["ok"] is False
+        assert body["checks"]["icws_sessions"]["ok"] is False
         assert "certificate verify failed" in detail
         assert "127.0.0.1" in detail
         logged = [json.loads(line) for line in log_lines.getvalue().splitlines()]

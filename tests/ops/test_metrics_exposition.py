@@ -20,7 +20,6 @@ def exposition() -> str:
     """Every metric of the bridge with at least one sample, labelled ones included."""
     m = metrics.create()
     m.info.info({"version": "0.1.0", "icws_version": "2024 R1"})
-    m.set_session_state("up")
     m.accounts.labels(state="up").set(3)
     m.accounts_configured.set(4)
     m.accounts_held.set(3)

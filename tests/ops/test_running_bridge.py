@@ -53,11 +53,11 @@ class TestProbes:
         status, body, _ = await get(port, "/readyz")
         assert status == 200
         assert body["status"] == "ready"
-        assert set(body["checks"]) >= {"icws_session", "icws_subscriptions", "kafka_producer"}
+        assert set(body["checks"]) >= {"icws_sessions", "icws_subscriptions", "kafka_producer"}
         assert all(check["ok"] for check in body["checks"].values())
         status, _, exposition = await get(port, "/metrics")
         assert status == 200
-        assert 'icws_bridge_session_state{state="up"} 1.0' in exposition
+        assert 'icws_bridge_accounts{state="up"} 1.0' in exposition
         assert "icws_bridge_delivery_latency_seconds_bucket" in exposition
         age = next(
             float(line.split()[-1])
@@ -72,16 +72,16 @@ class TestProbes:
     async def test_not_ready_names_the_failing_check_and_stays_alive(
         self, broker: EmbeddedBroker, simulator: Simulator, start_bridge: Any
     ) -> None:
-        """Bad credentials: /readyz is 503 naming icws_session; /livez stays 200."""
+        """Bad credentials: /readyz is 503 naming icws_sessions and the account; /livez is 200."""
         simulator.set_password(USER, "not-the-configured-one")
         running = start_bridge(bridge_settings(broker, simulator.url))
-        await running.until(lambda: running.bridge.session.health.state == "bad_credentials")
+        await running.until(lambda: running.session.health.state == "bad_credentials")
         port = running.bridge.health_port
         status, body, _ = await get(port, "/readyz")
         assert status == 503
-        assert body["checks"]["icws_session"] == {
+        assert body["checks"]["icws_sessions"] == {
             "ok": False,
-            "detail": "ICWS rejected the credentials",
+            "detail": f"1 bad_credentials; not up: {USER} (ICWS rejected the credentials)",
         }
         assert body["checks"]["kafka_producer"]["ok"] is True
         assert (await get(port, "/livez"))[0] == 200

@@ -9,7 +9,8 @@ import pytest
 from pydantic import AnyHttpUrl, SecretStr
 
 from bridge.errors import ConfigError
-from bridge.settings import env_name, example_env, load_settings, setting_rows
+from bridge.settings import env_name, load_settings
+from bridge.settings_docs import example_env, setting_rows
 
 ROOT = Path(__file__).parents[2]
 
@@ -226,6 +227,15 @@ class TestErrors:
         with pytest.raises(ConfigError) as caught:
             load_settings()
         assert str(caught.value) == "missing setting(s): icws.password (env BRIDGE_ICWS__PASSWORD)"
+
+    def test_an_accounts_directory_needs_no_username_or_password(
+        self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    ) -> None:
+        """A fleet's accounts come from icws.accounts_dir: the one-account pair is not asked for."""
+        monkeypatch.setenv("BRIDGE_ICWS__ACCOUNTS_DIR", str(tmp_path))
+        settings = load_settings()
+        assert settings.icws.accounts_dir == tmp_path
+        assert settings.icws.username == ""
 
     def test_incomplete_sasl_is_an_error(
         self, monkeypatch: pytest.MonkeyPatch, credentials: None

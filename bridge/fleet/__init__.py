@@ -1,0 +1,1 @@
+"""A fleet of ICWS sessions: one pipeline per account this replica holds."""
