@@ -172,10 +172,17 @@ class RunningBridge:
             ) from None
 
     def settled(self) -> bool:
-        """Ready, every subscription reconciled, nothing waiting for Kafka."""
+        """Ready, every account's session up and each subscription reconciled, Kafka idle.
+
+        Before an account's session is up its pump awaits nothing yet, so "nothing pending"
+        alone would let a run start (and silence the stream) before the first snapshots.
+        """
         b = self.bridge
-        pending = any(p.pump.resync_pending for p in b.fleet.pipelines().values())
-        return b.ready() and not pending and b.publisher.depth == 0
+        pipelines = b.fleet.pipelines().values()
+        reconciled = bool(pipelines) and all(
+            p.session.up and not p.pump.resync_pending for p in pipelines
+        )
+        return b.ready() and reconciled and self.resyncs > 0 and b.publisher.depth == 0
 
     @property
     def resyncs(self) -> float:
