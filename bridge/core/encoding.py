@@ -56,7 +56,8 @@ def fast_compact(value: Any) -> bytes:
 
 
 def _plain(value: Any) -> bool:
-    """True when ``value`` holds only str, int, bool, None, lists and str-keyed dicts of them."""
+    """True when ``value`` holds only str, int, bool, None, lists and dicts (orjson refuses
+    non-str keys itself)."""
     kind = type(value)
     if kind is str or kind is int or kind is bool or value is None:
         return True
