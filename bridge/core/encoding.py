@@ -56,8 +56,10 @@ def fast_compact(value: Any) -> bytes:
 
 
 def _plain(value: Any) -> bool:
-    """True when ``value`` holds only str, int, bool, None, lists and dicts (orjson refuses
-    non-str keys itself)."""
+    """True when ``value`` holds only str, int, bool, None, lists and dicts of them.
+
+    Dict keys are not looked at: orjson refuses keys that are not str, and that falls back.
+    """
     kind = type(value)
     if kind is str or kind is int or kind is bool or value is None:
         return True
