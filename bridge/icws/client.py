@@ -8,6 +8,7 @@ call name and status, never headers or bodies.
 
 from __future__ import annotations
 
+import functools
 import json
 import ssl
 from collections.abc import AsyncIterator
@@ -47,12 +48,22 @@ class Client(Protocol):
 
 
 def tls_context(settings: IcwsSettings) -> ssl.SSLContext | bool:
-    """Verification on (with an optional extra CA) unless explicitly turned off."""
+    """Verification on (with an optional extra CA) unless explicitly turned off.
+
+    Every account's client shares one context per (verification, CA file): a context holds the
+    whole CA store (about 0.8 MB), so one each would cost 800 MB for 1,000 accounts (BENCHMARKS.md,
+    Fleet). A context may be shared by any number of connections.
+    """
     if not settings.verify_tls:
         return False
+    return _shared_context(str(settings.ca_file) if settings.ca_file else None)
+
+
+@functools.lru_cache(maxsize=4)
+def _shared_context(ca_file: str | None) -> ssl.SSLContext:
     context = ssl.create_default_context()
-    if settings.ca_file:
-        context.load_verify_locations(cafile=str(settings.ca_file))
+    if ca_file:
+        context.load_verify_locations(cafile=ca_file)
     return context
 
 
