@@ -20,14 +20,12 @@ simulator in its own process (``python -m bench.fleet``, driven by JSON lines li
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import signal
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -37,7 +35,7 @@ import aiohttp
 from bench import latency, procs
 from bench.inproc import Acks, bench_settings, running
 from bench.memory import RESYNCED
-from bench.simproc import TimedSent, entries
+from bench.simproc import TimedSent, drive, entries
 from bridge.simulator import Simulator, SimulatorConfig
 from bridge.simulator.config import users_named
 from bridge.simulator.scenario import run_lively
@@ -56,7 +54,10 @@ async def run(accounts: int, rate: float, seconds: float, log: Path) -> dict[str
         for user in users:
             (directory / user).write_text(PASSWORD + "\n", encoding="utf-8")
         extra = {"BRIDGE_ICWS__ACCOUNTS_DIR": str(directory)}
-        async with _simulator(accounts) as sim, aiohttp.ClientSession() as http:
+        async with (
+            procs.simulator("bench.fleet", str(accounts)) as sim,
+            aiohttp.ClientSession() as http,
+        ):
             async with procs.broker() as kafka:
                 result.update(await _start_and_idle(http, kafka.bootstrap, sim.url, extra, users))
             async with procs.broker() as kafka:
@@ -213,33 +214,6 @@ async def _resynced(http: aiohttp.ClientSession, base: str, count: int) -> bool:
 # --- the contact centre in a process of its own ----------------------------------------------
 
 
-@contextlib.asynccontextmanager
-async def _simulator(accounts: int) -> AsyncIterator[procs.SimulatorProcess]:
-    with procs.on_cpus(procs.HELPER_CPUS):
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bench.fleet",
-            str(accounts),
-            cwd=procs.ROOT,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.DEVNULL,
-            limit=1 << 26,
-        )
-    try:
-        assert process.stdout is not None
-        async with asyncio.timeout(30):
-            first = await process.stdout.readline()
-        if not first:
-            raise RuntimeError("the fleet simulator process did not start")
-        yield procs.SimulatorProcess(process, json.loads(first)["url"])
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-
-
 class Centre:
     """The simulator side: its state, the lively scenario on demand, per-user send times."""
 
@@ -289,29 +263,7 @@ async def serve(accounts: int) -> None:
     users = users_named("agent", accounts, PASSWORD)
     sim = Simulator(SimulatorConfig(users=users, sse_keepalive_seconds=5.0))
     sent = TimedSent()
-    sim._records.sent_messages = sent  # bench-only timestamps, as bench.simproc does
-    await sim.start(host="127.0.0.1", port=0)
-    centre = Centre(sim, sent, sorted(users))
-    reader = asyncio.StreamReader(limit=1 << 24)
-    loop = asyncio.get_running_loop()
-    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-    _answer({"url": sim.url})
-    try:
-        while line := await reader.readline():
-            command = json.loads(line)
-            if command.get("cmd") == "quit":
-                break
-            try:
-                _answer({"ok": True, **await centre.handle(command)})
-            except Exception as exc:  # any failure is reported to the parent
-                _answer({"ok": False, "error": f"{type(exc).__name__}: {exc}"})
-    finally:
-        await sim.stop()
-
-
-def _answer(value: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(value, separators=(",", ":")) + "\n")
-    sys.stdout.flush()
+    await drive(sim, sent, Centre(sim, sent, sorted(users)).handle)
 
 
 if __name__ == "__main__":
