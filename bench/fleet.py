@@ -26,6 +26,7 @@ import signal
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -68,6 +69,11 @@ async def run(accounts: int, rate: float, seconds: float, log: Path) -> dict[str
                 result["takeover"] = await _takeover(http, kafka.bootstrap, sim.url, extra, users)
     result["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     return result
+
+
+def _progress(reading: dict[str, Any]) -> None:
+    """Each reading as soon as it is taken (a later part that fails loses nothing)."""
+    print(f"bench: fleet: {json.dumps(reading)}", file=sys.stderr, flush=True)
 
 
 async def _start_and_idle(
@@ -132,39 +138,61 @@ async def _lively(bridge: Any, sim: procs.SimulatorProcess, rate: float, seconds
 async def _takeover(
     http: aiohttp.ClientSession, kafka: str, icws: str, extra: dict[str, str], users: list[str]
 ) -> dict[str, Any]:
-    async with (
-        procs.bridge_process(kafka, icws, extra) as one,
-        procs.bridge_process(kafka, icws, extra) as two,
-    ):
-        started = time.perf_counter()
+    """The first replica holds every account; a second joins the group; the first is killed."""
+    result: dict[str, Any] = {}
+    async with procs.bridge_process(kafka, icws, extra) as one:
+        await _until(lambda: _all_up(http, one.health, len(users)), one, 300)
+        async with procs.bridge_process(kafka, icws, extra) as two:
+            started = time.perf_counter()
 
-        async def shared() -> bool:
-            held = [await _held(http, b.health) for b in (one, two)]
-            return all(held) and sum(len(h) for h in held) == len(users)
+            async def shared() -> bool:
+                held = [await _held(http, b.health) for b in (one, two)]
+                return all(held) and sum(len(h) for h in held) == len(users)
 
-        await _until(shared, two, 300)
-        shared_s = time.perf_counter() - started
-        before = len(await _held(http, two.health))
-        os.kill(one.pid, signal.SIGKILL)
-        killed = time.perf_counter()
-        await one.process.wait()
+            try:
+                await _until(shared, two, 300)
+            except TimeoutError:
+                result["error"] = "the two replicas did not settle on sharing the accounts"
+                result["replicas"] = [await _states(http, b.health) for b in (one, two)]
+                return result
+            result["second_joined_to_shared_s"] = round(time.perf_counter() - started, 2)
+            result.update(await _kill(http, one, two, len(users)))
+    return result
 
-        async def grown() -> bool:
-            return len(await _held(http, two.health, up=False)) > before
 
-        await _until(grown, two, 120, every=0.05)
-        noticed = time.perf_counter()
-        await _until(lambda: _all_up(http, two.health, len(users)), two, 300, every=0.05)
+async def _kill(
+    http: aiohttp.ClientSession, one: procs.BridgeProcess, two: procs.BridgeProcess, count: int
+) -> dict[str, Any]:
+    before = len(await _held(http, two.health))
+    os.kill(one.pid, signal.SIGKILL)
+    killed = time.perf_counter()
+    await one.process.wait()
+
+    async def grown() -> bool:
+        return len(await _held(http, two.health, up=False)) > before
+
+    await _until(grown, two, 120, every=0.05)
+    noticed = time.perf_counter()
+    try:
+        await _until(lambda: _all_up(http, two.health, count), two, 300, every=0.05)
         up = time.perf_counter()
         await _until(lambda: _ready(http, two.health), two, 300, every=0.05)
-        ready = time.perf_counter()
+    except TimeoutError:
+        return {"error": "not all up again", "replicas": [await _states(http, two.health)]}
     return {
-        "victim_held": len(users) - before,
-        "shared_after_start_s": round(shared_s, 2),
+        "victim_held": count - before,
         "kill_to_noticed_s": round(noticed - killed, 2),
         "noticed_to_all_up_s": round(up - noticed, 2),
-        "noticed_to_ready_s": round(ready - noticed, 2),
+        "noticed_to_ready_s": round(time.perf_counter() - noticed, 2),
     }
+
+
+async def _states(http: aiohttp.ClientSession, base: str) -> dict[str, Any]:
+    """How a replica's held accounts stand, and its readiness detail (for a failed run)."""
+    _, accounts = await _get(http, f"{base}/accounts")
+    _, ready = await _get(http, f"{base}/readyz")
+    states = Counter(a["state"] for a in (accounts or {}).get("accounts", []))
+    return {"states": dict(states), "readyz": ready}
 
 
 # --- polling the bridge processes ------------------------------------------------------------

@@ -230,7 +230,7 @@ def fleet_rows(f: dict[str, Any]) -> list[tuple[str, str]]:
     """The fleet part's numbers (issue #14)."""
     n, lat, t = f"{f['accounts']:,}", f["latency"], f["takeover"]
     a = lat["added_ms"]
-    return [
+    rows = [
         (
             f"fleet {n}: start to ready / to all reconciled",
             f"{f['start']['ready_s']:.1f} / "
@@ -246,6 +246,11 @@ def fleet_rows(f: dict[str, Any]) -> list[tuple[str, str]]:
             f"{a['p50']:.1f} / {a['p99']:.1f} / {a['max']:.1f} ms ({lat['events']:,} events, "
             f"{lat['users_touched']:,} users)",
         ),
+    ]
+    if "error" in t:
+        return [*rows, (f"fleet {n}: two replicas, SIGKILL one", f"failed: {t['error']}")]
+    return [
+        *rows,
         (
             f"fleet {n}: SIGKILL to group noticed / noticed to all up / to ready",
             f"{t['kill_to_noticed_s']:.1f} / {t['noticed_to_all_up_s']:.1f} / "
