@@ -61,12 +61,15 @@ async def run(accounts: int, rate: float, seconds: float, log: Path) -> dict[str
         ):
             async with procs.broker() as kafka:
                 result.update(await _start_and_idle(http, kafka.bootstrap, sim.url, extra, users))
+            _progress(result)
             async with procs.broker() as kafka:
                 result["latency"] = await _latency(
                     kafka.bootstrap, sim, directory, rate, seconds, log
                 )
+            _progress(result["latency"])
             async with procs.broker() as kafka:
                 result["takeover"] = await _takeover(http, kafka.bootstrap, sim.url, extra, users)
+            _progress(result["takeover"])
     result["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     return result
 
