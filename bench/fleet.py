@@ -46,15 +46,23 @@ IDLE_SECONDS = 20.0
 WARM_UP_SECONDS = 2.0
 
 
-async def run(accounts: int, rate: float, seconds: float, log: Path) -> dict[str, Any]:
-    """All four readings for ``accounts`` accounts; each part gets a fresh broker."""
+async def run(
+    accounts: int, rate: float, seconds: float, log: Path, logins: int | None = None
+) -> dict[str, Any]:
+    """All four readings for ``accounts`` accounts; each part gets a fresh broker.
+
+    ``logins``: ``icws.max_concurrent_logins`` instead of the shipped default (a tuned run).
+    """
     users = sorted(users_named("agent", accounts, PASSWORD))
-    result: dict[str, Any] = {"accounts": accounts}
+    result: dict[str, Any] = {"accounts": accounts, "max_concurrent_logins": logins}
     with tempfile.TemporaryDirectory(prefix="bench-fleet-") as tmp:
         directory = Path(tmp)
         for user in users:
             (directory / user).write_text(PASSWORD + "\n", encoding="utf-8")
         extra = {"BRIDGE_ICWS__ACCOUNTS_DIR": str(directory)}
+        tuned = {} if logins is None else {"max_concurrent_logins": logins}
+        if logins is not None:
+            extra["BRIDGE_ICWS__MAX_CONCURRENT_LOGINS"] = str(logins)
         async with (
             procs.simulator("bench.fleet", str(accounts)) as sim,
             aiohttp.ClientSession() as http,
@@ -64,7 +72,7 @@ async def run(accounts: int, rate: float, seconds: float, log: Path) -> dict[str
             _progress(result)
             async with procs.broker() as kafka:
                 result["latency"] = await _latency(
-                    kafka.bootstrap, sim, directory, rate, seconds, log
+                    kafka.bootstrap, sim, {"accounts_dir": directory, **tuned}, rate, seconds, log
                 )
             _progress(result["latency"])
             async with procs.broker() as kafka:
@@ -102,9 +110,14 @@ async def _start_and_idle(
 
 
 async def _latency(
-    kafka: str, sim: procs.SimulatorProcess, directory: Path, rate: float, seconds: float, log: Path
+    kafka: str,
+    sim: procs.SimulatorProcess,
+    icws: dict[str, Any],
+    rate: float,
+    seconds: float,
+    log: Path,
 ) -> dict[str, Any]:
-    settings = bench_settings(kafka, sim.url, icws={"accounts_dir": directory})
+    settings = bench_settings(kafka, sim.url, icws=icws)
     acks = Acks()
     async with running(settings, acks, log) as bridge:
         await bridge.until(bridge.settled, 300, poll=0.05)
@@ -153,7 +166,7 @@ async def _takeover(
                 return all(held) and sum(len(h) for h in held) == len(users)
 
             try:
-                await _until(shared, two, 300)
+                await _until(shared, two, 180)
             except TimeoutError:
                 result["error"] = "the two replicas did not settle on sharing the accounts"
                 result["replicas"] = [await _states(http, b.health) for b in (one, two)]

@@ -56,6 +56,12 @@ def parser() -> argparse.ArgumentParser:
         help="fleet: changes per second spread over the accounts (%(default)s)",
     )
     cli.add_argument(
+        "--max-logins",
+        type=int,
+        default=None,
+        help="fleet: icws.max_concurrent_logins for a tuned run (shipped default)",
+    )
+    cli.add_argument(
         "--only", action="append", choices=PARTS, help="run only this part (repeatable)"
     )
     cli.add_argument(
@@ -102,7 +108,11 @@ async def _part(part: str, args: argparse.Namespace, log: Path) -> dict[str, Any
     if part == "cache":
         return {"cache": await _cache(min(args.entities, 20_000))}
     if part == "fleet":
-        return {"fleet": await fleet.run(args.accounts, args.fleet_rate, args.duration, log)}
+        return {
+            "fleet": await fleet.run(
+                args.accounts, args.fleet_rate, args.duration, log, args.max_logins
+            )
+        }
     if part == "recovery":
         return {"recovery": await recovery.session_loss(args.repeats, log)}
     return {"startup": await recovery.start_to_ready(max(args.repeats // 2, 1))}
