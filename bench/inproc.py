@@ -3,33 +3,39 @@
 The bridge is the real one (``bridge.app.Bridge`` with the shipped defaults from
 ``config/bridge.yaml``); only the Kafka adapter's producer factory is swapped for one whose
 producers note when Kafka acknowledged each record (a done-callback on the future ``send``
-returns) and which records the bridge produced, to replay them through the bare-producer
-baseline. The wrapper adds one
-callback and one list append per record; nothing else of the bridge is touched.
+returns, one callback per batch) and which records the bridge produced, to replay them through
+the bare-producer baseline; nothing else of the bridge is touched. The own-work run swaps in a
+producer that acknowledges at once (:class:`NoIoProducer`), so only the bridge's work is timed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from unittest import mock
 
 from prometheus_client import Counter
 
+import bridge.__main__
 import bridge.kafka.producers
 from bench.simproc import PASSWORD, USER
 from bridge import logs
 from bridge.app import Bridge
 from bridge.core.events import LIFECYCLE_NAMES, Record
 from bridge.kafka.producers import Producer, RecordSender, producer_options
+
+if TYPE_CHECKING:
+    from bridge.kafka.batches import Batch
 from bridge.settings import KafkaSettings, Settings, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
+FREEZE: Callable[[], None] | None = getattr(bridge.__main__, "freeze_start_up_objects", None)
 
 
 def bench_settings(bootstrap: str, icws_url: str, **groups: dict[str, Any]) -> Settings:
@@ -59,38 +65,76 @@ class Acks:
     """Records the bridge handed to its producer, and when Kafka acknowledged each."""
 
     keep_records: bool = False  # the throughput run keeps the records for the baseline
-    timing: bool = True  # the latency run notes each acknowledgement (a callback per record)
+    timing: bool = True  # the latency run notes each acknowledgement (a callback per batch)
+    no_io: bool = False  # the own-work run: a producer acknowledging at once, no Kafka
     # (topic, key, acknowledged at, wall clock ns)
     times: list[tuple[str, bytes | None, int]] = field(default_factory=list)
-    # (topic, key, value, headers) in the order the bridge sent them
-    records: list[tuple[str, bytes | None, bytes | None, list[Any]]] = field(default_factory=list)
+    # in the order the bridge sent them (kept as they are: copying would slow the burst down)
+    records: list[Record] = field(default_factory=list)
 
     def producer(self, kafka: KafkaSettings, *, awaited: bool = False) -> RecordSender:
         """The adapter's producer, noting each acknowledgement (a ProducerFactory)."""
+        if self.no_io:
+            return NoIoProducer()
         return _TimedProducer(self, producer_options(kafka, awaited=awaited))
 
 
 class _TimedProducer(Producer):
-    """A bridge producer whose ``send`` tells :class:`Acks` about each record."""
+    """A bridge producer telling :class:`Acks` what it sent and when each batch was acknowledged."""
 
     def __init__(self, acks: Acks, options: dict[str, Any]) -> None:
         super().__init__(options)
         self._acks = acks
 
+    async def send_all(self, records: Sequence[Record]) -> list[BaseException | None]:
+        if self._acks.keep_records:
+            self._acks.records.extend(records)
+        return await super().send_all(records)
+
     async def send(self, record: Record) -> asyncio.Future[Any]:
+        # Only a tree from before batch sends (issue #15) sends the publisher's records one by
+        # one; timing them here lets the same benchmark measure that tree side by side.
         future = await super().send(record)
-        acks = self._acks
-        if acks.keep_records:
-            acks.records.append((record.topic, record.key, record.value, list(record.headers)))
-        topic, key, times = record.topic, record.key, acks.times
-
-        def done(f: asyncio.Future[Any]) -> None:
-            if not f.cancelled() and f.exception() is None:
-                times.append((topic, key, time.time_ns()))
-
-        if acks.timing:
-            future.add_done_callback(done)
+        if self._acks.timing and not hasattr(Producer, "_submit"):
+            future.add_done_callback(_noting(self._acks.times, [(record.topic, record.key)]))
         return future
+
+    async def _submit(self, batch: Batch, records: Sequence[Record]) -> asyncio.Future[Any]:
+        future = await super()._submit(batch, records)
+        if not self._acks.timing:
+            return future
+        sent = [(records[i].topic, records[i].key) for i in batch.indices]
+        future.add_done_callback(_noting(self._acks.times, sent))
+        return future
+
+
+def _noting(
+    times: list[tuple[str, bytes | None, int]], sent: list[tuple[str, bytes | None]]
+) -> Callable[[asyncio.Future[Any]], None]:
+    """A done-callback noting the acknowledgement time of each sent (topic, key)."""
+
+    def done(future: asyncio.Future[Any]) -> None:
+        if not future.cancelled() and future.exception() is None:
+            at = time.time_ns()
+            times.extend((topic, key, at) for topic, key in sent)
+
+    return done
+
+
+class NoIoProducer:
+    """A producer that acknowledges every record at once: the bridge's own work, without Kafka."""
+
+    async def start(self) -> None:
+        pass
+
+    async def stop(self) -> None:
+        pass
+
+    async def send_all(self, records: Sequence[Record]) -> list[BaseException | None]:
+        return [None] * len(records)
+
+    async def send_and_wait(self, record: Record) -> None:
+        pass
 
 
 def total(counter: Counter, **labels: str) -> float:
@@ -128,10 +172,17 @@ class RunningBridge:
             ) from None
 
     def settled(self) -> bool:
-        """Ready, every subscription reconciled, nothing waiting for Kafka."""
+        """Ready, every account's session up and each subscription reconciled, Kafka idle.
+
+        Before an account's session is up its pump awaits nothing yet, so "nothing pending"
+        alone would let a run start (and silence the stream) before the first snapshots.
+        """
         b = self.bridge
-        pending = any(p.pump.resync_pending for p in b.fleet.pipelines().values())
-        return b.ready() and not pending and b.publisher.depth == 0
+        pipelines = b.fleet.pipelines().values()
+        reconciled = bool(pipelines) and all(
+            p.session.up and not p.pump.resync_pending for p in pipelines
+        )
+        return b.ready() and reconciled and self.resyncs > 0 and b.publisher.depth == 0
 
     @property
     def resyncs(self) -> float:
@@ -162,6 +213,8 @@ async def running(settings: Settings, acks: Acks, log: Path) -> AsyncIterator[Ru
     ):
         logs.configure(settings.log.level, "json", stream)
         instance = Bridge(settings)
+        if FREEZE is not None and os.environ.get("BENCH_GC_FREEZE", "1") == "1":
+            FREEZE()  # as ``bridge run`` does, in a tree that does it
         stop = asyncio.Event()
         task = asyncio.create_task(instance.run(stop), name="bench-bridge")
         try:

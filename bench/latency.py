@@ -63,7 +63,7 @@ async def _paced(bridge: Any, sim: procs.SimulatorProcess, rate: float, count: i
     paced = await sim.call("paced", rate=rate, count=count)
     queued = paced["queued"]
     await bridge.until(
-        lambda: bridge.messages - messages >= queued and bridge.bridge.events.publisher.depth == 0,
+        lambda: bridge.messages - messages >= queued and bridge.bridge.publisher.depth == 0,
         limit=60,
     )
     return paced
@@ -79,7 +79,10 @@ def _pair(
     for topic, key, at in acknowledged:
         aggregate = topics.get(topic)
         if aggregate is not None and key is not None:
-            acks.setdefault((aggregate, key.decode()), deque()).append(at)
+            # Per-user aggregates key by "<user>/<entity>" (the user percent-encoded, so without
+            # a slash); the simulator names the entity alone.
+            user, slash, entity = key.decode().partition("/")
+            acks.setdefault((aggregate, entity if slash else user), deque()).append(at)
     latencies: list[float] = []
     unmatched = 0
     for written, aggregate, key in rows:

@@ -1,4 +1,4 @@
-"""``python -m bench``: run the benchmarks of issue #8, print a table, write the numbers as JSON.
+"""``python -m bench``: the benchmarks of issues #8 and #15, as a table and as JSON.
 
 Every part starts its own Tansu broker and ICWS simulator (on loopback) and stops them, so the
 parts are independent and ``--only`` can pick some. ``make bench ARGS="..."`` passes options.
@@ -16,7 +16,7 @@ from typing import Any
 
 from bench import fleet, latency, memory, procs, recovery, report, throughput
 
-PARTS = ("throughput", "latency", "memory", "cache", "recovery", "startup", "fleet")
+PARTS = ("throughput", "ownwork", "latency", "memory", "cache", "recovery", "startup", "fleet")
 OUT = procs.ROOT / ".bench"
 
 
@@ -36,6 +36,12 @@ def parser() -> argparse.ArgumentParser:
     )
     cli.add_argument(
         "--rate", type=float, default=1000.0, help="latency: events per second (%(default)s)"
+    )
+    cli.add_argument(
+        "--high-rate",
+        type=float,
+        default=5000.0,
+        help="latency: the second, higher rate in events per second (%(default)s)",
     )
     cli.add_argument(
         "--duration", type=float, default=10.0, help="latency: seconds measured (%(default)s)"
@@ -98,10 +104,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 async def _part(part: str, args: argparse.Namespace, log: Path) -> dict[str, Any]:
     if part == "throughput":
         return {"throughput": await throughput.run(args.count, args.rounds, log, args.profile)}
+    if part == "ownwork":
+        profile = args.profile.with_suffix(".ownwork.txt") if args.profile else None
+        return {"ownwork": await throughput.own_work(args.count, args.rounds, log, profile)}
     if part == "latency":
         return {
             "latency": await latency.run(args.rate, args.duration, log),
-            "latency_linger_0": await latency.run(args.rate, args.duration, log, {"linger_ms": 0}),
+            "latency_high": await latency.run(args.high_rate, args.duration, log),
         }
     if part == "memory":
         return {"memory": await memory.run(args.entities, log)}

@@ -7,8 +7,8 @@ produced (the publisher's buffer is empty). One message carries one entry, as th
 deltas do, so this is the per-message worst case; a real server may batch several entries.
 
 Baseline: right after each burst, a bare ``AIOKafkaProducer`` with the bridge's producer
-options (acks=all, gzip, linger 5 ms, idempotence off) sends exactly the records the bridge
-sent (same topics, keys, values and headers, so the same count and sizes) as fast as aiokafka
+options (acks=all, gzip, the configured linger, idempotence off) sends exactly the records the
+bridge sent (same topics, keys, values and headers, so the same count and sizes) as fast as aiokafka
 allows: every ``send`` first, then wait for every acknowledgement. Both run in this process, on
 the bridge's core. Bursts and baselines alternate for ``rounds`` rounds, so both see the same
 machine; the medians are reported.
@@ -20,12 +20,14 @@ the bottleneck.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import cProfile
 import io
 import pstats
 import resource
 import statistics
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -47,17 +49,26 @@ def _own_cpu() -> float:
 async def run(count: int, rounds: int, log: Path, profile: Path | None = None) -> dict[str, Any]:
     """Measure both, ``rounds`` times; the numbers for the report."""
     measured: list[dict[str, Any]] = []
+    acks = Acks(keep_records=True, timing=False)
+    async with _settled(acks, log) as (bridge, sim, settings):
+        for number in range(rounds):
+            burst = await _burst(bridge, sim, acks, count, profile if number == 0 else None)
+            baseline = await _baseline(settings, burst.pop("sent"))
+            measured.append({"bridge": burst, "baseline": baseline})
+    return _summary(measured)
+
+
+@contextlib.asynccontextmanager
+async def _settled(
+    acks: Acks, log: Path
+) -> AsyncIterator[tuple[RunningBridge, procs.SimulatorProcess, Settings]]:
+    """A broker, a simulator and a bridge in this loop, settled; all stopped after the block."""
     async with procs.broker() as kafka, procs.simulator() as sim:
         # The burst is queued while the stream is silent: keep the silence from looking dead.
         settings = bench_settings(kafka.bootstrap, sim.url, icws={"sse_idle_timeout_seconds": 600})
-        acks = Acks(keep_records=True, timing=False)
         async with running(settings, acks, log) as bridge:
             await bridge.until(bridge.settled, 60)
-            for number in range(rounds):
-                burst = await _burst(bridge, sim, acks, count, profile if number == 0 else None)
-                baseline = await _baseline(settings, burst.pop("sent"))
-                measured.append({"bridge": burst, "baseline": baseline})
-    return _summary(measured)
+            yield bridge, sim, settings
 
 
 async def _burst(
@@ -78,7 +89,7 @@ async def _burst(
         profiler.enable()
     await sim.call("release")
     await bridge.until(
-        lambda: bridge.messages - messages >= queued and bridge.bridge.events.publisher.depth == 0,
+        lambda: bridge.messages - messages >= queued and bridge.bridge.publisher.depth == 0,
         limit=max(120.0, count / 200),
         poll=0.005,
     )
@@ -86,7 +97,7 @@ async def _burst(
     if profiler and profile:
         profiler.disable()
         _write_profile(profiler, profile)
-    sent = list(acks.records)
+    sent = [(r.topic, r.key, r.value, list(r.headers)) for r in acks.records]
     return {
         "messages": queued,
         "events": int(bridge.entity_events - events),
@@ -126,6 +137,27 @@ async def _baseline(settings: Settings, records: list[SentRecord]) -> dict[str, 
     finally:
         await producer.stop()
     return {"records": len(records), "seconds": seconds, "cpu": cpu / seconds}
+
+
+async def own_work(
+    count: int, rounds: int, log: Path, profile: Path | None = None
+) -> dict[str, Any]:
+    """The bridge's own work per event: the same bursts, with a producer that does no I/O.
+
+    CPU seconds of this process (the bridge's, as the simulator and broker are other processes)
+    per entity event, median of ``rounds`` bursts; Kafka's and aiokafka's share is left out.
+    """
+    per_event: list[float] = []
+    acks = Acks(timing=False, no_io=True)
+    async with _settled(acks, log) as (bridge, sim, _):
+        for number in range(rounds):
+            burst = await _burst(bridge, sim, acks, count, profile if number == 0 else None)
+            per_event.append(burst["cpu"]["bridge"] * burst["seconds"] / burst["events"])
+    return {
+        "events": count,
+        "us_per_event": round(statistics.median(per_event) * 1e6, 1),
+        "rounds_us": [round(x * 1e6, 1) for x in per_event],
+    }
 
 
 def _summary(measured: list[dict[str, Any]]) -> dict[str, Any]:

@@ -128,8 +128,7 @@ class Bridge:
         """Readiness: each part's named checks, collected."""
         checks = {**self.fleet.checks(), "kafka_producer": self.publisher.check(time.time())}
         if self.commands is not None:
-            consumer = self.commands.consumer
-            checks["command_consumer"] = Check(consumer.ready, consumer.detail)
+            checks["command_consumer"] = self.commands.consumer.check()
         return checks
 
     def ready(self) -> bool:

@@ -30,26 +30,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import dataclasses
 import itertools
 import json
 import random
-import signal
 import sys
 import time
-import uuid
 from collections import Counter, defaultdict
-from collections.abc import Iterator, Sequence
-from typing import Any, Literal
-
-from aiokafka import AIOKafkaProducer
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 from bridge.embedded_broker import EmbeddedBroker
 from bridge.settings import Settings
 from bridge.simulator import Simulator, SimulatorConfig
-from bridge.simulator.scenario import LivelyScenario
 from tests import chaos_checks as checks
-from tests.chaos_checks import SentCommand, result_from_record
+from tests.chaos_checks import result_from_record
 from tests.chaos_run import (
     BACKUP,
     LOGINLESS_FAULTS,
@@ -59,6 +53,7 @@ from tests.chaos_run import (
     fault_order,
     inject_one,
 )
+from tests.chaos_workload import activity, commanding
 from tests.conftest import PASSWORD, USER, Reader, bridge_settings, topic_schemas
 from tests.oracle import expected_steps, missing_steps, published_steps
 from tests.truth import (
@@ -69,73 +64,6 @@ from tests.truth import (
     state_topic_truth,
     state_topics,
 )
-
-# --- workload -------------------------------------------------------------------------------
-
-
-async def activity(run: Run, rate: float, stop: asyncio.Event) -> None:
-    scenario = LivelyScenario(run.sim.world, [USER], seed=run.rng.randrange(1 << 30))
-    while not stop.is_set():
-        scenario.step()
-        run.timeline.append((time.monotonic(), len(run.sim.sent_messages)))
-        await asyncio.sleep(run.rng.expovariate(rate))
-
-
-async def commanding(run: Run, every: float, stop: asyncio.Event) -> None:
-    """Send assistance commands (mostly updates, some completes) to the command topic."""
-    producer = AIOKafkaProducer(bootstrap_servers=run.broker.bootstrap, enable_idempotence=False)
-    await producer.start()
-    completed: set[str] = set()
-    prefix = run.settings.events.type_prefix
-    try:
-        while not stop.is_set():
-            await asyncio.sleep(run.rng.expovariate(1 / every))
-            open_ids = sorted(
-                aid
-                for aid, r in run.sim.world.assistance.items()
-                if r["initiator"] == USER and r["state"] != 2 and aid not in completed
-            )
-            if not open_ids:
-                continue
-            target = run.rng.choice(open_ids)
-            ident = str(uuid.UUID(int=run.rng.getrandbits(128)))
-            kind: Literal["update", "complete"] = "complete" if run.rng.random() < 0.2 else "update"
-            data: dict[str, Any] = {"assistanceId": target}
-            if kind == "update":
-                data["text"] = f"chaos {ident}"
-            else:
-                completed.add(target)
-            event = {
-                "specversion": "1.0",
-                "id": ident,
-                "source": "/chaos",
-                "type": f"{prefix}.command.assistance.{kind}.v1",
-                "datacontenttype": "application/json",
-                "data": data,
-            }
-            # Tracked before the send, so a send cut short is still accounted for.
-            command = SentCommand(ident, kind, target, data.get("text"), acked=False)
-            run.commands.append(command)
-            if await _send(producer, run.settings.topics.commands, event, target):
-                run.commands[-1] = dataclasses.replace(command, acked=True)
-    finally:
-        await producer.stop()
-
-
-async def _send(producer: AIOKafkaProducer, topic: str, event: dict[str, Any], key: str) -> bool:
-    """Send one command; False when Kafka did not acknowledge it (it may still have arrived)."""
-    with contextlib.suppress(Exception):  # a paused broker: the send times out
-        await asyncio.wait_for(
-            producer.send_and_wait(
-                topic,
-                json.dumps(event).encode(),
-                key=key.encode(),
-                headers=[("content-type", b"application/cloudevents+json")],
-            ),
-            10,
-        )
-        return True
-    return False
 
 
 async def inject(run: Run, every: float, stop: asyncio.Event, order: Iterator[str]) -> None:
@@ -165,11 +93,12 @@ def lost_steps(run: Run, kafka: Reader) -> list[str]:
 
 
 def phantoms(kafka: Reader, settings: Settings) -> list[str]:
-    by_key: dict[tuple[str, str], dict[int, set[str]]] = defaultdict(lambda: defaultdict(set))
-    states: dict[tuple[str, str], list[tuple[int, str, str]]] = defaultdict(list)
+    """Sequences claimed twice and unchanged republications, per (topic, user, subject)."""
+    by_key: dict[tuple[str, str, str], dict[int, set[str]]] = defaultdict(lambda: defaultdict(set))
+    states: dict[tuple[str, str, str], list[tuple[int, str, str]]] = defaultdict(list)
     for topic in event_topics(settings):
         for event in kafka.events(topic):
-            key = (topic, event["subject"])
+            key = (topic, event["data"].get("userId", ""), event["subject"])
             by_key[key][event["sequence"]].add(event["id"])
             kind = event["type"].rsplit(".", 2)[-2]
             states[key].append((event["sequence"], kind, json.dumps(event["data"]["state"])))
@@ -253,15 +182,6 @@ def all_acked_have_results(run: Run, kafka: Reader) -> bool:
 def verdict(run: Run, kafka: Reader, truth: dict[str, Any], settled: bool) -> dict[str, Any]:
     """The report: the state comparison, the event checks, the command checks, the faults."""
     settings = run.settings
-    lost = lost_steps(run, kafka)
-    found = phantoms(kafka, settings)
-    results = command_results(kafka, settings)
-    decided = {r.command_id: r.outcome for r in results}
-    forgiven = checks.forgiven_count(run.forgiven)
-    problems = command_problems(run, kafka)
-    problems["faults"] = checks.fault_problems(run.injected, run.recovered)
-    problems["logins"] = checks.login_problems(run.windows, LOGINLESS_FAULTS)
-    problems["forgiveness"] = checks.forgiveness_problems(forgiven, len(run.sim.sent_messages))
     return {
         "state_topics_equal_truth": settled,
         "state_difference": ""
@@ -270,6 +190,22 @@ def verdict(run: Run, kafka: Reader, truth: dict[str, Any], settled: bool) -> di
         "explanation": {}
         if settled
         else explain(run, kafka, differing_keys(truth, kafka.records, settings)),
+        **judged(run, kafka, lost_steps(run, kafka), {}),
+    }
+
+
+def judged(run: Run, kafka: Reader, lost: list[str], more: dict[str, list[str]]) -> dict[str, Any]:
+    """The event, command and fault checks and counts (with ``more`` problems), for any run."""
+    found = phantoms(kafka, run.settings)
+    results = command_results(kafka, run.settings)
+    decided = {r.command_id: r.outcome for r in results}
+    forgiven = checks.forgiven_count(run.forgiven)
+    problems = command_problems(run, kafka)
+    problems["faults"] = checks.fault_problems(run.injected, run.recovered)
+    problems["logins"] = checks.login_problems(run.windows, LOGINLESS_FAULTS)
+    problems["forgiveness"] = checks.forgiveness_problems(forgiven, len(run.sim.sent_messages))
+    problems.update(more)
+    return {
         "events_lost": len(lost),
         "lost": lost[:20],
         "phantom_duplicates": len(found),
@@ -319,42 +255,48 @@ async def chaos(
         report = await final_verdict(run)
         return {"seed": seed, "seconds": round(time.monotonic() - started, 1), **report}
     finally:
-        await stop_bridge(run)
+        await run.stop()
         await sim.stop()
         await broker.stop()
 
 
 async def final_verdict(run: Run) -> dict[str, Any]:
     """Once the bridge is ready again: read every topic until settled, then judge."""
-    ready = True
-    try:
-        await run.ready()
-    except TimeoutError:
-        ready = False  # judged anyway: the report says why things are missing
+    ready = await ready_at_end(run)
     settings = run.settings
-    topics = [*event_topics(settings), *state_topics(settings), settings.topics.command_results]
-    async with Reader(run.broker.bootstrap, topics) as kafka:
+    async with Reader(run.broker.bootstrap, verdict_topics(settings)) as kafka:
         truth = simulator_truth(run.sim, USER, settings.subscriptions.alerting.attribute_names)
-        settled = True
-        try:
-            await kafka.wait_for(lambda r: state_topic_truth(r, settings, USER) == truth, 60)
-        except AssertionError:
-            settled = False
-        await kafka.settle()
-        with contextlib.suppress(AssertionError):
-            await kafka.wait_for(lambda _: all_acked_have_results(run, kafka), 60)
-        await kafka.settle()
+        settled = await read_until(
+            run, kafka, lambda r: state_topic_truth(r, settings, USER) == truth
+        )
         return {"ready_at_end": ready, **verdict(run, kafka, truth, settled)}
 
 
-async def stop_bridge(run: Run) -> None:
-    """SIGTERM the bridge process, SIGKILL it if it does not stop within 30 s."""
-    if run.process is not None and run.process.returncode is None:
-        run.process.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(run.process.wait(), 30)
-        except TimeoutError:
-            run.process.kill()
+async def ready_at_end(run: Run) -> bool:
+    """Whether the bridge is ready again (judged anyway if not: the report says what is missing)."""
+    try:
+        await run.ready()
+    except TimeoutError:
+        return False
+    return True
+
+
+def verdict_topics(settings: Settings) -> list[str]:
+    return [*event_topics(settings), *state_topics(settings), settings.topics.command_results]
+
+
+async def read_until(run: Run, kafka: Reader, equal: Callable[[list[Any]], bool]) -> bool:
+    """Read until ``equal`` holds (False after 60 s), then until acked commands have results."""
+    settled = True
+    try:
+        await kafka.wait_for(equal, 60)
+    except AssertionError:
+        settled = False
+    await kafka.settle()
+    with contextlib.suppress(AssertionError):
+        await kafka.wait_for(lambda _: all_acked_have_results(run, kafka), 60)
+    await kafka.settle()
+    return settled
 
 
 def main() -> int:
@@ -367,9 +309,19 @@ def main() -> int:
     parser.add_argument(
         "--fault-every", type=float, default=8.0, help="mean seconds between faults"
     )
+    parser.add_argument("--accounts", type=int, default=1, help="ICWS accounts (a fleet if >1)")
+    parser.add_argument("--replicas", type=int, default=1, help="bridge processes (a fleet if >1)")
     parser.add_argument("--json", help="also write the report here")
     args = parser.parse_args()
-    report = asyncio.run(chaos(args.duration, args.seed, args.rate, args.fault_every))
+    if args.accounts > 1 or args.replicas > 1:
+        from tests.chaos_fleet import fleet_chaos  # here: it imports this module
+
+        run = fleet_chaos(
+            args.duration, args.seed, args.accounts, args.replicas, args.rate, args.fault_every
+        )
+    else:
+        run = chaos(args.duration, args.seed, args.rate, args.fault_every)
+    report = asyncio.run(run)
     print(checks.table(report))
     if args.json:
         with open(args.json, "w") as out:

@@ -231,6 +231,11 @@ def forgiveness_problems(forgiven: int, sent: int) -> list[str]:
     return []
 
 
+def session_problems(live: Mapping[str, int]) -> list[str]:
+    """Every account has exactly one live ICWS session (a fleet after its rebalances settle)."""
+    return [f"{user}: {count} live sessions" for user, count in sorted(live.items()) if count != 1]
+
+
 def table(report: dict[str, Any]) -> str:
     """The fault matrix, the counts and the problems, for people."""
     lines = [f"{'fault':22} {'injected':>8} {'recovered':>9} {'max recovery s':>15} {'logins':>6}"]

@@ -23,7 +23,7 @@ import signal
 import sys
 import time
 from collections import Counter, defaultdict
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,6 +76,15 @@ class Run:
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.DEVNULL,
         )
+
+    async def stop(self) -> None:
+        """SIGTERM the bridge process, SIGKILL it if it does not stop within 30 s."""
+        if self.process is not None and self.process.returncode is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(self.process.wait(), 30)
+            except TimeoutError:
+                self.process.kill()
 
     async def ready(self, timeout: float = 60.0) -> float:
         """Seconds until /readyz says ready (raises TimeoutError)."""
@@ -325,7 +334,9 @@ FAULTS: dict[str, Callable[[Run], Awaitable[None]]] = {
 }
 
 
-def fault_order(seed: int, first: Sequence[str] = ()) -> Iterator[str]:
+def fault_order(
+    seed: int, first: Sequence[str] = (), kinds: Iterable[str] = FAULTS
+) -> Iterator[str]:
     """The ``first`` kinds, then every kind once per round, each round shuffled from ``seed``.
 
     Rounds, not independent draws, so a short run still sees most kinds; an own generator, so
@@ -334,18 +345,20 @@ def fault_order(seed: int, first: Sequence[str] = ()) -> Iterator[str]:
     yield from first
     rng = random.Random(f"faults {seed}")
     while True:
-        deck = sorted(FAULTS)
+        deck = sorted(kinds)
         rng.shuffle(deck)
         yield from deck
 
 
-async def inject_one(run: Run, name: str) -> None:
+async def inject_one(
+    run: Run, name: str, faults: Mapping[str, Callable[[Run], Awaitable[None]]] = FAULTS
+) -> None:
     """Inject one fault, wait until it recovered, and note its window with the logins around it."""
     logins, injected = run.sim.logins, time.monotonic()
     run.injected[name] += 1
     try:
         with contextlib.suppress(TimeoutError):  # not recovered: the matrix shows it
-            await FAULTS[name](run)
+            await faults[name](run)
             if name in SESSION_FAULTS:
                 await run.sim.wait_for(lambda: run.sim.logins > logins, 60)
             await run.ready()

@@ -370,3 +370,27 @@ class TestReport:
     def test_a_bridge_not_ready_at_the_end_fails(self) -> None:
         """A bridge that never became ready again fails the run."""
         assert not checks.passed(self.report(ready_at_end=False))
+
+
+class TestOneSessionPerAccount:
+    """At the end of a fleet run every account has exactly one live ICWS session."""
+
+    async def test_two_live_sessions_of_one_account_fail(self) -> None:
+        """Two real logins of one user in the simulator: the check names that account."""
+        users = {"agent.one": PASSWORD, "agent.two": PASSWORD, "agent.three": PASSWORD}
+        jar = aiohttp.CookieJar(unsafe=True)
+        async with Simulator(SimulatorConfig(users=users)) as sim:
+            async with aiohttp.ClientSession(cookie_jar=jar) as http:
+                await login(http, sim, "agent.one")
+                await login(http, sim, "agent.two")
+            async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+                await login(http, sim, "agent.one")
+            live = {user: len(sim.sessions_of(user)) for user in users}
+        assert checks.session_problems(live) == [
+            "agent.one: 2 live sessions",
+            "agent.three: 0 live sessions",
+        ]
+
+    def test_one_session_each_passes(self) -> None:
+        """Exactly one live session per account: no problem."""
+        assert checks.session_problems({"agent.one": 1, "agent.two": 1}) == []

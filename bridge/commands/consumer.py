@@ -43,6 +43,7 @@ from bridge.commands.handler import Incoming
 from bridge.commands.ownership import Gate, Revoked
 from bridge.kafka import GroupConsumer, GroupConsumerFactory, KafkaGroupConsumer, Message, Partition
 from bridge.logs import get_logger
+from bridge.readiness import Check
 from bridge.settings import CommandSettings, KafkaSettings
 
 
@@ -117,19 +118,15 @@ class CommandConsumer:
     # --- health --------------------------------------------------------------------------
 
     @property
-    def ready(self) -> bool:
-        return self.assigned is not None and not self._stop.is_set()
-
-    @property
     def partitions(self) -> int | None:
         """How many partitions the command topic has, once known from an assignment."""
         return self._total
 
-    @property
-    def detail(self) -> str:
-        if self.assigned is not None:
-            return f"{self.assigned} partition(s) of {self._topic} assigned"
-        return self.problem
+    def check(self) -> Check:
+        """Ready once in the group with partitions assigned (and not stopping)."""
+        if self.assigned is not None and not self._stop.is_set():
+            return Check(True, f"{self.assigned} partition(s) of {self._topic} assigned")
+        return Check(False, self.problem if self.assigned is None else "stopping")
 
     # --- running -------------------------------------------------------------------------
 

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 # One encoder of each kind, made once: ``json.dumps`` with options builds a new encoder per call,
 # which costs as much as encoding a small event. The output is the same.
 COMPACT_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
@@ -35,6 +37,43 @@ def compact(value: Any) -> bytes:
     return COMPACT_JSON.encode(value).encode()
 
 
+# orjson writes str, int, bool, None, lists and str-keyed dicts exactly as COMPACT_JSON does
+# (compact, UTF-8 kept, the same string escapes: checked over every code point), about ten times
+# faster. It differs on floats (``1e16`` against ``1e+16``, NaN as null) and on types json
+# refuses (datetime, dataclasses, subclasses), so only values of those exact types go to it; and
+# what it refuses (integers beyond 64 bits, non-str keys, lone surrogates, deep nesting) falls
+# back. The property is in tests/unit/test_encoding.py.
+
+
+def fast_compact(value: Any) -> bytes:
+    """:func:`compact` byte for byte, through orjson where it writes the same bytes."""
+    if _plain(value):
+        try:
+            return orjson.dumps(value)
+        except orjson.JSONEncodeError:
+            pass
+    return compact(value)
+
+
+def _plain(value: Any) -> bool:
+    """True when ``value`` holds only str, int, bool, None, lists and dicts of them.
+
+    Dict keys are not looked at: orjson refuses keys that are not str, and that falls back.
+    """
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return True
+    if kind is dict:
+        for item in value.values():
+            kind = type(item)
+            if not (kind is str or kind is int or kind is bool or item is None or _plain(item)):
+                return False
+        return True
+    if kind is list:
+        return all(_plain(item) for item in value)
+    return False
+
+
 # The state cache keeps each live entity's properties packed in the very encoding of record
 # values, so a change's state is spliced into its records as it is (bridge.core.state).
 Packed = bytes | dict[str, Any]
@@ -43,7 +82,7 @@ Packed = bytes | dict[str, Any]
 def pack(props: Mapping[str, Any]) -> Packed:
     """Properties as compact JSON bytes, or as a dict copy when they are not JSON."""
     try:
-        return COMPACT_JSON.encode(props).encode()
+        return fast_compact(props)
     except (TypeError, ValueError):  # not JSON, or a lone surrogate UTF-8 cannot hold
         return dict(props)
 
@@ -145,7 +184,7 @@ def spliced_event(
     )
     return b"".join(
         (
-            COMPACT_JSON.encode(attributes)[:-1].encode(),
+            fast_compact(attributes)[:-1],
             head,
             state_json,
             f',"changedFields":[{fields}],"cause":{string(cause)}}}}}'.encode(),

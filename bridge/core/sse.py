@@ -39,6 +39,18 @@ class SseDecoder:
             self._started = True
             if buffer.startswith(_BOM):
                 del buffer[: len(_BOM)]
+        if not self._after_cr and _CR not in chunk:
+            # The usual LF-only stream: split in C. What was buffered before holds no line end
+            # (see below), so the last LF of the chunk is the last of the buffer, and only the
+            # chunk is searched: a huge event in many chunks still costs linear time.
+            last = chunk.rfind(b"\n")
+            if last >= 0:
+                end = len(buffer) - len(chunk) + last
+                for line in buffer[:end].split(b"\n"):
+                    self._line(line, events)
+                del buffer[: end + 1]
+            self._searched = len(buffer)
+            return events
         position = 0
         while True:
             if self._after_cr and position < len(buffer):
@@ -54,21 +66,30 @@ class SseDecoder:
             position = match.end()
             self._searched = 0
             self._after_cr = match.group() == b"\r" and position == len(buffer)
-            if not line:
-                if self._data:
-                    events.append("\n".join(self._data))
-                    self._data = []
-                continue
-            name, _, value = line.decode("utf-8", errors="replace").partition(":")
-            value = value[1:] if value.startswith(" ") else value
-            if name == "data":
-                self._data.append(value)
-            elif name == "retry" and (delay := parse_retry(value)) is not None:
-                self.retry_ms = delay
-            # Other fields (id, event) and comments carry nothing ICWS needs.
+            self._line(line, events)
         del buffer[:position]
         self._searched = len(buffer)
         return events
+
+    def _line(self, line: bytes | bytearray, events: list[str]) -> None:
+        """Take one complete line: a blank line ends the event, a ``data`` line adds to it."""
+        if not line:
+            if self._data:
+                events.append("\n".join(self._data))
+                self._data = []
+        elif line.startswith(b"data:"):
+            # The name is ASCII, so decoding the rest alone gives what decoding the whole line
+            # and cutting the name off would.
+            value = line[6:] if line[5:6] == b" " else line[5:]
+            self._data.append(value.decode("utf-8", errors="replace"))
+        elif line == b"data":  # a field name alone has an empty value
+            self._data.append("")
+        elif line.startswith(b"retry"):
+            name, _, text = line.decode("utf-8", errors="replace").partition(":")
+            text = text[1:] if text.startswith(" ") else text
+            if name == "retry" and (delay := parse_retry(text)) is not None:
+                self.retry_ms = delay
+        # Other fields (id, event) and comments carry nothing ICWS needs.
 
     @property
     def pending(self) -> bool:
@@ -90,3 +111,4 @@ def parse_retry(value: str) -> int | None:
 _LINE_END = re.compile(rb"\r\n|\r|\n")  # SSE allows CRLF, LF or a lone CR as the line end
 _BOM = b"\xef\xbb\xbf"
 _LF = ord("\n")
+_CR = b"\r"

@@ -9,6 +9,7 @@ since the command journal must survive a broker loss.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -17,7 +18,9 @@ from aiokafka import AIOKafkaProducer
 from bridge import retries
 from bridge.core.events import Record
 from bridge.errors import KafkaError
+from bridge.kafka.batches import Batch, interleaved, pack
 from bridge.kafka.clients import TRANSLATED, client_options, translate, translated
+from bridge.kafka.partitioner import partition_for
 from bridge.logs import get_logger
 from bridge.settings import KafkaSettings
 
@@ -59,11 +62,19 @@ def producer_options(kafka: KafkaSettings, *, awaited: bool = False) -> dict[str
     }
 
 
+# Keys whose partition is remembered. murmur2 is pure Python in aiokafka and cost as much as
+# the rest of a batch send (BENCHMARKS.md, issue #15); an entity's records share its key, and
+# a live entity keeps sending. 2**16 keys hold an agent's day in well under 10 MB.
+PARTITION_MEMO = 2**16
+
+
 class Producer:
     """An aiokafka producer taking the bridge's records and raising the bridge's errors."""
 
-    def __init__(self, options: dict[str, Any]) -> None:
-        self._client = AIOKafkaProducer(**options)
+    def __init__(self, options: dict[str, Any], client: Any = None) -> None:
+        # ``client``: an AIOKafkaProducer made elsewhere (component tests hand in a fake one).
+        self._client = AIOKafkaProducer(**options) if client is None else client
+        self._partition_of = functools.lru_cache(maxsize=PARTITION_MEMO)(partition_for)
 
     async def start(self) -> None:
         """Connect; KafkaError (and nothing left running) while Kafka cannot be reached."""
@@ -85,18 +96,43 @@ class Producer:
         return future
 
     async def send_all(self, records: Sequence[Record]) -> list[BaseException | None]:
-        """Send the records in order; per record None once acknowledged, or the error."""
-        futures: list[asyncio.Future[Any]] = []
-        for record in records:
+        """Send the records in order; per record None once acknowledged, or the error.
+
+        Sent as batches per partition (:mod:`bridge.kafka.batches`): one future per batch, not
+        per record. A batch that fails fails each of its records, so the caller's per-key
+        retry sends it again whole, with the later records of its keys.
+        """
+        results: list[BaseException | None] = [None] * len(records)
+        try:
+            with translated("send failed"):
+                partitions = {
+                    topic: sorted(await self._client.partitions_for(topic))
+                    for topic in {record.topic for record in records}
+                }
+        except KafkaError as exc:
+            return [exc] * len(records)
+        batches = pack(records, partitions, self._client.create_batch, self._partition_of)
+        submitted: list[tuple[Batch, asyncio.Future[Any]]] = []
+        for batch in interleaved(batches):
             try:
-                futures.append(await self.send(record))
+                future = await self._submit(batch, records)
             except TRANSLATED as exc:
-                futures.append(_failed(exc))
-        results = await asyncio.gather(*futures, return_exceptions=True)
-        return [
-            translate(result, "send failed") if isinstance(result, BaseException) else None
-            for result in results
-        ]
+                future = _failed(exc)
+            submitted.append((batch, future))
+        outcomes = await asyncio.gather(*(f for _, f in submitted), return_exceptions=True)
+        for (batch, _), outcome in zip(submitted, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                error = translate(outcome, "send failed")
+                for index in batch.indices:
+                    results[index] = error
+        return results
+
+    async def _submit(self, batch: Batch, records: Sequence[Record]) -> asyncio.Future[Any]:
+        """Queue one closed batch; the future resolves when Kafka acknowledges it (or fails)."""
+        future: asyncio.Future[Any] = await self._client.send_batch(
+            batch.builder, batch.topic, partition=batch.partition
+        )
+        return future
 
     async def send_and_wait(self, record: Record) -> None:
         with translated("send failed"):

@@ -339,3 +339,22 @@ class TestOwnership:
             await group.revoke_returned.wait()
             handler.release.set()
         assert log.index("revoke returned") < log.index("finished 0")
+
+
+class TestCheck:
+    """The consumer's own readiness check: ready only with partitions assigned."""
+
+    async def test_ready_once_assigned_and_not_after_stop(self) -> None:
+        """Not ready before joining; ready naming the partitions once handled; not ready stopped."""
+        log: list[str] = []
+        group = FakeGroup(log, [P0])
+        handler = Handler(log, hold=0)
+        async with consuming(group, handler) as consumer:
+            assert not consumer.check().ok
+            group.script.put_nowait(records(0))
+            await handler.holding.wait()  # a record is handled: the partition is assigned
+            check = consumer.check()
+            assert check.ok
+            assert "1 partition(s)" in check.detail
+            consumer.stop()
+            assert not consumer.check().ok

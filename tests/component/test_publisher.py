@@ -54,7 +54,7 @@ def state(key: str, value: str) -> Record:
     return Record("state", key.encode(), value.encode(), (), "state")
 
 
-async def publish(producer: FakeProducer, records: list[Record]) -> None:
+async def publish(producer: RecordSender, records: list[Record]) -> None:
     """Put the records as one chunk and run the publisher until all are acknowledged."""
 
     def factory(kafka: KafkaSettings, *, awaited: bool = False) -> RecordSender:

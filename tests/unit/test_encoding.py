@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import quote
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -220,3 +221,52 @@ class TestPieces:
         assert encoding.ce_headers(event, copy_attributes=False) == (
             ("content-type", b"application/cloudevents+json"),
         )
+
+
+# Beyond what ICWS sends: what orjson writes differently or refuses, so the fast path must fall
+# back for it. Floats at the edges of Python's repr, integers beyond 64 bits, non-str keys.
+awkward_scalars = (
+    st.floats()  # NaN and infinities included: json writes NaN, orjson would write null
+    | st.sampled_from([1e16, 1e-7, 1e-5, 123456789.0, -0.0, 5e-324, 1.7976931348623157e308])
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.sampled_from([2**63 - 1, 2**63, 2**64 - 1, 2**64, -(2**63), -(2**63) - 1])
+    | st.characters(codec="utf-8").map(lambda c: f"a{c}\u2028\x7f\x1f")
+)
+wide_values = st.recursive(
+    json_values | awkward_scalars,
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+        | st.dictionaries(st.integers(0, 3) | st.booleans() | st.none(), inner, max_size=2)
+    ),
+    max_leaves=12,
+)
+
+
+class TestFastPath:
+    """The orjson path writes the very bytes of the standard library, or leaves the work to it."""
+
+    @settings(max_examples=1000)
+    @given(value=wide_values)
+    def test_fast_compact_is_the_plain_encoding(self, value: Any) -> None:
+        """Any JSON value (floats, huge integers, non-str keys included) gives json's bytes."""
+        assert encoding.fast_compact(value) == plain(value)
+
+    @settings(max_examples=300)
+    @given(props=st.dictionaries(st.text(max_size=8), wide_values, max_size=6))
+    def test_packed_properties_are_the_plain_encoding(self, props: dict[str, Any]) -> None:
+        """The state cache packs properties in exactly the encoding record values use."""
+        assert encoding.pack(props) == plain(props)
+
+    def test_a_lone_surrogate_fails_as_before(self) -> None:
+        """Text UTF-8 cannot hold is refused by both paths alike, so pack keeps a dict."""
+        with pytest.raises(UnicodeEncodeError):
+            encoding.fast_compact({"name": "a\ud800"})
+        assert encoding.pack({"name": "a\ud800"}) == {"name": "a\ud800"}
+
+    def test_values_json_refuses_are_refused(self) -> None:
+        """A type json cannot write (orjson could) is still refused: pack keeps a dict."""
+        moment = datetime(2024, 1, 5, tzinfo=UTC)
+        with pytest.raises(TypeError):
+            encoding.fast_compact({"at": moment})
+        assert encoding.pack({"at": moment}) == {"at": moment}

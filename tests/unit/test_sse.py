@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from hypothesis import given
@@ -22,6 +23,21 @@ def stream(end: bytes) -> bytes:
     """Two ICWS messages as the suggested simulator framing, with a keep-alive between them."""
     lines = [f"data: {STATUS}", "", ":ping", "", f"data: {ALERT}", ""]
     return end.join(line.encode() for line in lines) + end
+
+
+def spec_events(raw: bytes) -> list[str]:
+    """The events of a whole stream, read line by line as the SSE specification describes."""
+    events: list[str] = []
+    data: list[str] = []
+    for line in re.split(rb"\r\n|\r|\n", raw)[:-1]:
+        name, _, value = line.decode().partition(":")
+        if not line:
+            if data:
+                events.append("\n".join(data))
+            data = []
+        elif name == "data":
+            data.append(value[1:] if value.startswith(" ") else value)
+    return events
 
 
 def feed_all(chunks: list[bytes]) -> tuple[list[str], SseDecoder]:
@@ -150,6 +166,12 @@ class TestChunking:
         assert decoder.feed(b"data: a\r") == []
         assert decoder.feed(b"\ndata: b\r\n\r\n") == ["a\nb"]
 
+    def test_a_cr_split_from_its_lf_before_an_lf_only_chunk(self) -> None:
+        """The LF completing a CRLF is not a blank line, even in a chunk holding no CR."""
+        decoder = SseDecoder()
+        assert decoder.feed(b"data: a\r") == []
+        assert decoder.feed(b"\ndata: b\n\n") == ["a\nb"]
+
     def test_a_cr_only_event_comes_out_without_waiting_for_more_bytes(self) -> None:
         """A lone CR ending a chunk ends its line at once, so the event is not held back."""
         decoder = SseDecoder()
@@ -176,6 +198,29 @@ class TestChunking:
         chunks = [raw[a:b] for a, b in zip([0, *points], [*points, len(raw)], strict=True)]
         decoded, decoder = feed_all(chunks)
         assert decoded == events
+        assert decoder.pending is False
+
+    @given(
+        lines=st.lists(
+            st.tuples(
+                st.sampled_from(["data: ", "data:", "data", ":", "id: ", ""]),
+                st.text(alphabet=st.characters(blacklist_categories=["Cs", "Cc"]), max_size=6),
+                st.sampled_from(list(LINE_ENDS.values())),
+            ),
+            max_size=12,
+        ),
+        cuts=st.lists(st.integers(min_value=0, max_value=200), max_size=8),
+    )
+    def test_line_ends_mixed_line_by_line_under_any_chunking(
+        self, lines: list[tuple[str, str, bytes]], cuts: list[int]
+    ) -> None:
+        """Chunks with and without CRs alternate freely: the events are the spec's, in order."""
+        # A CR as the very last byte may still be half of a CRLF, so the stream ends with LFs.
+        raw = b"".join((field + text).encode() + end for field, text, end in lines) + b"\n\n"
+        points = sorted({min(c, len(raw)) for c in cuts})
+        chunks = [raw[a:b] for a, b in zip([0, *points], [*points, len(raw)], strict=True)]
+        decoded, decoder = feed_all(chunks)
+        assert decoded == spec_events(raw)
         assert decoder.pending is False
 
 
