@@ -11,7 +11,7 @@ simulator in its own process (``python -m bench.fleet``, driven by JSON lines li
 * **idle** - that process's RSS and its CPU (``/proc/PID/stat`` utime+stime) over 20 s of quiet;
 * **latency** - an in-process bridge holding the N accounts (commands off, as ``bench.latency``)
   while the lively scenario makes ``rate`` changes a second, spread over the users in rounds
-  (``spread="cycle"``); written-to-acknowledged per entity, paired as ``bench.latency`` pairs;
+  (``spread="cycle"``); written-to-acknowledged per entity, paired as ``bench.latency`` pairs them;
 * **takeover** - two ``bridge run`` processes in one consumer group share the N accounts; one is
   SIGKILLed; seconds from the kill until the survivor's held count grows (the group noticed:
   the consumer's session timeout), and from then until it holds all N up.
@@ -29,7 +29,6 @@ import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import aiohttp
 
@@ -289,17 +288,12 @@ class Centre:
         raise ValueError(f"unknown command {name!r}")
 
     def _rows(self, since: int) -> list[list[Any]]:
-        """(written at, aggregate, record key) per entry; per-user keys as the bridge makes them."""
-        owners = {sid: s.user for sid, s in self.sim.sessions.items()}
-        rows = []
-        for i in range(since, len(self.sent)):
-            session, message = self.sent[i]
-            user = owners.get(session)
-            for aggregate, key in entries(message):
-                if aggregate != "status_messages" and user is not None:
-                    key = f"{quote(user, safe='')}/{key}"
-                rows.append([self.sent.times[i], aggregate, key])
-        return rows
+        """(written at, aggregate, entity) per entry, as ``bench.latency._pair`` pairs them."""
+        return [
+            [self.sent.times[i], aggregate, key]
+            for i in range(since, len(self.sent))
+            for aggregate, key in entries(self.sent[i][1])
+        ]
 
 
 async def serve(accounts: int) -> None:
