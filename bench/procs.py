@@ -114,13 +114,17 @@ class SimulatorProcess:
 
 
 @contextlib.asynccontextmanager
-async def simulator() -> AsyncIterator[SimulatorProcess]:
-    """The simulator in a child process on the helpers' core; stopped on exit."""
+async def simulator(*argv: str) -> AsyncIterator[SimulatorProcess]:
+    """The simulator in a child process on the helpers' core; stopped on exit.
+
+    ``argv``: another driver module and its arguments (``"bench.fleet", "1000"``), not
+    ``bench.simproc``.
+    """
     with on_cpus(HELPER_CPUS):
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "bench.simproc",
+            *(argv or ("bench.simproc",)),
             cwd=ROOT,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,

@@ -15,6 +15,12 @@ from bench import procs
 Reading = Callable[[dict[str, Any]], float | None]
 Test = Callable[[float], bool]
 
+
+def _fleet(read: Reading) -> Reading:
+    """A fleet reading, counted against the issue #14 targets only at 1,000 accounts or more."""
+    return lambda r: read(r["fleet"]) if r["fleet"]["accounts"] >= 1000 else None
+
+
 # (name, how it is read from the results, the target's test, what the target says)
 TARGETS: tuple[tuple[str, Reading, Test, str], ...] = (
     (
@@ -54,6 +60,36 @@ TARGETS: tuple[tuple[str, Reading, Test, str], ...] = (
         lambda r: r["recovery"]["reconciled_s"]["median"],
         lambda v: v < 1,
         "< 1 s",
+    ),
+    *(
+        (f"fleet: {name}", _fleet(read), test, wanted)
+        for name, read, test, wanted in (
+            (
+                "start to all reconciled (s)",
+                lambda f: f["start"]["reconciled_s"],
+                lambda v: v < 60,
+                "< 60 s",
+            ),
+            ("RSS (MB)", lambda f: f["idle"]["rss_mb"], lambda v: v < 400, "< 400 MB"),
+            (
+                "idle CPU (share of a core)",
+                lambda f: f["idle"]["cpu_share"],
+                lambda v: v < 0.1,
+                "< 0.1",
+            ),
+            (
+                "added latency p99 at 200/s (ms)",
+                lambda f: f["latency"]["added_ms"]["p99"],
+                lambda v: v < 50,
+                "< 50 ms",
+            ),
+            (
+                "group noticed to all up (s)",
+                lambda f: f["takeover"]["noticed_to_all_up_s"],
+                lambda v: v < 60,
+                "< 60 s",
+            ),
+        )
     ),
 )
 
@@ -180,6 +216,8 @@ def table(results: dict[str, Any]) -> str:
             ("process start to ready (/readyz 200)", _spread(s["ready_s"])),
             ("  of which interpreter and imports", f"{s['imports_s']:.2f} s"),
         ]
+    if "fleet" in results:
+        rows += fleet_rows(results["fleet"])
     width = max(len(name) for name, _ in rows) if rows else 0
     lines += [f"  {name:<{width}}  {value}" for name, value in rows]
     lines.append("")
@@ -208,3 +246,36 @@ def _rate(t: dict[str, Any]) -> str:
 
 def _spread(s: dict[str, float]) -> str:
     return f"{s['median']:.3f} / {s['max']:.3f} s"
+
+
+def fleet_rows(f: dict[str, Any]) -> list[tuple[str, str]]:
+    """The fleet part's numbers (issue #14)."""
+    n, lat, t = f"{f['accounts']:,}", f["latency"], f["takeover"]
+    a = lat["added_ms"]
+    rows = [
+        (
+            f"fleet {n}: start to ready / to all reconciled",
+            f"{f['start']['ready_s']:.1f} / "
+            f"{f['start']['reconciled_s']:.1f} s ({f['start']['resyncs']:.0f} resyncs)",
+        ),
+        (
+            f"fleet {n}: RSS (peak), idle CPU over 20 s",
+            f"{f['idle']['rss_mb']:.0f} MB "
+            f"({f['idle']['peak_rss_mb']:.0f} MB), {f['idle']['cpu_share']:.1%} of a core",
+        ),
+        (
+            f"fleet {n}: added latency at {lat['achieved_rate']}/s (p50/p99/max)",
+            f"{a['p50']:.1f} / {a['p99']:.1f} / {a['max']:.1f} ms ({lat['events']:,} events, "
+            f"{lat['users_touched']:,} users)",
+        ),
+    ]
+    if "error" in t:
+        return [*rows, (f"fleet {n}: two replicas, SIGKILL one", f"failed: {t['error']}")]
+    return [
+        *rows,
+        (
+            f"fleet {n}: SIGKILL to group noticed / noticed to all up / to ready",
+            f"{t['kill_to_noticed_s']:.1f} / {t['noticed_to_all_up_s']:.1f} / "
+            f"{t['noticed_to_ready_s']:.1f} s ({t['victim_held']} accounts moved)",
+        ),
+    ]

@@ -14,9 +14,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import latency, memory, procs, recovery, report, throughput
+from bench import fleet, latency, memory, procs, recovery, report, throughput
 
-PARTS = ("throughput", "ownwork", "latency", "memory", "cache", "recovery", "startup")
+PARTS = ("throughput", "ownwork", "latency", "memory", "cache", "recovery", "startup", "fleet")
 OUT = procs.ROOT / ".bench"
 
 
@@ -51,6 +51,21 @@ def parser() -> argparse.ArgumentParser:
     )
     cli.add_argument(
         "--repeats", type=int, default=5, help="recovery and start-up repeats (%(default)s)"
+    )
+    cli.add_argument(
+        "--accounts", type=int, default=1000, help="fleet: ICWS accounts (%(default)s)"
+    )
+    cli.add_argument(
+        "--fleet-rate",
+        type=float,
+        default=200.0,
+        help="fleet: changes per second spread over the accounts (%(default)s)",
+    )
+    cli.add_argument(
+        "--max-logins",
+        type=int,
+        default=None,
+        help="fleet: icws.max_concurrent_logins for a tuned run (shipped default)",
     )
     cli.add_argument(
         "--only", action="append", choices=PARTS, help="run only this part (repeatable)"
@@ -101,6 +116,12 @@ async def _part(part: str, args: argparse.Namespace, log: Path) -> dict[str, Any
         return {"memory": await memory.run(args.entities, log)}
     if part == "cache":
         return {"cache": await _cache(min(args.entities, 20_000))}
+    if part == "fleet":
+        return {
+            "fleet": await fleet.run(
+                args.accounts, args.fleet_rate, args.duration, log, args.max_logins
+            )
+        }
     if part == "recovery":
         return {"recovery": await recovery.session_loss(args.repeats, log)}
     return {"startup": await recovery.start_to_ready(max(args.repeats // 2, 1))}

@@ -15,6 +15,7 @@ import asyncio
 import json
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bench.workload import CallWorkload, populate, run_messages
@@ -142,11 +143,19 @@ async def serve() -> None:
     config = SimulatorConfig(users={USER: PASSWORD}, sse_keepalive_seconds=5.0)
     sim = Simulator(config)
     sent = TimedSent()
+    await drive(sim, sent, Driver(sim, sent).handle)
+
+
+async def drive(
+    sim: Simulator,
+    sent: TimedSent,
+    handle: Callable[[dict[str, Any]], Awaitable[dict[str, Any]]],
+) -> None:
+    """Start ``sim``, then answer each command line on stdin with ``handle`` until quit or EOF."""
     # The simulator appends every delivered message to this list right after writing it; the
     # benchmark swaps in a list that also notes the time (bench-only, no simulator change).
     sim._records.sent_messages = sent
     await sim.start(host="127.0.0.1", port=0)
-    driver = Driver(sim, sent)
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader(limit=1 << 24)
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
@@ -157,7 +166,7 @@ async def serve() -> None:
             if command.get("cmd") == "quit":
                 break
             try:
-                _answer({"ok": True, **await driver.handle(command)})
+                _answer({"ok": True, **await handle(command)})
             except Exception as exc:  # any failure is reported to the parent
                 _answer({"ok": False, "error": f"{type(exc).__name__}: {exc}"})
     finally:
