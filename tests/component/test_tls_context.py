@@ -1,4 +1,4 @@
-"""One TLS context shared by every account's ICWS client (a CA store each would cost a fleet GBs)."""
+"""One TLS context shared by every account's ICWS client (a CA store each would cost GBs)."""
 
 from __future__ import annotations
 
