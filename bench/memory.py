@@ -9,7 +9,9 @@ its own and not the benchmark's. Three readings of ``/proc/PID/status``:
 * **restart** - a new bridge process over the same broker and ICWS: it loads the ``entities``
   states from the compacted state topic, then reconciles the alerting snapshot, one ICWS
   message listing every entity, against them (nothing changed, so no entity events). Peak and
-  the time from process start until every subscription is reconciled.
+  the time from process start until every subscription is reconciled; and, from VmRSS sampled
+  every 20 ms and the bridge's ``state.restored`` log line, the restore's share: its time, the
+  RSS when it was done and the highest RSS until then (what the snapshot adds is the rest).
 
 Alerting interactions are the largest entities the bridge keeps (queue, attributes); a
 contact centre never has 100,000 alerting at once, which makes this an upper bound.
@@ -17,7 +19,11 @@ contact centre never has 100,000 alerting at once, which makes this an upper bou
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,11 +36,11 @@ RESYNCED = 'icws_bridge_events_total{type="bridge.resync.completed"}'
 
 async def run(entities: int, log: Path) -> dict[str, Any]:
     """Measure the three readings for ``entities`` live alerting interactions."""
-    del log  # the child bridge logs to its own stderr (discarded)
     extra = {"BRIDGE_ICWS__SSE_IDLE_TIMEOUT_SECONDS": "600"}
+    _empty(log)
     result: dict[str, Any] = {"entities": entities, "aggregate": "alerting"}
     async with procs.broker() as kafka, procs.simulator() as sim, aiohttp.ClientSession() as http:
-        async with procs.bridge_process(kafka.bootstrap, sim.url, extra) as bridge:
+        async with procs.bridge_process(kafka.bootstrap, sim.url, extra, log) as bridge:
             await _until_metric(http, bridge, RESYNCED, 4, 60)
             result["idle"] = procs.memory_mb(bridge.pid)
             await sim.call("silence")
@@ -49,13 +55,53 @@ async def run(entities: int, log: Path) -> dict[str, Any]:
                 **procs.memory_mb(bridge.pid),
                 "load_seconds": round(time.perf_counter() - started, 2),
             }
-        async with procs.bridge_process(kafka.bootstrap, sim.url, extra) as bridge:
-            await _until_metric(http, bridge, RESYNCED, 4, max(120, entities / 500))
+        restart = {**extra, "BRIDGE_LOG__LEVEL": "INFO"}  # for state.restored
+        async with procs.bridge_process(kafka.bootstrap, sim.url, restart, log) as bridge:
+            samples: list[tuple[float, float]] = []
+            sampler = asyncio.create_task(_sample(bridge.pid, samples))
+            try:
+                await _until_metric(http, bridge, RESYNCED, 4, max(120, entities / 500))
+            finally:
+                sampler.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sampler
             result["restart"] = {
                 **procs.memory_mb(bridge.pid),
                 "start_to_reconciled_seconds": round(time.perf_counter() - bridge.started, 2),
+                **_restore_share(log, samples, time.time() - time.perf_counter() + bridge.started),
             }
     return result
+
+
+def _empty(log: Path) -> None:
+    """An empty ``log`` for this run's bridges (the restart's ``state.restored`` comes last)."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_bytes(b"")
+
+
+async def _sample(pid: int, samples: list[tuple[float, float]]) -> None:
+    """Append (wall-clock time, VmRSS in MB) every 20 ms until cancelled."""
+    while True:
+        samples.append((time.time(), procs.memory_mb(pid)["rss_mb"]))
+        await asyncio.sleep(0.02)
+
+
+def _restore_share(log: Path, samples: list[tuple[float, float]], start: float) -> dict[str, Any]:
+    """Restore's time from process start, RSS when done and the peak RSS sampled until then."""
+    done = None
+    for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
+        with contextlib.suppress(ValueError):
+            entry = json.loads(line)
+            if entry.get("event") == "state.restored":
+                done = datetime.fromisoformat(entry["timestamp"].replace("Z", "+00:00"))
+    before = [rss for at, rss in samples if done is None or at <= done.timestamp()]
+    if done is None or not before:
+        return {}
+    return {
+        "restored_seconds": round(done.timestamp() - start, 2),
+        "restored_rss_mb": before[-1],
+        "restore_peak_rss_mb": max(before),
+    }
 
 
 async def _until_metric(

@@ -197,11 +197,15 @@ class BridgeProcess:
 
 @contextlib.asynccontextmanager
 async def bridge_process(
-    kafka: str, icws: str, extra: Mapping[str, str] | None = None
+    kafka: str, icws: str, extra: Mapping[str, str] | None = None, log: Path | None = None
 ) -> AsyncIterator[BridgeProcess]:
-    """Start the bridge as a service would run it, on the bridge's core; SIGTERM on exit."""
+    """Start the bridge as a service would run it, on the bridge's core; SIGTERM on exit.
+
+    Its log lines (stderr) go to ``log`` when given (appended), else nowhere.
+    """
     port = free_port()
     env = bridge_env(kafka, icws, port, **dict(extra or {}))
+    errors = log.open("ab") if log is not None else None
     with on_cpus(BRIDGE_CPUS):
         started = time.perf_counter()
         process = await asyncio.create_subprocess_exec(
@@ -213,12 +217,14 @@ async def bridge_process(
             env=env,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
+            stderr=errors or asyncio.subprocess.DEVNULL,
         )
     try:
         yield BridgeProcess(process, f"http://127.0.0.1:{port}", started)
     finally:
         await _end(process)
+        if errors is not None:
+            errors.close()
 
 
 # --- memory ----------------------------------------------------------------------------------

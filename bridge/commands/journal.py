@@ -54,14 +54,12 @@ class Journal:
                 self._take(record)
                 read += 1
 
-            # An empty partition answers after 50 ms, not the default 500.
             await read_to_end(
                 self._kafka,
                 [self.topic],
                 visit,
                 what="cannot read the command journal",
                 positions=self._positions,
-                wait_ms=50,
             )
         if read:
             self._log.debug("journal.caught_up", records=read, commands=len(self._entries))

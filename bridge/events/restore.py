@@ -137,7 +137,10 @@ class _Loader:
             return
         decoded = decode_event(aggregate, record.value)
         slot = (aggregate, user, entity)
-        if decoded[1] > self.tails.get(slot, (None, 0, ""))[1]:
+        # Tails are read after every checkpoint: keep only what is newer than its checkpoint
+        # (usually nothing), not a decoded state for each of the tails' entities.
+        newest = max(self.checkpoints.get(slot, 0), self.tails.get(slot, (None, 0, ""))[1])
+        if decoded[1] > newest:
             self.tails[slot] = decoded
 
     def repairs(self, contract: Contract) -> list[Record]:

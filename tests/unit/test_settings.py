@@ -361,3 +361,17 @@ class TestShippedFiles:
             ):
                 monkeypatch.setenv(name, value)
         assert load_settings() == defaults
+
+
+class TestConsumerGroupDefaults:
+    """The command consumer's shipped group timeouts suit a stock Kafka broker."""
+
+    def test_session_timeout_is_one_a_stock_kafka_broker_accepts(self, credentials: None) -> None:
+        """Within Kafka's default group.min/max.session.timeout.ms (6,000 / 1,800,000 ms)."""
+        kafka = load_settings().kafka
+        assert 6_000 <= kafka.consumer_session_timeout_ms <= 1_800_000
+
+    def test_heartbeat_leaves_three_chances_per_session(self, credentials: None) -> None:
+        """Heartbeat at most a third of the session timeout (Kafka's guidance)."""
+        kafka = load_settings().kafka
+        assert kafka.consumer_heartbeat_interval_ms * 3 <= kafka.consumer_session_timeout_ms
