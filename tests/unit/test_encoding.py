@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tracemalloc
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import quote
@@ -270,3 +271,16 @@ class TestFastPath:
         with pytest.raises(TypeError):
             encoding.fast_compact({"at": moment})
         assert encoding.pack({"at": moment}) == {"at": moment}
+
+
+def test_packed_state_holds_no_spare_buffer() -> None:
+    """The cache's packed bytes are allocated at their size (orjson's own keep a 4 KB buffer)."""
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        kept = [encoding.pack({"interactionId": str(i), "note": "x" * 50}) for i in range(1000)]
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert len(kept) == 1000
+    assert grown < 1000 * 400  # about 130 bytes each; 4 KB each without the copy
