@@ -100,10 +100,11 @@ class KafkaSettings(Group):
     consumer_group: str = Field(
         "icws-bridge", description="Consumer group of the command consumer."
     )
-    # Why 6 s: a stock Kafka broker refuses less (group.min.session.timeout.ms), it outlasts the
-    # longest pause of the event loop (parsing a 35 MB snapshot takes about a second), and a first
-    # join takes 3 s instead of 5 where the broker holds it for half the session timeout (Tansu;
-    # Kafka holds it for group.initial.rebalance.delay.ms, 3 s, whatever the client asks).
+    # Why 6 s: a stock Kafka broker refuses less (group.min.session.timeout.ms); it outlasts the
+    # longest pause of the event loop with a heartbeat to spare (a 100,000-entity snapshot, 28 MB,
+    # takes about 2 s from arrival to reconciled, see BENCHMARKS.md); and a first join takes 3 s
+    # instead of 5 where the broker holds it for half the session timeout (Tansu; Kafka holds it
+    # for group.initial.rebalance.delay.ms, 3 s by default, whatever the client asks).
     consumer_session_timeout_ms: PositiveInt = Field(
         6000,
         description="Command consumer: group session timeout (the lowest a stock Kafka broker "
