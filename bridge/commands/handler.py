@@ -45,7 +45,6 @@ from bridge.settings import CommandSettings, TopicSettings
 __all__ = [
     "Caller",
     "CommandHandler",
-    "Executor",
     "Gate",
     "Incoming",
     "Revoked",
@@ -236,7 +235,3 @@ class CommandHandler:
         await self._results.finish(
             ref, verdict, letter.assistance_id, None, None, 0, incoming.position, read_at
         )
-
-
-# The name the consumer knows the handler by.
-Executor = CommandHandler
