@@ -4,7 +4,8 @@ One process with several accounts: each account's events carry its own user, the
 catalogue is published once, accounts come and go with their files, a bad file is skipped and
 reported. Two ``bridge run`` processes in one consumer group share the accounts by the command
 topic's partitions; when one is SIGKILLed the other takes its accounts over, one live session per
-account, nothing lost and nothing invented.
+account, nothing lost and nothing invented. When a second replica joins, the accounts that stay
+on the first keep their ICWS session (a rebalance parks and resumes them, no new login).
 """
 
 from __future__ import annotations
@@ -262,6 +263,46 @@ def assert_no_phantoms(kafka: Any, sim: Simulator, settings: Any, users: list[st
     subjects = [(e["data"]["userId"], e["subject"]) for e in started]
     assert len(subjects) == len(set(subjects))
     assert set(subjects) == {(u, i) for u in users for i in sim.world.alerting(u)}
+
+
+class TestRebalanceKeepsSessions:
+    """A second replica joins: the accounts that stay on the first keep their ICWS session."""
+
+    async def test_kept_accounts_do_not_log_in_again_and_moved_ones_log_in_once(
+        self, broker: EmbeddedBroker, centre: Simulator, start_bridge: Start, tmp_path: Path
+    ) -> None:
+        """Same session ids for the stayers; each mover: old session gone, one new login."""
+        users = sorted(users_named("agent", 6, PASSWORD))
+        directory = tmp_path / "accounts"
+        write_accounts(directory, users)
+        settings = bridge_settings(
+            broker, centre.url, icws={"accounts_dir": directory}, topics={"partitions": 6}
+        )
+        first = start_bridge(settings)
+        await first.ready(30)
+        before = {u: [s.session_id for s in centre.sessions_of(u)] for u in users}
+        assert all(len(ids) == 1 for ids in before.values())
+        logins, logouts = centre.logins, centre.logouts
+        second = start_bridge(settings)
+
+        def settled() -> bool:
+            held = [set(b.bridge.fleet.held()) for b in (first, second)]
+            return (
+                bool(held[0] and held[1])
+                and held[0] | held[1] == set(users)
+                and all(not b.bridge.fleet.accounts().get("parked") for b in (first, second))
+                and all(live_sessions(centre, u) == 1 for u in users)
+            )
+
+        await second.until(settled, 30)
+        await second.ready(30)
+        stayed, moved = sorted(first.bridge.fleet.held()), sorted(second.bridge.fleet.held())
+        assert not set(stayed) & set(moved)
+        after = {u: [s.session_id for s in centre.sessions_of(u)] for u in users}
+        assert {u: after[u] for u in stayed} == {u: before[u] for u in stayed}
+        assert all(after[u] != before[u] for u in moved)
+        assert centre.logins == logins + len(moved), "a kept account logged in again"
+        assert centre.logouts == logouts + len(moved), "a moved account was not logged out"
 
 
 class TestRebalanceWithCommands:
