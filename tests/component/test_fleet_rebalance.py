@@ -198,7 +198,10 @@ class TestPark:
         w.session_of(KEPT[0]).batches.put_nowait([alerting("1001")])
         for _ in range(50):
             await asyncio.sleep(0)
-        assert w.session_of(KEPT[0]).delivered == 0, "the session's reader was not held"
+        session = w.session_of(KEPT[0])
+        assert session.batches.empty(), "the session did not take the batch"
+        assert session.delivered == 0, "the session's reader was not held"
+        assert not session.stopped.is_set()
         assert len(w.publisher.of(KEPT[0])) == before
 
 
@@ -268,6 +271,7 @@ class TestBounds:
         w = fleet(kafka={"consumer_rebalance_timeout_ms": 100})
         await all_up(w, USERS)
         await w.fleet.revoked([0, 1, 2])
+        assert not any(s.stopped.is_set() for s in w.sessions), "stopped at once, not parked"
         async with asyncio.timeout(5):
             await asyncio.gather(*(s.stopped.wait() for s in w.sessions))
         await until(lambda: w.fleet.accounts()["parked"] == 0)

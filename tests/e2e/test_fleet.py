@@ -71,6 +71,14 @@ def write_accounts(directory: Path, users: list[str], password: str = PASSWORD) 
         (directory / user).write_text(password + "\n")
 
 
+def six_accounts(tmp_path: Path) -> tuple[list[str], Path]:
+    """The centre's six agents, each with its file in ``tmp_path/accounts``."""
+    users = sorted(users_named("agent", 6, PASSWORD))
+    directory = tmp_path / "accounts"
+    write_accounts(directory, users)
+    return users, directory
+
+
 def fleet_settings(broker: EmbeddedBroker, sim: Simulator, directory: Path) -> Any:
     """Settings of a fleet reading ``directory`` every 0.2 s."""
     return bridge_settings(
@@ -194,9 +202,7 @@ class TestTwoProcesses:
         self, broker: EmbeddedBroker, centre: Simulator, reader: Any, tmp_path: Path
     ) -> None:
         """After the kill every account has exactly one live session and its state is the truth."""
-        users = sorted(users_named("agent", 6, PASSWORD))
-        directory = tmp_path / "accounts"
-        write_accounts(directory, users)
+        users, directory = six_accounts(tmp_path)
         for user in users:
             centre.world.start_alerting(user)
         ports = [free_port(), free_port()]
@@ -272,9 +278,7 @@ class TestRebalanceKeepsSessions:
         self, broker: EmbeddedBroker, centre: Simulator, start_bridge: Start, tmp_path: Path
     ) -> None:
         """Same session ids for the stayers; each mover: old session gone, one new login."""
-        users = sorted(users_named("agent", 6, PASSWORD))
-        directory = tmp_path / "accounts"
-        write_accounts(directory, users)
+        users, directory = six_accounts(tmp_path)
         settings = bridge_settings(
             broker, centre.url, icws={"accounts_dir": directory}, topics={"partitions": 6}
         )
@@ -318,9 +322,7 @@ class TestRebalanceWithCommands:
         tmp_path: Path,
     ) -> None:
         """Six accounts, one slow command each; a rebalance mid-way: one call, one result each."""
-        users = sorted(users_named("agent", 6, PASSWORD))
-        directory = tmp_path / "accounts"
-        write_accounts(directory, users)
+        users, directory = six_accounts(tmp_path)
         settings = bridge_settings(
             broker,
             centre.url,
