@@ -210,8 +210,8 @@ class Fleet:
             over = [
                 p for u, p in self._parked.items() if p not in back and (settled or not fits(u, p))
             ]
+            self._resume(back)  # first: they need nothing from the stops
             await self._stop_all([*gone, *over])
-            self._resume(back)
             if settled and self._expiry is not None and not self._parked:
                 self._expiry.cancel()
                 self._expiry = None
