@@ -73,7 +73,7 @@ async def _replay(streams: list[str]) -> list[Record]:
     publisher = _Keeping()
     pump = Pump(
         contract,
-        new_states(max_history=1000),
+        new_states(),
         publisher,  # type: ignore[arg-type]
         metrics.create(),
         user=USER,
