@@ -104,7 +104,7 @@ def _upserts(
     creates = kind == rules.created_by
     if rules.fold_case:
         entries = [(rules.name(key), props) for key, props in entries]
-    return tuple(Upsert(key, props, replace, (), creates) for key, props in entries)
+    return tuple([Upsert(key, props, replace, (), creates) for key, props in entries])
 
 
 def _alerting(raw: dict[str, Any], snapshot: bool, kind: str) -> Update:
@@ -114,11 +114,15 @@ def _alerting(raw: dict[str, Any], snapshot: bool, kind: str) -> Update:
     if not isinstance(raw.get("alertingInteractionDetails"), list):
         raise Malformed("alertingInteractionDetails is missing or not a list")
     entries, problems = read_entries(ALERT, raw["alertingInteractionDetails"], "alerts")
-    ended = [rules.ends(props) for _, props in entries]
-    live = [entry for entry, ends in zip(entries, ended, strict=True) if not ends]
+    live: list[tuple[str, dict[str, Any]]] = []
+    removals: list[str] = []
+    for key, props in entries:
+        if rules.ends(props):
+            removals.append(rules.name(key))
+        else:
+            live.append((key, props))
     upserts = _upserts(rules, live, snapshot, kind)
-    removals = tuple(rules.name(k) for (k, _), ends in zip(entries, ended, strict=True) if ends)
-    return Update("alerting", snapshot, upserts, removals, tuple(problems), kind)
+    return Update("alerting", snapshot, upserts, tuple(removals), tuple(problems), kind)
 
 
 def _history(raw: dict[str, Any], snapshot: bool, kind: str) -> Update:

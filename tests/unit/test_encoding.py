@@ -259,6 +259,22 @@ class TestFastPath:
         """The state cache packs properties in exactly the encoding record values use."""
         assert encoding.pack(props) == plain(props)
 
+    @settings(max_examples=300)
+    @given(props=st.dictionaries(st.text(max_size=8), wide_values, max_size=6))
+    def test_unpacked_properties_are_what_json_reads_back(self, props: dict[str, Any]) -> None:
+        """Whichever encoder packed them, the properties come back as json reads their bytes."""
+        packed = encoding.pack(props)
+        assert isinstance(packed, bytes)
+        # repr tells 1 from 1.0 and True from 1, which == does not.
+        assert repr(encoding.unpack(packed)) == repr(json.loads(plain(props)))
+
+    @pytest.mark.parametrize("number", [2**64, -(2**63) - 1, 10**30, 1.5, 1e16])
+    def test_numbers_orjson_would_misread_come_back_exactly(self, number: float) -> None:
+        """A huge integer stays an integer (orjson would read it as a float), a float a float."""
+        unpacked = encoding.unpack(encoding.pack({"n": number, "name": "x"}))
+        assert type(unpacked["n"]) is type(number)
+        assert unpacked == {"n": number, "name": "x"}
+
     def test_a_lone_surrogate_fails_as_before(self) -> None:
         """Text UTF-8 cannot hold is refused by both paths alike, so pack keeps a dict."""
         with pytest.raises(UnicodeEncodeError):
