@@ -78,6 +78,21 @@ def _plain(value: Any) -> bool:
     return False
 
 
+def read_json(text: str | bytes) -> Any:
+    """``json.loads(text)``, through orjson where it reads the same values (four times faster).
+
+    orjson reads JSON as json does (duplicate keys, escapes, whitespace and errors included) but
+    for numbers: an integer beyond 64 bits comes back as a float. So a value holding any float is
+    read again by json, and what orjson refuses (NaN, lone surrogates, huge exponents) is left to
+    json, which reads it or raises its own error.
+    """
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+    return value if _plain(value) else json.loads(text)
+
+
 # The state cache keeps each live entity's properties packed in the very encoding of record
 # values, so a change's state is spliced into its records as it is (bridge.core.state).
 Packed = bytes | dict[str, Any]

@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from bridge import errors
 from bridge.core import icws_api
+from bridge.core.encoding import read_json
 from bridge.core.icws_api import Answer, Call, Transport
 from bridge.core.session_rules import StreamEndReason
 from bridge.core.sse import SseDecoder
@@ -256,6 +256,6 @@ def readers(settings: IcwsSettings) -> ReaderFactory:
 
 def _decode(data: str) -> Any:
     try:
-        return json.loads(data)
+        return read_json(data)
     except ValueError:
         return {"__type": "invalid", "reason": "SSE data is not JSON"}

@@ -289,6 +289,39 @@ class TestFastPath:
         assert encoding.pack({"at": moment}) == {"at": moment}
 
 
+json_texts = wide_values.map(json.dumps) | st.text(
+    alphabet='{}[]",:0123456789.eE-+ \\ud8ntrfalsNIiy\ufeff\x00é', max_size=24
+)
+
+
+def read_or_error(text: str) -> str | type[Exception]:
+    """What json reads (as repr, which tells 1 from 1.0), or the kind of error it raises."""
+    try:
+        return repr(json.loads(text))
+    except json.JSONDecodeError:
+        return json.JSONDecodeError
+
+
+class TestReadJson:
+    """SSE data is read into exactly the values json reads, whichever parser reads it."""
+
+    @settings(max_examples=2000)
+    @given(text=json_texts)
+    def test_read_json_reads_what_json_reads(self, text: str) -> None:
+        """Any text (huge integers, floats, NaN, broken JSON) gives json's value or its error."""
+        expected = read_or_error(text)
+        if expected is json.JSONDecodeError:
+            with pytest.raises(json.JSONDecodeError):
+                encoding.read_json(text)
+        else:
+            assert repr(encoding.read_json(text)) == expected
+
+    @pytest.mark.parametrize("text", ['{"id": 18446744073709551616}', "[1, -9223372036854775809]"])
+    def test_integers_beyond_64_bits_stay_integers(self, text: str) -> None:
+        """Integers orjson would read as floats come back exact."""
+        assert repr(encoding.read_json(text)) == repr(json.loads(text))
+
+
 def test_packed_state_holds_no_spare_buffer() -> None:
     """The cache's packed bytes are allocated at their size (orjson's own keep a 4 KB buffer)."""
     tracemalloc.start()
