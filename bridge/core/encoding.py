@@ -65,17 +65,18 @@ def _plain(value: Any) -> bool:
     Dict keys are not looked at: orjson refuses keys that are not str, and that falls back.
     """
     kind = type(value)
-    if kind is str or kind is int or kind is bool or value is None:
-        return True
     if kind is dict:
-        for item in value.values():
-            kind = type(item)
-            if not (kind is str or kind is int or kind is bool or item is None or _plain(item)):
-                return False
-        return True
-    if kind is list:
-        return all(_plain(item) for item in value)
-    return False
+        items = value.values()
+    elif kind is list:
+        items = value
+    else:
+        return kind is str or kind is int or kind is bool or value is None
+    # Leaves are checked here, not by a call each: a message or a state is mostly leaves.
+    for item in items:
+        kind = type(item)
+        if not (kind is str or kind is int or kind is bool or item is None or _plain(item)):
+            return False
+    return True
 
 
 def read_json(text: str | bytes) -> Any:
