@@ -33,15 +33,14 @@ from typing import Any, assert_never
 
 import structlog
 
-from bridge import __version__, errors
+from bridge import __version__, errors, retries
 from bridge.core import icws_api, messages, session_rules
 from bridge.core.accounts import Account
 from bridge.core.icws_api import Answer, Call, Login
 from bridge.core.session_rules import EndSession, Follow, Proceed, Unfollow, Unsupported
 from bridge.icws import keepalive, transports
 from bridge.icws.client import Client, IcwsClient
-from bridge.icws.login import Hosts, LoginGate, as_account, reason_of
-from bridge.icws.pacing import Pacing, forever, run_paced
+from bridge.icws.login import Hosts, LoginGate, as_account, backoff_of, reason_of
 from bridge.icws.sink import Health, SessionInfo, Sink
 from bridge.icws.streams import StreamKeeper
 from bridge.icws.subscriptions import (
@@ -84,6 +83,7 @@ class Session:
         login_gate: LoginGate | None = None,
     ) -> None:
         self._settings = settings = as_account(settings, account)
+        self._backoff = backoff_of(settings)
         self._bodies = subscription_bodies(subscriptions)
         self._metrics = metrics
         self._sink = sink
@@ -100,7 +100,7 @@ class Session:
         self._lost_reason = ""
         self._interrupt_reason_text = ""
         self._stop = asyncio.Event()
-        self._pacing = Pacing()
+        self._pacing = retries.Pacing()
         self.health = Health()
         self.last_message = time.time()
 
@@ -112,12 +112,12 @@ class Session:
             while not self._stopping:
                 # stamina gives up only in its test mode (capped attempts): start over.
                 with contextlib.suppress(_Ended):
-                    await run_paced(self._sessions(), self._pacing, self._stop.wait)
+                    await retries.run_paced(self._sessions(), self._pacing, self._stop.wait)
         self._set_state("down", "stopped")
 
     async def _sessions(self) -> None:
         """Sessions one after another, paced while they fail; returns after a stable one."""
-        async for attempt in forever(self._settings, self._pause_after):
+        async for attempt in retries.forever(self._pause_after, self._backoff):
             with attempt:
                 self._pacing.attempt_starts()
                 await self._judged_session(first=attempt.num == 1)

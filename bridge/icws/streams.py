@@ -21,10 +21,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import assert_never
 
+from bridge import retries
 from bridge.core import session_rules
 from bridge.core.icws_api import Transport
 from bridge.core.session_rules import FallBack, Reopen
-from bridge.icws.pacing import Pacing, forever, run_paced
+from bridge.icws.login import backoff_of
 from bridge.icws.transports import ReaderFactory, Reading, StreamEnded, interrupted_within
 from bridge.logs import get_logger
 from bridge.metrics import Metrics
@@ -50,13 +51,14 @@ class StreamKeeper:
         note: Note,
     ) -> None:
         self._settings = settings
+        self._backoff = backoff_of(settings)
         self._metrics = metrics
         self._reader_for = reader_for
         self._alive = alive
         self._note = note
         self._failures = 0
         self._retry_ms: int | None = None
-        self._pacing = Pacing()
+        self._pacing = retries.Pacing()
         self._log = get_logger("bridge.icws.streams")
 
     async def read(self, reading: Reading, transport: Transport) -> None:
@@ -69,7 +71,9 @@ class StreamKeeper:
             while not reading.interrupt.is_set():
                 # stamina gives up only in its test mode (capped attempts): go on.
                 with contextlib.suppress(_Pause):
-                    if await run_paced(self._round(reading), self._pacing, reading.interrupt.wait):
+                    if await retries.run_paced(
+                        self._round(reading), self._pacing, reading.interrupt.wait
+                    ):
                         return
         finally:
             self._metrics.set_transport(None)
@@ -80,7 +84,7 @@ class StreamKeeper:
         A new round after a stream that worked starts stamina's backoff afresh.
         """
         retry = (self._retry_ms or 0) / 1000
-        async for attempt in forever(self._settings, self._pause_after, at_least=retry):
+        async for attempt in retries.forever(self._pause_after, self._backoff, at_least=retry):
             with attempt:
                 self._pacing.attempt_starts()
                 return await self._one(reading)
