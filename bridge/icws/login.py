@@ -214,7 +214,6 @@ class Hosts:
 
     def _accepted(self, host: str, login: Login) -> Login:
         self._metrics.logins.labels(result="ok").inc()
-        self._metrics.current_host.info({"host": host})
         self.current = host
         self._http.csrf_token = login.csrf_token  # the jar already holds the new cookie
         self._announce(host, login.alternates)

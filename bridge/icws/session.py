@@ -33,7 +33,7 @@ from typing import Any, assert_never
 
 import structlog
 
-from bridge import __version__, errors, retries
+from bridge import errors, retries
 from bridge.core import icws_api, messages, session_rules
 from bridge.core.accounts import Account
 from bridge.core.icws_api import Answer, Call, Login
@@ -169,7 +169,7 @@ class Session:
         login = await self._hosts.login(self._stop)
         if login is None:
             return "stopped"
-        self._metrics.info.info({"version": __version__, "icws_version": login.version})
+        self.health.host, self.health.icws_version = self._hosts.current or "", login.version
         with structlog.contextvars.bound_contextvars(
             session_id=login.session_id, host=self._hosts.current
         ):
@@ -215,8 +215,7 @@ class Session:
             self._up.clear()
             self._login = None
             self._set_state("down", f"session lost: {reason}")
-            for name in self._bodies:
-                self._metrics.subscriptions.labels(subscription=name).set(0)
+            self.health.subscribed = ()
             await self._sink.session_down(reason)
         if reason == "stopped":
             names = [n for n in self._bodies if n not in self.health.unavailable]
@@ -231,7 +230,7 @@ class Session:
     async def _come_up(self, login: Login, plan: Proceed) -> None:
         """Create the subscriptions, then announce the session up: deliveries may flow."""
         subscribed, self.health.unavailable = await subscribe_all(
-            self._live(login), self._bodies, plan, self._metrics, self._log
+            self._live(login), self._bodies, plan, self._log
         )
         info = SessionInfo(
             login.session_id,
@@ -241,6 +240,7 @@ class Session:
             plan.transport,
             tuple(subscribed),
         )
+        self.health.subscribed = tuple(subscribed)
         self._up.set()
         self._set_state("up", "")
         await self._sink.session_up(info)
@@ -281,7 +281,7 @@ class Session:
             self._opened,
         )
         keeper = StreamKeeper(
-            self._settings, self._metrics, self._reader_for, self._alive, self._note
+            self._settings, self._metrics, self._reader_for, self._alive, self.health
         )
         try:
             async with keepalive.kept_alive(
@@ -289,7 +289,7 @@ class Session:
             ):
                 await keeper.read(reading, plan.transport)
         finally:
-            self._note("")
+            self.health.note = ""
         if self._ended is not None:
             self._lost_reason = self._ended.detail
             return self._ended.reason
@@ -373,12 +373,8 @@ class Session:
         assert self._hosts.current is not None
         return self._hosts.current
 
-    def _note(self, note: str) -> None:
-        self.health.note = note
-
     def _touch(self) -> None:
         self.last_message = time.time()
-        self._metrics.last_message.set(self.last_message)
 
     def _interrupt_with(self, reason: str) -> None:
         self._interrupt_reason_text = reason
