@@ -46,8 +46,11 @@ class SseDecoder:
             last = chunk.rfind(b"\n")
             if last >= 0:
                 end = len(buffer) - len(chunk) + last
-                for line in buffer[:end].split(b"\n"):
-                    self._line(line, events)
+                if end < _LONG:
+                    for line in buffer[:end].split(b"\n"):
+                        self._line(line, events)
+                else:
+                    self._long_lines(end, events)
                 del buffer[: end + 1]
             self._searched = len(buffer)
             return events
@@ -70,6 +73,24 @@ class SseDecoder:
         del buffer[:position]
         self._searched = len(buffer)
         return events
+
+    def _long_lines(self, end: int, events: list[str]) -> None:
+        """The lines of ``buffer[:end]``, a long one decoded where it lies.
+
+        A snapshot's data line can be tens of MB: copying it out of the buffer (and splitting
+        it) before decoding would hold it two or three times over beside its text.
+        """
+        buffer, start = self._buffer, 0
+        while start <= end:
+            stop = buffer.find(b"\n", start, end)
+            stop = end if stop < 0 else stop
+            if stop - start >= _LONG and buffer.startswith(b"data:", start):
+                start += 6 if buffer.startswith(b" ", start + 5) else 5
+                with memoryview(buffer)[start:stop] as value:
+                    self._data.append(str(value, "utf-8", "replace"))
+            else:
+                self._line(buffer[start:stop], events)
+            start = stop + 1
 
     def _line(self, line: bytes | bytearray, events: list[str]) -> None:
         """Take one complete line: a blank line ends the event, a ``data`` line adds to it."""
@@ -108,6 +129,7 @@ def parse_retry(value: str) -> int | None:
     return int(value)
 
 
+_LONG = 64 * 1024  # lines at least this long are decoded in place (see _long_lines)
 _LINE_END = re.compile(rb"\r\n|\r|\n")  # SSE allows CRLF, LF or a lone CR as the line end
 _BOM = b"\xef\xbb\xbf"
 _LF = ord("\n")

@@ -294,3 +294,30 @@ class TestRetry:
         """A stream that never sent ``retry:`` leaves the delay to the client."""
         _, decoder = feed_all([stream(b"\n")])
         assert decoder.retry_ms is None
+
+
+class TestLongLines:
+    """Lines of a snapshot's size (tens of MB in production) frame and decode like short ones."""
+
+    @given(
+        sizes=st.lists(st.sampled_from([0, 5, 65_535, 65_536, 70_000]), min_size=1, max_size=5),
+        field=st.sampled_from(["data: ", "data:", ":", "id: "]),
+        cuts=st.lists(st.integers(min_value=0, max_value=300_000), max_size=6),
+    )
+    def test_long_lines_among_short_ones_under_any_chunking(
+        self, sizes: list[int], field: str, cuts: list[int]
+    ) -> None:
+        """Long data, comment and other lines, short events between them: the spec's events."""
+        lines = [f"{field}{'é' * (size // 2)}{'x' * (size % 2)}" for size in sizes]
+        raw = b"".join(f"{line}\n\ndata: {STATUS}\n\n".encode() for line in lines)
+        points = sorted({min(c, len(raw)) for c in cuts})
+        chunks = [raw[a:b] for a, b in zip([0, *points], [*points, len(raw)], strict=True)]
+        decoded, decoder = feed_all(chunks)
+        assert decoded == spec_events(raw)
+        assert decoder.pending is False
+
+    def test_a_long_line_with_invalid_utf8_is_replaced_like_a_short_one(self) -> None:
+        """Invalid bytes in a long data line become U+FFFD, the rest of the line kept."""
+        value = b"a" * 70_000 + b"\xff\xfe" + "é".encode() + b"\xc3"
+        events, _ = feed_all([b"data: " + value[:100], value[100:] + b"\n\n"])
+        assert events == ["a" * 70_000 + "\ufffd\ufffdé\ufffd"]
