@@ -26,7 +26,7 @@ from bridge import errors
 from bridge.core import icws_api, rawjson
 from bridge.core.icws_api import Answer, Call, Transport
 from bridge.core.session_rules import StreamEndReason
-from bridge.core.sse import SseDecoder
+from bridge.core.sse import Data, SseDecoder
 from bridge.icws.client import ByteStream, Client
 from bridge.settings import IcwsSettings
 
@@ -253,7 +253,7 @@ def readers(settings: IcwsSettings) -> ReaderFactory:
     return reader
 
 
-def _decode(data: str) -> Any:
+def _decode(data: Data) -> Any:
     try:
         return rawjson.decode(data)
     except ValueError:

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bridge.core.rawjson import RawList, decode, materialized
+from bridge.core.rawjson import Pieces, RawList, decode, materialized
 
 from .core_strategies import ALERTING, HISTORY_URN, near_messages
 
@@ -34,8 +34,16 @@ def same(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
-def decoded(text: str) -> Any:
-    return materialized(decode(text, raw_above=EVERYTHING))
+def decoded(text: str, cuts: list[int] | None = None) -> Any:
+    """The decoder's reading of ``text``, given whole or (``cuts``) in pieces, raw lists read."""
+    if cuts is None:
+        return materialized(decode(text, raw_above=EVERYTHING))
+    points = sorted({cut % (len(text) + 1) for cut in cuts})
+    pieces = [text[a:b] for a, b in zip([0, *points], [*points, len(text)], strict=True)]
+    return materialized(decode(Pieces(pieces), raw_above=EVERYTHING))
+
+
+cut_points = st.none() | st.lists(st.integers(min_value=0), max_size=8)
 
 
 number_texts = st.from_regex(
@@ -64,18 +72,27 @@ class TestEqualsJsonLoads:
     """Whatever the text, the decoder gives what json.loads gives."""
 
     @settings(max_examples=300)
-    @given(message=near_messages, indent=st.sampled_from([None, 0, 2]), ascii_=st.booleans())
-    def test_icws_shaped_messages(self, message: Any, indent: int | None, ascii_: bool) -> None:
-        """Near-valid messages of every family, compact or indented, ASCII-escaped or not."""
+    @given(
+        message=near_messages,
+        indent=st.sampled_from([None, 0, 2]),
+        ascii_=st.booleans(),
+        cuts=cut_points,
+    )
+    def test_icws_shaped_messages(
+        self, message: Any, indent: int | None, ascii_: bool, cuts: list[int] | None
+    ) -> None:
+        """Near-valid messages of every family, compact or indented, escaped or not, in pieces."""
         text = json.dumps(message, indent=indent, ensure_ascii=ascii_)
-        assert same(decoded(text), json.loads(text))
+        assert same(decoded(text, cuts), json.loads(text))
 
     @settings(max_examples=300)
-    @given(values=st.lists(odd_values, max_size=6), pad=spacing)
-    def test_numbers_and_strings_as_written(self, values: list[str], pad: str) -> None:
+    @given(values=st.lists(odd_values, max_size=6), pad=spacing, cuts=cut_points)
+    def test_numbers_and_strings_as_written(
+        self, values: list[str], pad: str, cuts: list[int] | None
+    ) -> None:
         """Integers beyond 64 bits, float text of any precision, escapes, surrogates, NaN."""
         text = big_text(values, pad)
-        assert same(decoded(text), json.loads(text))
+        assert same(decoded(text, cuts), json.loads(text))
 
     @given(huge=st.integers(min_value=2**64, max_value=10**60), pad=spacing)
     def test_huge_integers_stay_integers(self, huge: int, pad: str) -> None:
@@ -107,9 +124,10 @@ class TestMalformed:
         cut=st.integers(min_value=0),
         edit=st.sampled_from(["truncate", "delete", "insert"]),
         char=st.sampled_from(list('{}[],:"\\ 0e-.x')),
+        cuts=cut_points,
     )
     def test_any_edit_is_refused_when_json_loads_refuses_it(
-        self, values: list[str], pad: str, cut: int, edit: str, char: str
+        self, values: list[str], pad: str, cut: int, edit: str, char: str, cuts: list[int] | None
     ) -> None:
         """Cut short, a character lost or one inserted anywhere: the same verdict as json.loads."""
         text = big_text(values, pad)
@@ -123,9 +141,9 @@ class TestMalformed:
             expected = json.loads(broken)
         except json.JSONDecodeError:
             with pytest.raises(json.JSONDecodeError):
-                decoded(broken)
+                decoded(broken, cuts)
         else:
-            assert same(decoded(broken), expected)
+            assert same(decoded(broken, cuts), expected)
 
     @pytest.mark.parametrize(
         "text",
@@ -146,6 +164,8 @@ class TestMalformed:
             json.loads(text)
         with pytest.raises(json.JSONDecodeError):
             decoded(text)
+        with pytest.raises(json.JSONDecodeError):
+            decoded(text, [1, 5, 9, 20])
 
 
 class TestWhatIsLeftRaw:

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bridge.core.sse import SseDecoder, parse_retry
+from bridge.core.rawjson import Pieces
+from bridge.core.sse import SseDecoder, joined, parse_retry
 
 ALERT = (
     '{"__type":"urn:inin.com:interactions:interactionAlertingMessage","isDelta":true,'
@@ -41,10 +42,11 @@ def spec_events(raw: bytes) -> list[str]:
 
 
 def feed_all(chunks: list[bytes]) -> tuple[list[str], SseDecoder]:
+    """The events of the chunks as strings (a long line's pieces joined), and the decoder."""
     decoder = SseDecoder()
     events: list[str] = []
     for chunk in chunks:
-        events += decoder.feed(chunk)
+        events += [joined(data) for data in decoder.feed(chunk)]
     return events, decoder
 
 
@@ -321,3 +323,24 @@ class TestLongLines:
         value = b"a" * 70_000 + b"\xff\xfe" + "é".encode() + b"\xc3"
         events, _ = feed_all([b"data: " + value[:100], value[100:] + b"\n\n"])
         assert events == ["a" * 70_000 + "\ufffd\ufffdé\ufffd"]
+
+    def test_a_long_line_in_many_chunks_comes_in_pieces_held_once(self) -> None:
+        """Arriving in chunks, a long data line is handed over as the pieces decoded on the way."""
+        value = "é" * 50_000 + "x" * 100_000
+        raw = f"data: {value}\n\ndata: {STATUS}\n\n".encode()
+        decoder = SseDecoder()
+        events = [e for n in range(0, len(raw), 4096) for e in decoder.feed(raw[n : n + 4096])]
+        assert isinstance(events[0], Pieces)
+        assert len(events[0]) > 1
+        assert ["".join(events[0]), events[1]] == [value, STATUS]
+        assert decoder.pending is False
+
+    @pytest.mark.parametrize("end", [b"\n", b"\r\n", b"\r"], ids=["lf", "crlf", "cr"])
+    def test_a_long_line_ends_at_any_line_end_even_split_from_it(self, end: bytes) -> None:
+        """CR, LF or CRLF end a long line, even when the CR and the LF come in two chunks."""
+        value = "v" * 70_000
+        raw = f"data: {value}".encode() + end + end + b"data: 2" + end + end + b":"
+        for cut in (len(raw) - 13, len(raw) - 12, len(raw) - 11):
+            events, decoder = feed_all([raw[:30_000], raw[30_000:cut], raw[cut:]])
+            assert events == [value, "2"]
+            assert decoder.pending is True  # the trailing ":" started a line
