@@ -38,6 +38,7 @@ RAW_LISTS = frozenset({"alertingInteractionDetails", "interactionHistory"})
 # whitespace (json.decoder.WHITESPACE).
 _scan: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 _string: Callable[[str, int], tuple[str, int]] = json.decoder.scanstring  # type: ignore[attr-defined]
+_SPACE = " \t\n\r"
 _whitespace: Callable[[str, int], re.Match[str]] = re.compile(r"[ \t\n\r]*").match  # type: ignore[assignment]
 
 
@@ -125,6 +126,9 @@ class _Cursor:
 
     def peek(self) -> str:
         """The next character that is not whitespace ("" at the end), the cursor moved to it."""
+        char = self.text[self.pos : self.pos + 1]
+        if char and char not in _SPACE:  # compact JSON (ICWS's) has no whitespace to skip
+            return char
         while True:
             self.pos = _whitespace(self.text, self.pos).end()
             if self.pos < len(self.text) or not self.more():
