@@ -121,7 +121,9 @@ class _Cursor:
         while self._pieces and (wanted > 0 or len(parts) == 1):
             parts.append(self._pieces.pop())
             wanted -= len(parts[-1])
-        self.text, self.pos = "".join(parts), 0
+        if not parts[0]:
+            del parts[0]  # so that a text given whole is not copied
+        self.text, self.pos = parts[0] if len(parts) == 1 else "".join(parts), 0
         return True
 
     def peek(self) -> str:

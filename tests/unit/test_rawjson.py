@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import tracemalloc
 from typing import Any
 
 import pytest
@@ -192,3 +193,37 @@ class TestWhatIsLeftRaw:
         assert decode('[{"alertingInteractionDetails":[1]}]', raw_above=EVERYTHING) == [
             {"alertingInteractionDetails": [1]}
         ]
+
+
+class TestHeldOnce:
+    """A big message's text is held once while it is decoded, and no tree is built."""
+
+    @staticmethod
+    def _peak(decoding: Any) -> tuple[int, Any]:
+        tracemalloc.start()
+        try:
+            result = decoding()
+            return tracemalloc.get_traced_memory()[1], result
+        finally:
+            tracemalloc.stop()
+
+    def _snapshot(self) -> str:
+        entry = '{"interactionId":"%d","name":"Jos\u00e9 N\u00fa\u00f1ez","alertType":5}'
+        return big_text([entry % n for n in range(20_000)], "")
+
+    def test_in_pieces_the_text_is_held_about_once(self) -> None:
+        """Given in 64 KB pieces, decoding holds under 1.25 times the text (json.loads: 6)."""
+        text = self._snapshot()
+        size = len(text)
+        pieces = Pieces(text[n : n + 65_536] for n in range(0, size, 65_536))
+        del text
+        peak, message = self._peak(lambda: decode(pieces))
+        assert len(message["alertingInteractionDetails"]) == 20_000
+        assert peak < 1.25 * size
+
+    def test_given_whole_the_text_is_not_copied(self) -> None:
+        """Given as one string, decoding adds under a third of the text (the element index)."""
+        text = self._snapshot()
+        peak, message = self._peak(lambda: decode(text))
+        assert len(message["alertingInteractionDetails"]) == 20_000
+        assert peak < 0.3 * len(text)  # a copy would be 1.0, json.loads over 6
