@@ -5,7 +5,10 @@ ICWS sends one message JSON per event in ``data:`` lines (docs/icws-protocol.md 
 The ``retry:`` field (the server's reconnection delay in milliseconds) is kept as
 :attr:`SseDecoder.retry_ms`, so the shell can honour it when it reopens a closed stream.
 An event is complete only at its blank line, so a stream cut mid-event loses nothing that was
-acknowledged: the partial event is simply never returned.
+acknowledged: the partial event is simply never returned. A data line of 64 KB or more (a big
+snapshot: tens of MB) is decoded as its bytes arrive and comes out as the pieces so decoded
+(:class:`~bridge.core.rawjson.Pieces`, which ``rawjson.decode`` reads without joining them), so
+its text is held once and its bytes not at all.
 """
 
 from __future__ import annotations

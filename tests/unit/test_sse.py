@@ -318,6 +318,24 @@ class TestLongLines:
         assert decoded == spec_events(raw)
         assert decoder.pending is False
 
+    @given(
+        tail=st.lists(
+            st.sampled_from([b"a", "é".encode(), "😀".encode(), b"\xff", b"\xc3", b"\xe2\x82"]),
+            max_size=30,
+        ),
+        cuts=st.lists(st.integers(min_value=65_530, max_value=65_620), max_size=6),
+    )
+    def test_a_long_line_decodes_as_its_whole_bytes_would(
+        self, tail: list[bytes], cuts: list[int]
+    ) -> None:
+        """Characters, broken sequences and cuts inside them: as decoding the line at once."""
+        value = b"a" * 65_536 + b"".join(tail)
+        raw = b"data: " + value + b"\n\n"
+        points = sorted({min(c, len(raw)) for c in [100, *cuts]})
+        chunks = [raw[a:b] for a, b in zip([0, *points], [*points, len(raw)], strict=True)]
+        events, _ = feed_all(chunks)
+        assert events == [value.decode("utf-8", errors="replace")]
+
     def test_a_long_line_with_invalid_utf8_is_replaced_like_a_short_one(self) -> None:
         """Invalid bytes in a long data line become U+FFFD, the rest of the line kept."""
         value = b"a" * 70_000 + b"\xff\xfe" + "é".encode() + b"\xc3"
