@@ -164,9 +164,9 @@ class Pump:
         if message.aggregate == "status_messages" and not self.catalogue:
             self._problem(message.kind, "status catalogue published by another account")
             return []
-        for problem in message.problems:
-            self._problem(message.kind, problem)
         changes, resync = self._states[message.aggregate].apply(message)
+        for problem in message.problems:  # after apply: a big message's are found by it
+            self._problem(message.kind, problem)
         records: list[Record] = []
         for change in changes:
             records += events.change_records(self._contract, change, recorded, user=self.user)

@@ -23,11 +23,10 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from bridge import errors
-from bridge.core import icws_api
-from bridge.core.encoding import read_json
+from bridge.core import icws_api, rawjson
 from bridge.core.icws_api import Answer, Call, Transport
 from bridge.core.session_rules import StreamEndReason
-from bridge.core.sse import SseDecoder
+from bridge.core.sse import Data, SseDecoder
 from bridge.icws.client import ByteStream, Client
 from bridge.settings import IcwsSettings
 
@@ -254,8 +253,8 @@ def readers(settings: IcwsSettings) -> ReaderFactory:
     return reader
 
 
-def _decode(data: str) -> Any:
+def _decode(data: Data) -> Any:
     try:
-        return read_json(data)
+        return rawjson.decode(data)
     except ValueError:
         return {"__type": "invalid", "reason": "SSE data is not JSON"}
