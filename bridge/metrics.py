@@ -1,15 +1,22 @@
 """Every Prometheus metric of the bridge, created against an injected registry.
 
 One prefix (``icws_bridge_``), base units (seconds, bytes), ``_total`` counters, and labels with
-small fixed value sets only: never an interaction, user, session or command id.
+small fixed value sets only: never an interaction, user, session or command id. What a session
+knows of itself (its state, transport, subscriptions, host, last message) is not written here by
+each session, which with many accounts would show whichever wrote last: the fleet counts or
+compares its accounts at each scrape (``set_function``, :class:`Tally`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
+from bridge import __version__
 from bridge.core.messages import AGGREGATES
 from bridge.core.session_rules import STREAM_END_REASONS
 
@@ -33,6 +40,30 @@ RECONNECT_REASONS = (
 )
 
 
+class Tally(Collector):
+    """A gauge of counts by label values not known up front, counted by a function per scrape."""
+
+    def __init__(
+        self, name: str, documentation: str, labels: tuple[str, ...], registry: CollectorRegistry
+    ) -> None:
+        self._family = (name, documentation, list(labels))
+        self._count: Callable[[], Mapping[tuple[str, ...], int]] = dict
+        registry.register(self)
+
+    def set_function(self, count: Callable[[], Mapping[tuple[str, ...], int]]) -> None:
+        """Count with ``count``: label values (in the labels' order) to how many."""
+        self._count = count
+
+    def describe(self) -> Iterable[Metric]:
+        return [GaugeMetricFamily(*self._family[:2], labels=self._family[2])]
+
+    def collect(self) -> Iterable[Metric]:
+        family = GaugeMetricFamily(*self._family[:2], labels=self._family[2])
+        for values, count in sorted(self._count().items()):
+            family.add_metric(list(values), count)
+        return [family]
+
+
 @dataclass(frozen=True, slots=True)
 class Metrics:
     """The metrics, as attributes; build with :func:`create`."""
@@ -47,7 +78,7 @@ class Metrics:
     stream_reconnects: Counter
     transport: Gauge
     logins: Counter
-    current_host: Info
+    hosts: Tally
     icws_requests: Counter
     messages_read: Counter
     message_problems: Counter
@@ -67,11 +98,6 @@ class Metrics:
     command_latency: Histogram
     dead_letters: Counter
 
-    def set_transport(self, transport: str | None) -> None:
-        """1 for the transport reading messages now; all 0 while no session reads."""
-        for name in TRANSPORTS:
-            self.transport.labels(transport=name).set(1 if name == transport else 0)
-
 
 def create(registry: CollectorRegistry | None = None) -> Metrics:
     """Create (and register) every metric in ``registry`` (a fresh one by default)."""
@@ -82,7 +108,7 @@ def create(registry: CollectorRegistry | None = None) -> Metrics:
 
     metrics = Metrics(
         registry=reg,
-        info=Info(name("build"), "Bridge version and ICWS server version.", registry=reg),
+        info=Info(name("build"), "Bridge version.", registry=reg),
         accounts=Gauge(
             name("accounts"),
             "Accounts this replica holds, by session state.",
@@ -115,14 +141,19 @@ def create(registry: CollectorRegistry | None = None) -> Metrics:
         ),
         transport=Gauge(
             name("transport"),
-            "1 for the transport reading ICWS messages now (poll also after an SSE fallback).",
+            "Accounts reading ICWS messages now, by transport (poll also after an SSE fallback).",
             ["transport"],
             registry=reg,
         ),
         logins=Counter(
             name("logins_total"), "ICWS login attempts, by result.", ["result"], registry=reg
         ),
-        current_host=Info(name("icws_host"), "The ICWS host the session is on.", registry=reg),
+        hosts=Tally(
+            name("icws_hosts"),
+            "Accounts by the ICWS host of their last login and the version that host runs.",
+            ("host", "icws_version"),
+            reg,
+        ),
         icws_requests=Counter(
             name("icws_requests_total"),
             "ICWS requests, by call and status class.",
@@ -143,17 +174,17 @@ def create(registry: CollectorRegistry | None = None) -> Metrics:
         ),
         last_message=Gauge(
             name("icws_last_message_timestamp_seconds"),
-            "Unix time of the last ICWS message or keep-alive.",
+            "Unix time of the newest ICWS message or keep-alive of any account.",
             registry=reg,
         ),
         message_age=Gauge(
             name("icws_seconds_since_last_message"),
-            "Seconds since the last ICWS message or keep-alive, as of the scrape.",
+            "Seconds since the last ICWS message or keep-alive of the account silent longest.",
             registry=reg,
         ),
         subscriptions=Gauge(
             name("icws_subscription_active"),
-            "1 while the subscription is in place.",
+            "Accounts with the subscription in place.",
             ["subscription"],
             registry=reg,
         ),
@@ -227,7 +258,9 @@ def create(registry: CollectorRegistry | None = None) -> Metrics:
         metrics.reconnects.labels(reason=reason)
     for reason in STREAM_END_REASONS:
         metrics.stream_reconnects.labels(reason=reason)
-    metrics.set_transport(None)
+    metrics.info.info({"version": __version__})
+    for transport in TRANSPORTS:
+        metrics.transport.labels(transport=transport)
     for aggregate in AGGREGATES:
         metrics.resubscriptions.labels(aggregate=aggregate)
     for kind in ("event", "state"):

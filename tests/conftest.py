@@ -40,6 +40,7 @@ hypothesis_settings.load_profile("bridge")
 
 USER = "agent.one"
 PASSWORD = "s3cret-Pa55word"
+SIM_VERSION = "CIC 2020 R1 Patch15"  # the product version the simulator's logins announce
 
 
 @pytest.fixture(autouse=True)

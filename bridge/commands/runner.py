@@ -26,9 +26,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, assert_never
 
-import stamina
-
-from bridge import errors
+from bridge import errors, retries
 from bridge.commands.ownership import Gate, Revoked
 from bridge.commands.results import JournalStore, Producer
 from bridge.commands.sessions import Caller, Sessions, View
@@ -138,13 +136,13 @@ class Runner:
     ) -> tuple[Verdict, int]:
         """The command's final verdict, run as ``user``, and how many ICWS calls it took."""
         state = _Attempts(user)
-        retrying = stamina.retry_context(
-            on=_Transient,
-            attempts=self._settings.max_attempts,
-            timeout=max(command.deadline - self._clock(), 0.001),
-            wait_initial=self._settings.backoff_initial_seconds,
-            wait_max=self._settings.backoff_max_seconds,
-            wait_jitter=self._settings.backoff_initial_seconds,
+        retrying = retries.attempts(
+            _Transient,
+            retries.Backoff(
+                self._settings.backoff_initial_seconds, self._settings.backoff_max_seconds
+            ),
+            limit=self._settings.max_attempts,
+            within=max(command.deadline - self._clock(), 0.001),
         )
         try:
             async for attempt in retrying:

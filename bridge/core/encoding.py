@@ -24,6 +24,10 @@ COMPACT_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 """Every record value and the state cache's packed properties: compact separators, UTF-8 kept."""
 CANONICAL_JSON = json.JSONEncoder(sort_keys=True, default=str)
 """What ids are derived from: keys sorted, so property order does not change an id."""
+# CANONICAL_JSON.encode of a tuple makes this C encoder and runs it, after a fifth of its time
+# spent in Python (the float formatter it builds for the Python encoder, option lookups); the id
+# of every event calls it directly, with CANONICAL_JSON's options. None without the C module.
+_C_ENCODER = getattr(json.encoder, "c_make_encoder", None)
 
 string = json.encoder.encode_basestring
 """How :data:`COMPACT_JSON` writes a string (``ensure_ascii`` off), quotes included."""
@@ -61,17 +65,33 @@ def _plain(value: Any) -> bool:
     Dict keys are not looked at: orjson refuses keys that are not str, and that falls back.
     """
     kind = type(value)
-    if kind is str or kind is int or kind is bool or value is None:
-        return True
     if kind is dict:
-        for item in value.values():
-            kind = type(item)
-            if not (kind is str or kind is int or kind is bool or item is None or _plain(item)):
-                return False
-        return True
-    if kind is list:
-        return all(_plain(item) for item in value)
-    return False
+        items = value.values()
+    elif kind is list:
+        items = value
+    else:
+        return kind is str or kind is int or kind is bool or value is None
+    # Leaves are checked here, not by a call each: a message or a state is mostly leaves.
+    for item in items:
+        kind = type(item)
+        if not (kind is str or kind is int or kind is bool or item is None or _plain(item)):
+            return False
+    return True
+
+
+def read_json(text: str | bytes) -> Any:
+    """``json.loads(text)``, through orjson where it reads the same values (four times faster).
+
+    orjson reads JSON as json does (duplicate keys, escapes, whitespace and errors included) but
+    for numbers: an integer beyond 64 bits comes back as a float. So a value holding any float is
+    read again by json, and what orjson refuses (NaN, lone surrogates, huge exponents) is left to
+    json, which reads it or raises its own error.
+    """
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+    return value if _plain(value) else json.loads(text)
 
 
 # The state cache keeps each live entity's properties packed in the very encoding of record
@@ -79,22 +99,43 @@ def _plain(value: Any) -> bool:
 Packed = bytes | dict[str, Any]
 
 
+class JsonPacked(bytes):
+    """Packed properties that json wrote (orjson could not be trusted with them): json reads them.
+
+    Plain packed bytes are orjson's, written from str, int (64 bits), bool, None, lists and
+    dicts alone, so orjson reads them back exactly, about four times faster than json. What only
+    json can write (floats, integers beyond 64 bits) orjson would read otherwise (a huge integer
+    as a float), so it is marked by this type and read by json.
+    """
+
+    __slots__ = ()
+
+
 def pack(props: Mapping[str, Any]) -> Packed:
     """Properties as compact JSON bytes, or as a dict copy when they are not JSON."""
+    if _plain(props):
+        try:
+            # A copy of exact size: orjson's bytes keep its 4 KB write buffer allocated, which
+            # the cache would hold per entity for as long as the entity lives (548 MB for 100,000).
+            return bytes(memoryview(orjson.dumps(props)))
+        except orjson.JSONEncodeError:
+            pass
     try:
-        # A copy of exact size: orjson's bytes keep its 4 KB write buffer allocated, which the
-        # cache would hold per entity for as long as the entity lives (548 MB for 100,000).
-        return bytes(memoryview(fast_compact(props)))
+        return JsonPacked(compact(props))
     except (TypeError, ValueError):  # not JSON, or a lone surrogate UTF-8 cannot hold
         return dict(props)
 
 
 def unpack(packed: Packed) -> dict[str, Any]:
     """The properties again (a new dict when packed)."""
-    if isinstance(packed, bytes):
-        unpacked: dict[str, Any] = json.loads(packed)
-        return unpacked
-    return packed
+    unpacked: dict[str, Any]
+    if type(packed) is bytes:
+        unpacked = orjson.loads(packed)
+    elif isinstance(packed, bytes):
+        unpacked = json.loads(packed)
+    else:
+        unpacked = packed
+    return unpacked
 
 
 # --- timestamps ----------------------------------------------------------------------------
@@ -128,9 +169,19 @@ def stamp_text(when: When) -> str:
 # --- ids -----------------------------------------------------------------------------------
 
 
+def _canonical(parts: tuple[Any, ...]) -> str:
+    """``CANONICAL_JSON.encode(parts)``: what its one-shot path runs, without the Python around."""
+    if _C_ENCODER is None:
+        return CANONICAL_JSON.encode(parts)
+    encoder = _C_ENCODER(
+        {}, str, json.encoder.encode_basestring_ascii, None, ": ", ", ", True, False, True
+    )
+    return "".join(encoder(parts, 0))
+
+
 def event_id(*parts: Any) -> str:
     """A UUID derived from the parts: the same parts always give the same id."""
-    digest = bytearray(hashlib.sha256(CANONICAL_JSON.encode(parts).encode()).digest()[:16])
+    digest = bytearray(hashlib.sha256(_canonical(parts).encode()).digest()[:16])
     # What uuid.UUID(bytes=digest, version=5) does, without building the object: the version
     # in the high nibble of byte 6, the RFC 4122 variant in the two high bits of byte 8.
     digest[6] = (digest[6] & 0x0F) | 0x50

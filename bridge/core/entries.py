@@ -213,12 +213,17 @@ def read_entry(shape: Shape, raw: Any) -> tuple[str, dict[str, Any]]:
             missing = sorted(name for name in shape.required if raw.get(name) is None)
             raise Malformed(f"entry lacks required {', '.join(missing)}")
     props: dict[str, Any] = {}
+    fields = shape.fields
     for name, value in raw.items():
-        if name == "__type" or value is None:
+        if value is None or name == "__type":
             continue  # a null says nothing: treat it as absent
-        convert = shape.fields.get(name)
+        convert = fields.get(name)
+        # Most properties are text, and text() returns a str as it is: skip the call for them.
+        if convert is None or (convert is text and type(value) is str):
+            props[name] = value
+            continue
         try:
-            props[name] = convert(value) if convert else value
+            props[name] = convert(value)
         except Malformed as exc:
             raise Malformed(f"{name}: {exc}") from None
     key = props[shape.key]

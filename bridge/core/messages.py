@@ -25,9 +25,11 @@ from bridge.core.entries import (
     PARTICIPANT,
     STATUS,
     Malformed,
+    Shape,
     enum_name,
     read_entries,
 )
+from bridge.core.rawjson import RawList
 
 # Re-exported (``x as x``): the parser's output types live with the rules that apply them.
 from bridge.core.state import AGGREGATES as AGGREGATES
@@ -35,6 +37,7 @@ from bridge.core.state import RULES, FamilyRules
 from bridge.core.state import Aggregate as Aggregate
 from bridge.core.state import Update as Update
 from bridge.core.state import Upsert as Upsert
+from bridge.core.streamed import StreamedUpserts
 
 LOST_STATES = frozenset({"Suspended", "Faulted"})
 
@@ -104,25 +107,51 @@ def _upserts(
     creates = kind == rules.created_by
     if rules.fold_case:
         entries = [(rules.name(key), props) for key, props in entries]
-    return tuple(Upsert(key, props, replace, (), creates) for key, props in entries)
+    return tuple([Upsert(key, props, replace, (), creates) for key, props in entries])
+
+
+def _streamed(
+    aggregate: Aggregate, shape: Shape, raws: RawList, what: str, snapshot: bool, kind: str
+) -> Update:
+    """A big message's Update, its entries read as it is applied (as the eager path reads them)."""
+    rules = RULES[aggregate]
+    upserts = StreamedUpserts(
+        shape,
+        raws,
+        what,
+        rules,
+        replace=snapshot and rules.snapshot_replaces,
+        creates=kind == rules.created_by,
+    )
+    return Update(aggregate, snapshot, upserts, upserts.removals, upserts.problems, kind)
 
 
 def _alerting(raw: dict[str, Any], snapshot: bool, kind: str) -> Update:
     # An entry that ends its entity (StopAlerting) is a removal; any other starts or changes it.
     # The list is required: without it a snapshot would seem to say "nothing is alerting".
     rules = RULES["alerting"]
+    if isinstance(raw.get("alertingInteractionDetails"), RawList):
+        return _streamed(
+            "alerting", ALERT, raw["alertingInteractionDetails"], "alerts", snapshot, kind
+        )
     if not isinstance(raw.get("alertingInteractionDetails"), list):
         raise Malformed("alertingInteractionDetails is missing or not a list")
     entries, problems = read_entries(ALERT, raw["alertingInteractionDetails"], "alerts")
-    ended = [rules.ends(props) for _, props in entries]
-    live = [entry for entry, ends in zip(entries, ended, strict=True) if not ends]
+    live: list[tuple[str, dict[str, Any]]] = []
+    removals: list[str] = []
+    for key, props in entries:
+        if rules.ends(props):
+            removals.append(rules.name(key))
+        else:
+            live.append((key, props))
     upserts = _upserts(rules, live, snapshot, kind)
-    removals = tuple(rules.name(k) for (k, _), ends in zip(entries, ended, strict=True) if ends)
-    return Update("alerting", snapshot, upserts, removals, tuple(problems), kind)
+    return Update("alerting", snapshot, upserts, tuple(removals), tuple(problems), kind)
 
 
 def _history(raw: dict[str, Any], snapshot: bool, kind: str) -> Update:
     rules = RULES["history"]
+    if isinstance(raw.get("interactionHistory"), RawList):
+        return _streamed("history", HISTORY, raw["interactionHistory"], "history", snapshot, kind)
     entries, problems = read_entries(HISTORY, raw.get("interactionHistory"), "history")
     upserts = _upserts(rules, entries, snapshot, kind)
     return Update("history", snapshot, upserts, (), tuple(problems), kind)

@@ -49,7 +49,7 @@ state is encoded once. Properties that cannot be packed (not JSON) are kept as t
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -186,9 +186,11 @@ class Update:
 
     aggregate: Aggregate
     snapshot: bool
-    upserts: tuple[Upsert, ...] = ()
-    removals: tuple[str, ...] = ()
-    problems: tuple[str, ...] = ()
+    # A big message's upserts are read as they are iterated (bridge.core.streamed), and its
+    # removals and problems found on the way: read those only after the upserts.
+    upserts: Iterable[Upsert] = ()
+    removals: Sequence[str] = ()
+    problems: Sequence[str] = ()
     kind: str = ""
 
 

@@ -18,7 +18,7 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
+from itertools import repeat
 
 from bridge import retries
 from bridge.core.events import Record
@@ -38,10 +38,8 @@ class _Unsent(Exception):
     """Some records of a phase were not acknowledged: send them again after a backoff."""
 
 
-@dataclass(frozen=True, slots=True)
-class Pending:
-    record: Record
-    read_at: float
+Pending = tuple[Record, float]
+"""A buffered record and when its ICWS message was read (a tuple: one is made per record)."""
 
 
 class Publisher:
@@ -104,7 +102,7 @@ class Publisher:
                     )
                 )
                 self._metrics.blocked_seconds.inc(time.monotonic() - started)
-            self._buffer.extend(Pending(record, read_at) for record in records)
+            self._buffer.extend(zip(records, repeat(read_at)))
             self._put += len(records)
             self._metrics.buffer_depth.set(self.depth)
             self._changed.notify_all()
@@ -137,8 +135,8 @@ class Publisher:
                 self._changed.notify_all()
 
     async def _deliver(self, chunk: list[Pending]) -> None:
-        events = [p for p in chunk if p.record.label != "state"]
-        states = [p for p in chunk if p.record.label == "state"]
+        events = [p for p in chunk if p[0].label != "state"]
+        states = [p for p in chunk if p[0].label == "state"]
         for phase in (events, states):
             if not phase:
                 continue
@@ -150,25 +148,26 @@ class Publisher:
                     if left:
                         raise _Unsent
         now = time.time()
-        for pending in events:
-            self._metrics.delivery_latency.observe(max(now - pending.read_at, 0.0))
+        for _, read_at in events:
+            self._metrics.delivery_latency.observe(max(now - read_at, 0.0))
         self._delivered(now, len(chunk))
 
     async def _send(self, batch: list[Pending]) -> list[Pending]:
         """Send a batch; return what must be sent again (failures and later same-key records)."""
         producer = self._producer
         assert producer is not None, "start() the publisher first"
-        results = await producer.send_all([pending.record for pending in batch])
+        results = await producer.send_all([record for record, _ in batch])
         retry: list[Pending] = []
         poisoned: set[tuple[str, bytes | None]] = set()
         published = {"event": 0, "state": 0}
         for pending, result in zip(batch, results, strict=True):
-            slot = (pending.record.topic, pending.record.key)
+            record = pending[0]
+            slot = (record.topic, record.key)
             if result is not None or slot in poisoned:
                 poisoned.add(slot)
                 retry.append(pending)
             else:
-                published["state" if pending.record.label == "state" else "event"] += 1
+                published["state" if record.label == "state" else "event"] += 1
         for kind, count in published.items():
             if count:  # counted per batch: labels() per record cost more than the send
                 self._metrics.records_published.labels(kind=kind).inc(count)

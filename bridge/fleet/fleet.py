@@ -37,12 +37,12 @@ from bridge import errors, retries
 from bridge.core.accounts import Account
 from bridge.core.events import timestamp
 from bridge.events.restore import Restored, restore, states_of
+from bridge.fleet import gauges
 from bridge.fleet.accounts import AccountSource
-from bridge.fleet.pipeline import AccountPipeline, AccountSession, AssistanceView, Parts, age
+from bridge.fleet.pipeline import AccountPipeline, AccountSession, AssistanceView, Parts
 from bridge.fleet.readiness import fleet_checks
 from bridge.kafka import partition_for
 from bridge.logs import get_logger
-from bridge.metrics import SESSION_STATES
 from bridge.readiness import Check
 
 PARK_SHARE = 0.25  # of the rebalance timeout: the most a revoke spends parking and flushing
@@ -75,17 +75,8 @@ class Fleet:
         self._starting = 0
         self._logged_in_before: set[str] = set()  # the jitter is for an account's first login
         self._log = get_logger("bridge.fleet")
-        metrics = parts.metrics
-        for state in SESSION_STATES:
-            metrics.accounts.labels(state=state).set_function(self._counter(state))
-        metrics.accounts.labels(state="parked").set_function(lambda: len(self._parked))
-        metrics.accounts_held.set_function(lambda: len(self._pipelines))
-        metrics.accounts_configured.set_function(lambda: len(source.last.accounts.accounts))
-        metrics.account_files_skipped.set_function(lambda: len(source.last.accounts.problems))
-        metrics.message_age.set_function(lambda: age(self._pipelines))
-
-    def _counter(self, state: str) -> Any:
-        return lambda: sum(p.session.health.state == state for p in self._pipelines.values())
+        gauges.register(parts.metrics, self._pipelines, source, parts.settings.subscriptions)
+        parts.metrics.accounts.labels(state="parked").set_function(lambda: len(self._parked))
 
     # --- Sessions (the command side) ----------------------------------------------------
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -275,9 +274,3 @@ class AccountPipeline:
             "subscriptions": list(info.subscribed) if info else [],
             "partition": self.partition,
         }
-
-
-def age(pipelines: Mapping[str, AccountPipeline]) -> float:
-    """Seconds since the last message of the account that heard from ICWS longest ago."""
-    now = time.time()
-    return max((now - p.session.last_message for p in pipelines.values()), default=0.0)

@@ -15,7 +15,7 @@ How a round ends decides the wait and the session state readiness shows:
   a licence, permission or feature 4xx, a page that is not ICWS's): one log line naming the
   answer, then a retry every ``bad_credentials_retry_seconds``; the process always stays up;
 - no host answered at all: the backoff, cut short as soon as a sessionless probe sees a host
-  answer again (:mod:`bridge.icws.pacing`). Every wait also ends at once on a stop.
+  answer again (:func:`bridge.retries.run_paced`). Every wait also ends at once on a stop.
 """
 
 from __future__ import annotations
@@ -28,11 +28,10 @@ from typing import Protocol
 
 from pydantic import SecretStr
 
-from bridge import errors
+from bridge import errors, retries
 from bridge.core import hosts, icws_api
 from bridge.core.accounts import Account
 from bridge.core.icws_api import Answer, Call, Login
-from bridge.icws.pacing import Pacing, forever, run_paced
 from bridge.logs import get_logger
 from bridge.metrics import Metrics
 from bridge.settings import IcwsSettings
@@ -76,6 +75,11 @@ def as_account(settings: IcwsSettings, account: Account | None) -> IcwsSettings:
     return settings.model_copy(update={"username": account.user_id, "password": password})
 
 
+def backoff_of(settings: IcwsSettings) -> retries.Backoff:
+    """The ICWS adapter's retry schedule (logins, sessions, streams), as the settings say."""
+    return retries.Backoff(settings.backoff_initial_seconds, settings.backoff_max_seconds)
+
+
 def _slow(exc: Exception) -> bool:
     # Refusals a quick retry cannot change: wait as long as after rejected credentials.
     return isinstance(exc, errors.IcwsError) and (
@@ -95,6 +99,7 @@ class Hosts:
         gate: LoginGate | None = None,
     ) -> None:
         self._settings = settings
+        self._backoff = backoff_of(settings)
         self._gate = gate or contextlib.nullcontext
         self._http = http
         self._metrics = metrics
@@ -103,7 +108,7 @@ class Hosts:
         self._configured = [str(url).rstrip("/") for url in settings.servers]
         self._announced: list[str] = []
         self._reported: str | None = None  # the refusal last logged: a repeat is not logged
-        self._pacing = Pacing()
+        self._pacing = retries.Pacing()
         self._silent: list[str] = []  # hosts to probe while waiting (see _judged)
         self.current: str | None = None
 
@@ -111,7 +116,9 @@ class Hosts:
         """Log in, waiting between failed rounds; None once ``stop`` is set. Never raises."""
         while not stop.is_set():
             try:
-                login = await run_paced(self._rounds(), self._pacing, stop.wait, self._answering)
+                login = await retries.run_paced(
+                    self._rounds(), self._pacing, stop.wait, self._answering
+                )
             except errors.IcwsError:
                 continue  # stamina gave up (only in its test mode, which caps attempts)
             if login is not None:
@@ -120,7 +127,7 @@ class Hosts:
 
     async def _rounds(self) -> Login:
         """Rounds until one logs in, paced by stamina."""
-        async for attempt in forever(self._settings, self._pause_after):
+        async for attempt in retries.forever(self._pause_after, self._backoff):
             with attempt:
                 self._pacing.attempt_starts()
                 self._silent = []
@@ -207,7 +214,6 @@ class Hosts:
 
     def _accepted(self, host: str, login: Login) -> Login:
         self._metrics.logins.labels(result="ok").inc()
-        self._metrics.current_host.info({"host": host})
         self.current = host
         self._http.csrf_token = login.csrf_token  # the jar already holds the new cookie
         self._announce(host, login.alternates)

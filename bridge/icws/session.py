@@ -33,15 +33,14 @@ from typing import Any, assert_never
 
 import structlog
 
-from bridge import __version__, errors
+from bridge import errors, retries
 from bridge.core import icws_api, messages, session_rules
 from bridge.core.accounts import Account
 from bridge.core.icws_api import Answer, Call, Login
 from bridge.core.session_rules import EndSession, Follow, Proceed, Unfollow, Unsupported
 from bridge.icws import keepalive, transports
 from bridge.icws.client import Client, IcwsClient
-from bridge.icws.login import Hosts, LoginGate, as_account, reason_of
-from bridge.icws.pacing import Pacing, forever, run_paced
+from bridge.icws.login import Hosts, LoginGate, as_account, backoff_of, reason_of
 from bridge.icws.sink import Health, SessionInfo, Sink
 from bridge.icws.streams import StreamKeeper
 from bridge.icws.subscriptions import (
@@ -84,6 +83,7 @@ class Session:
         login_gate: LoginGate | None = None,
     ) -> None:
         self._settings = settings = as_account(settings, account)
+        self._backoff = backoff_of(settings)
         self._bodies = subscription_bodies(subscriptions)
         self._metrics = metrics
         self._sink = sink
@@ -100,7 +100,7 @@ class Session:
         self._lost_reason = ""
         self._interrupt_reason_text = ""
         self._stop = asyncio.Event()
-        self._pacing = Pacing()
+        self._pacing = retries.Pacing()
         self.health = Health()
         self.last_message = time.time()
 
@@ -112,12 +112,12 @@ class Session:
             while not self._stopping:
                 # stamina gives up only in its test mode (capped attempts): start over.
                 with contextlib.suppress(_Ended):
-                    await run_paced(self._sessions(), self._pacing, self._stop.wait)
+                    await retries.run_paced(self._sessions(), self._pacing, self._stop.wait)
         self._set_state("down", "stopped")
 
     async def _sessions(self) -> None:
         """Sessions one after another, paced while they fail; returns after a stable one."""
-        async for attempt in forever(self._settings, self._pause_after):
+        async for attempt in retries.forever(self._pause_after, self._backoff):
             with attempt:
                 self._pacing.attempt_starts()
                 await self._judged_session(first=attempt.num == 1)
@@ -169,7 +169,7 @@ class Session:
         login = await self._hosts.login(self._stop)
         if login is None:
             return "stopped"
-        self._metrics.info.info({"version": __version__, "icws_version": login.version})
+        self.health.host, self.health.icws_version = self._hosts.current or "", login.version
         with structlog.contextvars.bound_contextvars(
             session_id=login.session_id, host=self._hosts.current
         ):
@@ -215,8 +215,7 @@ class Session:
             self._up.clear()
             self._login = None
             self._set_state("down", f"session lost: {reason}")
-            for name in self._bodies:
-                self._metrics.subscriptions.labels(subscription=name).set(0)
+            self.health.subscribed = ()
             await self._sink.session_down(reason)
         if reason == "stopped":
             names = [n for n in self._bodies if n not in self.health.unavailable]
@@ -231,7 +230,7 @@ class Session:
     async def _come_up(self, login: Login, plan: Proceed) -> None:
         """Create the subscriptions, then announce the session up: deliveries may flow."""
         subscribed, self.health.unavailable = await subscribe_all(
-            self._live(login), self._bodies, plan, self._metrics, self._log
+            self._live(login), self._bodies, plan, self._log
         )
         info = SessionInfo(
             login.session_id,
@@ -241,6 +240,7 @@ class Session:
             plan.transport,
             tuple(subscribed),
         )
+        self.health.subscribed = tuple(subscribed)
         self._up.set()
         self._set_state("up", "")
         await self._sink.session_up(info)
@@ -281,7 +281,7 @@ class Session:
             self._opened,
         )
         keeper = StreamKeeper(
-            self._settings, self._metrics, self._reader_for, self._alive, self._note
+            self._settings, self._metrics, self._reader_for, self._alive, self.health
         )
         try:
             async with keepalive.kept_alive(
@@ -289,7 +289,7 @@ class Session:
             ):
                 await keeper.read(reading, plan.transport)
         finally:
-            self._note("")
+            self.health.note = ""
         if self._ended is not None:
             self._lost_reason = self._ended.detail
             return self._ended.reason
@@ -373,12 +373,8 @@ class Session:
         assert self._hosts.current is not None
         return self._hosts.current
 
-    def _note(self, note: str) -> None:
-        self.health.note = note
-
     def _touch(self) -> None:
         self.last_message = time.time()
-        self._metrics.last_message.set(self.last_message)
 
     def _interrupt_with(self, reason: str) -> None:
         self._interrupt_reason_text = reason

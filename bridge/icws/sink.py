@@ -38,9 +38,22 @@ class Sink(Protocol):
 
 @dataclass
 class Health:
-    """The session's part of readiness: its state and, when not up, why."""
+    """How the session is: its state and, when not up, why; what readiness and metrics show.
+
+    The fleet counts its accounts' ``Health`` at each scrape (accounts per state, transport,
+    subscription and host), so no one session writes a single-value metric.
+    """
 
     state: str = "down"
     problem: str = "not logged in yet"
     unavailable: dict[str, str] = field(default_factory=dict)
     note: str = ""  # while up: how it reads, when that is worth saying (polling after SSE failed)
+    transport: str | None = None  # reading now with: "sse" or "poll"
+    subscribed: tuple[str, ...] = ()  # while up: the subscriptions made (less ``unavailable``)
+    host: str = ""  # of the last login, kept while down (where it will try first)
+    icws_version: str = ""  # the server's, at the last login
+
+    @property
+    def active(self) -> list[str]:
+        """The subscriptions in place now."""
+        return [name for name in self.subscribed if name not in self.unavailable]

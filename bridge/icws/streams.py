@@ -9,8 +9,9 @@ stamina, and with ``transport=auto`` the ``sse_failures_before_polling``-th fail
 switches to short polling on the same session for ``sse_retry_after_seconds``; then SSE is tried
 again. :func:`~bridge.core.session_rules.after_stream_end` makes each decision.
 
-It shows the transport in use in the ``icws_bridge_transport`` gauge and, while polling after
-a fallback, in a note the session puts into readiness. Waits end at once on an interrupt.
+It shows the transport in use in the session's :class:`~bridge.icws.sink.Health` (the fleet
+counts it into ``icws_bridge_transport``) and, while polling after a fallback, in a note
+readiness shows. Waits end at once on an interrupt.
 """
 
 from __future__ import annotations
@@ -21,17 +22,18 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import assert_never
 
+from bridge import retries
 from bridge.core import session_rules
 from bridge.core.icws_api import Transport
 from bridge.core.session_rules import FallBack, Reopen
-from bridge.icws.pacing import Pacing, forever, run_paced
+from bridge.icws.login import backoff_of
+from bridge.icws.sink import Health
 from bridge.icws.transports import ReaderFactory, Reading, StreamEnded, interrupted_within
 from bridge.logs import get_logger
 from bridge.metrics import Metrics
 from bridge.settings import IcwsSettings
 
 Alive = Callable[[], Awaitable[bool]]  # True: up; False: lost (the session was told why)
-Note = Callable[[str], None]  # what readiness says of the transport ("" when nothing to say)
 
 
 class _Pause(Exception):
@@ -47,16 +49,17 @@ class StreamKeeper:
         metrics: Metrics,
         reader_for: ReaderFactory,
         alive: Alive,
-        note: Note,
+        health: Health,
     ) -> None:
         self._settings = settings
+        self._backoff = backoff_of(settings)
         self._metrics = metrics
         self._reader_for = reader_for
         self._alive = alive
-        self._note = note
+        self._health = health
         self._failures = 0
         self._retry_ms: int | None = None
-        self._pacing = Pacing()
+        self._pacing = retries.Pacing()
         self._log = get_logger("bridge.icws.streams")
 
     async def read(self, reading: Reading, transport: Transport) -> None:
@@ -69,10 +72,12 @@ class StreamKeeper:
             while not reading.interrupt.is_set():
                 # stamina gives up only in its test mode (capped attempts): go on.
                 with contextlib.suppress(_Pause):
-                    if await run_paced(self._round(reading), self._pacing, reading.interrupt.wait):
+                    if await retries.run_paced(
+                        self._round(reading), self._pacing, reading.interrupt.wait
+                    ):
                         return
         finally:
-            self._metrics.set_transport(None)
+            self._health.transport = None
 
     async def _round(self, reading: Reading) -> bool:
         """Streams until one ends the reading (True) or worked and ended (False: a new round).
@@ -80,7 +85,7 @@ class StreamKeeper:
         A new round after a stream that worked starts stamina's backoff afresh.
         """
         retry = (self._retry_ms or 0) / 1000
-        async for attempt in forever(self._settings, self._pause_after, at_least=retry):
+        async for attempt in retries.forever(self._pause_after, self._backoff, at_least=retry):
             with attempt:
                 self._pacing.attempt_starts()
                 return await self._one(reading)
@@ -168,5 +173,5 @@ class StreamKeeper:
         return touch
 
     def _show(self, transport: Transport, note: str) -> None:
-        self._metrics.set_transport(transport)
-        self._note(note)
+        self._health.transport = transport
+        self._health.note = note

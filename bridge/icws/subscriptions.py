@@ -55,7 +55,7 @@ class Live:
 
 
 async def subscribe_all(
-    live: Live, bodies: Bodies, plan: Proceed, metrics: Metrics, log: structlog.stdlib.BoundLogger
+    live: Live, bodies: Bodies, plan: Proceed, log: structlog.stdlib.BoundLogger
 ) -> tuple[list[str], dict[str, str]]:
     """Create the subscriptions ``plan`` allows: those made, and those unavailable with why."""
     unavailable = {m.subscription: m.describe() for m in plan.missing}
@@ -63,7 +63,7 @@ async def subscribe_all(
         log.error("icws.subscription.unsupported", detail=missing.describe())
     done = []
     for name in plan.subscribe:
-        refused = await _put(live, name, bodies[name], metrics, log)
+        refused = await _put(live, name, bodies[name], log)
         if refused is not None:
             unavailable[name] = refused
             continue
@@ -87,9 +87,8 @@ async def resubscribe(
         error=step.error,
     )
     metrics.resubscriptions.labels(aggregate=step.aggregate).inc()
-    refused = await _put(live, step.aggregate, bodies[step.aggregate], metrics, log)
+    refused = await _put(live, step.aggregate, bodies[step.aggregate], log)
     if refused is not None:
-        metrics.subscriptions.labels(subscription=step.aggregate).set(0)
         unavailable[step.aggregate] = refused
 
 
@@ -97,7 +96,6 @@ async def _put(
     live: Live,
     name: str,
     body: Mapping[str, Any] | None,
-    metrics: Metrics,
     log: structlog.stdlib.BoundLogger,
 ) -> str | None:
     """PUT one subscription: None when in place, the reason when refused for good; else raise."""
@@ -108,7 +106,6 @@ async def _put(
         return str(failure)
     if failure is not None:
         raise failure
-    metrics.subscriptions.labels(subscription=name).set(1)
     return None
 
 

@@ -18,16 +18,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from bridge import errors
-from bridge.core import icws_api
+from bridge.core import icws_api, rawjson
 from bridge.core.icws_api import Answer, Call, Transport
 from bridge.core.session_rules import StreamEndReason
-from bridge.core.sse import SseDecoder
+from bridge.core.sse import Data, SseDecoder
 from bridge.icws.client import ByteStream, Client
 from bridge.settings import IcwsSettings
 
@@ -254,8 +253,8 @@ def readers(settings: IcwsSettings) -> ReaderFactory:
     return reader
 
 
-def _decode(data: str) -> Any:
+def _decode(data: Data) -> Any:
     try:
-        return json.loads(data)
+        return rawjson.decode(data)
     except ValueError:
         return {"__type": "invalid", "reason": "SSE data is not JSON"}

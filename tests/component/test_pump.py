@@ -179,6 +179,29 @@ class TestTheCatalogueOnce:
         assert problems == 1
 
 
+class TestCounting:
+    """Messages are counted by type and events by name, state records not (README, Metrics)."""
+
+    async def test_a_batch_counts_each_message_and_each_event_once(self) -> None:
+        """Three snapshots in two batches: 3 messages, 3 started, 2 stopped, 1 resync, no state."""
+        publisher = RecordingPublisher()
+        pump, registry = make_pump("agent.one", publisher)
+        pump.resync_pending = {"alerting"}
+        await pump.deliver([alerting("1", "2"), alerting("2", "3")], READ_AT)
+        await pump.deliver([alerting("3")], READ_AT)
+
+        def count(family: str, kind: str) -> float | None:
+            return registry.get_sample_value(f"icws_bridge_{family}_total", {"type": kind})
+
+        kind = ALERTING.rsplit(":", 1)[1]
+        assert count("icws_messages", kind) == 3
+        assert count("events", "interaction.alerting.started") == 3
+        assert count("events", "interaction.alerting.stopped") == 2
+        assert count("events", "bridge.resync.completed") == 1
+        assert count("events", "state") is None
+        assert len(on(publisher, "st.alerting")) == 5
+
+
 class TestFairness:
     """A huge batch goes to the publisher in bounded chunks, and other accounts get turns."""
 

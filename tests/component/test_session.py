@@ -150,3 +150,20 @@ class TestReaderFirst:
         assert [c for c in client.calls if c.startswith("subscribe.")] == [
             f"subscribe.{name}" for name in SUBSCRIPTIONS
         ]
+
+
+class TestWhatItShows:
+    """The session keeps how it is in its Health, for the fleet to count into its gauges."""
+
+    async def test_health_shows_host_transport_and_subscriptions_until_it_stops(self) -> None:
+        """Up: its host, SSE and every subscription; stopped: no transport, none in place."""
+        client, sink, reader = FakeClient(), FakeSink(), ScriptedReader(client=None)
+        reader.script = [[UP]]
+        session = make_session(client, sink, reader)
+        async with running(session):
+            await sink.until(("up", "1"), ("batch", [ConnectionChange(True, "", None)]))
+            health = session.health
+            assert (health.host, health.transport) == ("http://icws.test:8018", "sse")
+            assert health.active == SUBSCRIPTIONS
+        assert (health.transport, health.active) == (None, [])
+        assert health.host == "http://icws.test:8018"  # the last login's, kept while down

@@ -91,8 +91,7 @@ class TestStreamEnds:
         async with running(session):
             await client.until(lambda: poller.sessions == ["1"])
             assert session.health.note == "polling: SSE failed 3 times: stream ended: no_bytes"
-            assert sample(registry, "icws_bridge_transport", transport="poll") == 1
-            assert sample(registry, "icws_bridge_transport", transport="sse") == 0
+            assert session.health.transport == "poll"  # the fleet counts it per transport
         assert sse.sessions == ["1", "1", "1"]
         assert client.logins == 1
         assert sample(registry, "icws_bridge_stream_reconnects_total", reason="no_bytes") == 3
@@ -245,6 +244,21 @@ class TestSseReader:
         ended, delivered = await read_once(Answer(200, JSON, [{"__type": "x", "isDelta": True}]))
         assert delivered == [[{"__type": "x", "isDelta": True}]]
         assert ended.reason == "not_event_stream"
+
+    async def test_a_malformed_giant_message_is_invalid_and_the_next_one_delivered(self) -> None:
+        """A broken snapshot of MBs: one "invalid" marker, none of it, then the next message."""
+        entries = ",".join(f'{{"interactionId":"{n}"}}' for n in range(60_000))
+        snapshot = f'{{"__type":"x","isDelta":false,"alertingInteractionDetails":[{entries}]}}'
+        broken = snapshot.replace(',{"interactionId":"30000"}', ',{"interactionId":"30000"')
+        raw = f"data: {broken}\n\ndata: {snapshot}\n\n".encode()
+        chunks = [raw[n : n + 65_536] for n in range(0, len(raw), 65_536)]
+        _, delivered = await read_once(Chunks(chunks))
+        messages = [message for batch in delivered for message in batch]
+        assert messages[0] == {"__type": "invalid", "reason": "SSE data is not JSON"}
+        assert len(messages) == 2
+        assert [e["interactionId"] for e in messages[1]["alertingInteractionDetails"]] == [
+            str(n) for n in range(60_000)
+        ]
 
     async def test_401_is_the_session_not_the_stream(self) -> None:
         """A 401 on the stream request is a lost session, not a stream to reopen."""

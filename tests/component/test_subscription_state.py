@@ -142,7 +142,7 @@ class TestSessionResubscribes:
         assert client.calls.count("subscribe.alerting") == 1
 
     async def test_a_refused_put_leaves_the_subscription_unavailable(self) -> None:
-        """The new PUT answered 404: named unavailable, gauge 0, and the session holds."""
+        """The new PUT answered 404: named unavailable, not active, and the session holds."""
         client, reader = RefusingClient("history", 404), ScriptedReader()
         sink = LosingSink(client)
         reader.script = [[state(STATE, 3, "interaction-history")]]
@@ -152,8 +152,7 @@ class TestSessionResubscribes:
             await client.until(lambda: client.calls.count("subscribe.history") == 2)
             await client.until(lambda: "history" in session.health.unavailable)
             assert "HTTP 404" in session.health.unavailable["history"]
-            gauge = {"subscription": "history"}
-            assert registry.get_sample_value("icws_bridge_icws_subscription_active", gauge) == 0
+            assert "history" not in session.health.active  # counted by the fleet's gauge
             assert (client.logins, session.up) == (1, True)
         # A stop unsubscribes only what is in place.
         assert "unsubscribe.history" not in client.calls

@@ -19,7 +19,7 @@ import pytest
 from bridge.embedded_broker import EmbeddedBroker
 from bridge.settings import Settings
 from bridge.simulator import Simulator, SimulatorConfig
-from tests.conftest import PASSWORD, USER, RunningBridge, bridge_settings
+from tests.conftest import PASSWORD, SIM_VERSION, USER, RunningBridge, bridge_settings
 
 pytestmark = pytest.mark.e2e
 
@@ -156,8 +156,10 @@ class TestWebProxy:
                 await kafka.wait_for(lambda _: resyncs(kafka, lifecycle) >= 8)  # 4 aggregates x 2
                 before = [e for e in kafka.events(topic) if e["subject"] == "onic1"]
                 assert len(before) == 1, "the new session's snapshot republished a known entity"
+            # The simulator announces this version; the one account now counts on ic2.
+            labels = {"host": f"{sim.url}/api/ic2", "icws_version": SIM_VERSION}
             host = running.bridge.metrics.registry.get_sample_value(
-                "icws_bridge_icws_host_info", {"host": f"{sim.url}/api/ic2"}
+                "icws_bridge_icws_hosts", labels
             )
             assert host == 1
             await running.shutdown()

@@ -19,6 +19,7 @@ from bridge.settings import Settings
 from bridge.simulator import Simulator, SimulatorConfig
 from tests.conftest import (
     PASSWORD,
+    SIM_VERSION,
     SUBSCRIPTION_PATHS,
     USER,
     Reader,
@@ -253,8 +254,10 @@ class TestLogin:
                 primary.faults.expire_session()
                 await running.until(lambda: len(subscribed_sessions(backup)) >= 1, 20)
                 await flows(running, backup, kafka, topic, "OnBackup")
+            # The simulator announces this version; the one account now counts on the backup.
+            labels = {"host": f"http://127.0.0.2:{primary.port}", "icws_version": SIM_VERSION}
             host = running.bridge.metrics.registry.get_sample_value(
-                "icws_bridge_icws_host_info", {"host": f"http://127.0.0.2:{primary.port}"}
+                "icws_bridge_icws_hosts", labels
             )
             assert host == 1
         finally:

@@ -259,6 +259,22 @@ class TestFastPath:
         """The state cache packs properties in exactly the encoding record values use."""
         assert encoding.pack(props) == plain(props)
 
+    @settings(max_examples=300)
+    @given(props=st.dictionaries(st.text(max_size=8), wide_values, max_size=6))
+    def test_unpacked_properties_are_what_json_reads_back(self, props: dict[str, Any]) -> None:
+        """Whichever encoder packed them, the properties come back as json reads their bytes."""
+        packed = encoding.pack(props)
+        assert isinstance(packed, bytes)
+        # repr tells 1 from 1.0 and True from 1, which == does not.
+        assert repr(encoding.unpack(packed)) == repr(json.loads(plain(props)))
+
+    @pytest.mark.parametrize("number", [2**64, -(2**63) - 1, 10**30, 1.5, 1e16])
+    def test_numbers_orjson_would_misread_come_back_exactly(self, number: float) -> None:
+        """A huge integer stays an integer (orjson would read it as a float), a float a float."""
+        unpacked = encoding.unpack(encoding.pack({"n": number, "name": "x"}))
+        assert type(unpacked["n"]) is type(number)
+        assert unpacked == {"n": number, "name": "x"}
+
     def test_a_lone_surrogate_fails_as_before(self) -> None:
         """Text UTF-8 cannot hold is refused by both paths alike, so pack keeps a dict."""
         with pytest.raises(UnicodeEncodeError):
@@ -271,6 +287,39 @@ class TestFastPath:
         with pytest.raises(TypeError):
             encoding.fast_compact({"at": moment})
         assert encoding.pack({"at": moment}) == {"at": moment}
+
+
+json_texts = wide_values.map(json.dumps) | st.text(
+    alphabet='{}[]",:0123456789.eE-+ \\ud8ntrfalsNIiy\ufeff\x00é', max_size=24
+)
+
+
+def read_or_error(text: str) -> str | type[Exception]:
+    """What json reads (as repr, which tells 1 from 1.0), or the kind of error it raises."""
+    try:
+        return repr(json.loads(text))
+    except json.JSONDecodeError:
+        return json.JSONDecodeError
+
+
+class TestReadJson:
+    """SSE data is read into exactly the values json reads, whichever parser reads it."""
+
+    @settings(max_examples=2000)
+    @given(text=json_texts)
+    def test_read_json_reads_what_json_reads(self, text: str) -> None:
+        """Any text (huge integers, floats, NaN, broken JSON) gives json's value or its error."""
+        expected = read_or_error(text)
+        if expected is json.JSONDecodeError:
+            with pytest.raises(json.JSONDecodeError):
+                encoding.read_json(text)
+        else:
+            assert repr(encoding.read_json(text)) == expected
+
+    @pytest.mark.parametrize("text", ['{"id": 18446744073709551616}', "[1, -9223372036854775809]"])
+    def test_integers_beyond_64_bits_stay_integers(self, text: str) -> None:
+        """Integers orjson would read as floats come back exact."""
+        assert repr(encoding.read_json(text)) == repr(json.loads(text))
 
 
 def test_packed_state_holds_no_spare_buffer() -> None:

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bridge.core.sse import SseDecoder, parse_retry
+from bridge.core.rawjson import Pieces
+from bridge.core.sse import SseDecoder, joined, parse_retry
 
 ALERT = (
     '{"__type":"urn:inin.com:interactions:interactionAlertingMessage","isDelta":true,'
@@ -41,10 +42,11 @@ def spec_events(raw: bytes) -> list[str]:
 
 
 def feed_all(chunks: list[bytes]) -> tuple[list[str], SseDecoder]:
+    """The events of the chunks as strings (a long line's pieces joined), and the decoder."""
     decoder = SseDecoder()
     events: list[str] = []
     for chunk in chunks:
-        events += decoder.feed(chunk)
+        events += [joined(data) for data in decoder.feed(chunk)]
     return events, decoder
 
 
@@ -294,3 +296,69 @@ class TestRetry:
         """A stream that never sent ``retry:`` leaves the delay to the client."""
         _, decoder = feed_all([stream(b"\n")])
         assert decoder.retry_ms is None
+
+
+class TestLongLines:
+    """Lines of a snapshot's size (tens of MB in production) frame and decode like short ones."""
+
+    @given(
+        sizes=st.lists(st.sampled_from([0, 5, 65_535, 65_536, 70_000]), min_size=1, max_size=5),
+        field=st.sampled_from(["data: ", "data:", ":", "id: "]),
+        cuts=st.lists(st.integers(min_value=0, max_value=300_000), max_size=6),
+    )
+    def test_long_lines_among_short_ones_under_any_chunking(
+        self, sizes: list[int], field: str, cuts: list[int]
+    ) -> None:
+        """Long data, comment and other lines, short events between them: the spec's events."""
+        lines = [f"{field}{'é' * (size // 2)}{'x' * (size % 2)}" for size in sizes]
+        raw = b"".join(f"{line}\n\ndata: {STATUS}\n\n".encode() for line in lines)
+        points = sorted({min(c, len(raw)) for c in cuts})
+        chunks = [raw[a:b] for a, b in zip([0, *points], [*points, len(raw)], strict=True)]
+        decoded, decoder = feed_all(chunks)
+        assert decoded == spec_events(raw)
+        assert decoder.pending is False
+
+    @given(
+        tail=st.lists(
+            st.sampled_from([b"a", "é".encode(), "😀".encode(), b"\xff", b"\xc3", b"\xe2\x82"]),
+            max_size=30,
+        ),
+        cuts=st.lists(st.integers(min_value=65_530, max_value=65_620), max_size=6),
+    )
+    def test_a_long_line_decodes_as_its_whole_bytes_would(
+        self, tail: list[bytes], cuts: list[int]
+    ) -> None:
+        """Characters, broken sequences and cuts inside them: as decoding the line at once."""
+        value = b"a" * 65_536 + b"".join(tail)
+        raw = b"data: " + value + b"\n\n"
+        points = sorted({min(c, len(raw)) for c in [100, *cuts]})
+        chunks = [raw[a:b] for a, b in zip([0, *points], [*points, len(raw)], strict=True)]
+        events, _ = feed_all(chunks)
+        assert events == [value.decode("utf-8", errors="replace")]
+
+    def test_a_long_line_with_invalid_utf8_is_replaced_like_a_short_one(self) -> None:
+        """Invalid bytes in a long data line become U+FFFD, the rest of the line kept."""
+        value = b"a" * 70_000 + b"\xff\xfe" + "é".encode() + b"\xc3"
+        events, _ = feed_all([b"data: " + value[:100], value[100:] + b"\n\n"])
+        assert events == ["a" * 70_000 + "\ufffd\ufffdé\ufffd"]
+
+    def test_a_long_line_in_many_chunks_comes_in_pieces_held_once(self) -> None:
+        """Arriving in chunks, a long data line is handed over as the pieces decoded on the way."""
+        value = "é" * 50_000 + "x" * 100_000
+        raw = f"data: {value}\n\ndata: {STATUS}\n\n".encode()
+        decoder = SseDecoder()
+        events = [e for n in range(0, len(raw), 4096) for e in decoder.feed(raw[n : n + 4096])]
+        assert isinstance(events[0], Pieces)
+        assert len(events[0]) > 1
+        assert ["".join(events[0]), events[1]] == [value, STATUS]
+        assert decoder.pending is False
+
+    @pytest.mark.parametrize("end", [b"\n", b"\r\n", b"\r"], ids=["lf", "crlf", "cr"])
+    def test_a_long_line_ends_at_any_line_end_even_split_from_it(self, end: bytes) -> None:
+        """CR, LF or CRLF end a long line, even when the CR and the LF come in two chunks."""
+        value = "v" * 70_000
+        raw = f"data: {value}".encode() + end + end + b"data: 2" + end + end + b":"
+        for cut in (len(raw) - 13, len(raw) - 12, len(raw) - 11):
+            events, decoder = feed_all([raw[:30_000], raw[30_000:cut], raw[cut:]])
+            assert events == [value, "2"]
+            assert decoder.pending is True  # the trailing ":" started a line
