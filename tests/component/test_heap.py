@@ -59,7 +59,6 @@ class TestFreezing:
         policy = collector.policy(budget=0.02)
         collector.collection(policy, 2, took=0.3)
         assert collector.calls == ["freeze"]
-        assert policy.frozen_at == pytest.approx(0.3)
 
     def test_a_quick_full_collection_freezes_nothing(self, collector: FakeCollector) -> None:
         """A full collection within the budget (one account's heap) leaves the collector alone."""
@@ -78,15 +77,23 @@ class TestFreezing:
 class TestThawing:
     """When the frozen heap is handed back to the collector."""
 
-    def test_the_first_full_collection_a_period_after_a_freeze_thaws(
+    def test_the_first_full_collection_a_period_after_the_start_thaws(
         self, collector: FakeCollector
     ) -> None:
-        """At least a period after the freeze, a full collection first thaws, then freezes anew."""
+        """A period after the start, a full collection first thaws, then freezes anew."""
         policy = collector.policy(budget=0.02, period=300.0)
         collector.collection(policy, 2, took=0.3)
         collector.now += 300.0
         collector.collection(policy, 2, took=0.3)
         assert collector.calls == ["freeze", "unfreeze", "freeze"]
+
+    def test_frequent_freezes_do_not_put_the_thaw_off(self, collector: FakeCollector) -> None:
+        """The period counts from the last thaw: a freeze every 200 s still sees a thaw by 300 s."""
+        policy = collector.policy(budget=0.02, period=300.0)
+        for _ in range(3):  # full collections at 0, 200 and 400 s, each slow
+            collector.collection(policy, 2, took=0.3)
+            collector.now += 200.0
+        assert collector.calls == ["freeze", "freeze", "unfreeze", "freeze"]
 
     def test_within_the_period_nothing_is_thawed(self, collector: FakeCollector) -> None:
         """A full collection less than a period after the freeze walks only the unfrozen heap."""
@@ -106,13 +113,11 @@ class TestThawing:
 
 @pytest.fixture(name="real_collector")
 def fixture_real_collector() -> Iterator[None]:
-    """The process's collector as it was before the test, policy removed and heap thawed after."""
-    thresholds = gc.get_threshold()
+    """The process's collector without the policy; removed again and the heap thawed after."""
     heap.uninstall()
     yield
     heap.uninstall()
     gc.unfreeze()
-    gc.set_threshold(*thresholds)
 
 
 @pytest.mark.usefixtures("real_collector")
@@ -126,9 +131,8 @@ class TestInstalled:
         assert gc.get_freeze_count() > 0
         assert len(gc.get_objects(2)) < gc.get_freeze_count()
 
-    def test_install_is_idempotent_and_sets_the_young_threshold(self) -> None:
-        """Installing twice registers one policy; the young generation collects less often."""
+    def test_install_is_idempotent(self) -> None:
+        """Installing twice registers one policy."""
         first = heap.install()
         assert heap.install() is first
         assert sum(isinstance(c, heap.HeapPolicy) for c in gc.callbacks) == 1
-        assert gc.get_threshold()[0] == heap.YOUNG_THRESHOLD
