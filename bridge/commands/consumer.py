@@ -12,13 +12,16 @@ already sent to ICWS finishes and publishes its result, its offset left for the 
 finds the result in the journal. When partitions are assigned, the journal is read up to its end
 before any of their records is handled.
 
-Accounts (:class:`Ownership`, the fleet): a replica holds the ICWS accounts the default
-partitioner puts on its partitions. ``assigned`` starts them beside the poll loop; the new
-workers wait for it, so owners are known before the first record. On revoke, once the gates are
-closed, the rebalance waits (up to ``commands.shutdown_grace_seconds``) for commands already sent
-to ICWS, then for ``revoked``, which parks those accounts (nothing more published, their records
-flushed) until the next assignment resumes or stops them (both name the group generation). A
-revoke never waits for a start. Leaving the group, ``released`` stops every account held.
+Accounts (:class:`Ownership`, the fleet, when given): a replica holds the ICWS accounts whose
+user ids the default partitioner puts on its assigned partitions. On assign, ``assigned`` starts
+them beside the poll loop (never blocking it); the new workers wait until it returned, so the
+owners are known before the first record. On revoke, after the gates are closed, the rebalance
+waits (up to ``commands.shutdown_grace_seconds``) for commands already sent to ICWS, so the old
+owner finishes them on its session, then for ``revoked``, which parks those accounts (nothing
+more published, what they put flushed); the next assignment resumes or stops them. A revoke
+never waits for a start: the fleet cuts a running one short, one not yet begun is dropped.
+Leaving the group (shutdown, or starting over after a failure), ``released`` first stops every
+account held, so another replica never logs in while this one still holds an account.
 
 Shutdown: stop polling; commands not yet started are left (uncommitted, so they run after the
 restart); commands already started get ``commands.shutdown_grace_seconds`` to finish and commit;
@@ -31,7 +34,7 @@ import asyncio
 import functools
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -59,11 +62,11 @@ class JournalReader(Protocol):
 class Ownership(Protocol):
     """Holds the accounts of the partitions assigned (the fleet); every call is awaited."""
 
-    async def assigned(self, partitions: Sequence[int], total: int, generation: int) -> None:
-        """Start the accounts of these partitions (of ``total``), given in group ``generation``."""
+    async def assigned(self, partitions: Sequence[int], total: int) -> None:
+        """Start the accounts of these partitions (of ``total`` in the command topic)."""
 
-    async def revoked(self, partitions: Sequence[int], generation: int) -> None:
-        """These partitions, held in ``generation`` (-1: evicted), go: nothing more published."""
+    async def revoked(self, partitions: Sequence[int]) -> None:
+        """A rebalance took these partitions: their accounts publish nothing more on return."""
 
     async def released(self, partitions: Sequence[int]) -> None:
         """Leaving the group: stop the accounts of these partitions; return once stopped."""
@@ -274,7 +277,6 @@ class CommandConsumer:
     # --- rebalances ----------------------------------------------------------------------
 
     async def _revoked(self, partitions: list[Partition]) -> None:
-        generation = self._consumer.generation() if self._consumer is not None else -1
         self.assigned = None
         self.problem = "rebalancing"
         workers = [self._workers.pop(tp) for tp in partitions if tp in self._workers]
@@ -288,7 +290,7 @@ class CommandConsumer:
             self._log.error("command.revoke.start_pending", partitions=len(workers))
         if self._ownership is not None:
             await self._finish_started([w.task for w in workers if w.task and w.busy])
-            await self._release([tp.partition for tp in partitions], generation)
+            await self._release([tp.partition for tp in partitions])
 
     async def _finish_started(self, tasks: list[asyncio.Task[None]]) -> None:
         """Let the revoked partitions' commands finish on their owners' sessions (bounded)."""
@@ -305,19 +307,17 @@ class CommandConsumer:
         """Leaving the group: commands sent finish (bounded), then every account held stops."""
         if self._owned:
             await self._finish_started(list(self._leftovers))
-            await self._release(list(self._owned))
+            await self._release(list(self._owned), leaving=True)
 
-    async def _release(self, partitions: list[int], generation: int | None = None) -> None:
-        """Park the accounts of these partitions (no generation: leaving, stop them); no wait."""
+    async def _release(self, partitions: list[int], *, leaving: bool = False) -> None:
+        """Park (or, leaving, stop) the accounts of these partitions; never waits for a start."""
         if self._ownership is None or not partitions:
             return
         self._revokes += 1  # a start still waiting for its turn will not begin
         released = set(partitions)
         self._owned = [p for p in self._owned if p not in released]
-        if generation is None:
-            await self._ownership.released(sorted(released))
-        else:
-            await self._ownership.revoked(sorted(released), generation)
+        let_go = self._ownership.released if leaving else self._ownership.revoked
+        await let_go(sorted(released))
 
     async def _assigned(self, consumer: GroupConsumer, partitions: list[Partition]) -> None:
         if self._consumer is not consumer:
@@ -344,29 +344,28 @@ class CommandConsumer:
             self._crash = WorkerFailed(f"the partition count of {self._topic} is unknown")
             return
         self._owned = sorted({*self._owned, *partitions})
-        start = functools.partial(
-            self._ownership.assigned, sorted(partitions), total, consumer.generation()
-        )
+        start = functools.partial(self._start_accounts, self._ownership, self._owning)
         self._owning = asyncio.create_task(
-            self._start_accounts(start, self._owning, self._revokes), name="command-ownership"
+            start(self._revokes, partitions, total), name="command-ownership"
         )
 
     async def _start_accounts(
         self,
-        start: Callable[[], Awaitable[None]],
+        ownership: Ownership,
         previous: asyncio.Task[None] | None,
-        revokes: int,
+        revokes: int,  # revokes when assigned: another one since makes the assignment stale
+        partitions: list[int],
+        total: int,
     ) -> None:
-        """``start()`` once the previous start returned, unless a revoke came since ``revokes``."""
         if previous is not None:
             await asyncio.wait([previous])  # starts stay in order
         if revokes != self._revokes:
             return
         try:
-            await start()
+            await ownership.assigned(sorted(partitions), total)
         except Exception as exc:
             # A bug in the fleet: start over with a new consumer, which releases and retakes.
-            self._log.exception("command.ownership.failed")
+            self._log.exception("command.ownership.failed", partitions=sorted(partitions))
             self._crash = exc
 
     async def _read_journal(self) -> None:

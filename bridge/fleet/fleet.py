@@ -14,8 +14,7 @@ set), so a revoke *parks* its accounts rather than stopping them: each pipeline 
 and the revoke returns once Kafka acknowledged what they put — within a quarter of the
 consumer's rebalance timeout (``PARK_SHARE``), plus the wait for a change in progress, whose
 restore a revoke cuts short. Parked accounts are not held: the command side gets neither their
-session nor their view. The next assignment resumes those it gives back (same partition count,
-and the group generation right after the revoke's, so no other member held them in between):
+session nor their view. The next assignment resumes those it gives back (same partition count):
 same ICWS session, no login, no gap, no restore. It stops the others for good (unsubscribe, log
 out, nothing more published) before it counts as done, and only then starts new accounts. No
 assignment within ``PARK_LIMIT`` rebalance timeouts, or the fleet's stop: parked accounts stop.
@@ -65,9 +64,6 @@ class Fleet:
         self._pipelines: dict[str, AccountPipeline] = {}
         self._parked: dict[str, AccountPipeline] = {}  # revoked, not yet resumed or stopped
         self._parked_total = 1  # the partition count they were parked under
-        # Group generations of the last revoke and assignment (None: the caller tracks none).
-        self._parked_in: int | None = None
-        self._assigned_in: int | None = None
         self._generation = 0  # revokes so far: an assignment older than the last one is stale
         self._restoring: asyncio.Task[Restored | None] | None = None
         self._expiry: asyncio.Task[None] | None = None
@@ -97,15 +93,12 @@ class Fleet:
 
     # --- Ownership (the command consumer's group) -----------------------------------------
 
-    async def assigned(
-        self, partitions: Sequence[int], total: int, generation: int | None = None
-    ) -> None:
+    async def assigned(self, partitions: Sequence[int], total: int) -> None:
         """Hold the accounts of these partitions (resumed, or restored and starting)."""
         if self._partitions is None:
             return
         self._partitions |= set(partitions)
         self._total = total
-        self._assigned_in = generation
         generation = self._generation
         self._starting += 1  # not ready until they are held (and then until they are up)
         try:
@@ -113,12 +106,11 @@ class Fleet:
         finally:
             self._starting -= 1
 
-    async def revoked(self, partitions: Sequence[int], generation: int | None = None) -> None:
+    async def revoked(self, partitions: Sequence[int]) -> None:
         """Park the accounts of these partitions; returns once their records are acknowledged."""
         if self._partitions is None:
             return
         self._let_go(partitions)
-        self._parked_in = generation
         async with self._lock:
             if self._stop.is_set():
                 return
@@ -203,8 +195,8 @@ class Fleet:
                 return same and pipeline.catalogue == (user == catalogue)
 
             gone = [p for u, p in self._pipelines.items() if u not in wanted or not fits(u, p)]
-            same = self._total == self._parked_total and self._next_generation()
-            back = [p for u, p in self._parked.items() if u in wanted and fits(u, p) and same]
+            same_total = self._total == self._parked_total
+            back = [p for u, p in self._parked.items() if u in wanted and fits(u, p) and same_total]
             settled = settles == self._generation  # no revoke came since the assignment
             over = [
                 p for u, p in self._parked.items() if p not in back and (settled or not fits(u, p))
@@ -221,18 +213,6 @@ class Fleet:
             ]
             if new:
                 await self._start_all(new)
-
-    def _next_generation(self) -> bool:
-        """Whether the assignment is of the generation right after the revoke that parked.
-
-        Only then did no other member hold the parked accounts' partitions in between (an evicted
-        member's revoke names generation -1, and a rebalance it missed is a generation skipped):
-        otherwise another replica may have published for them, and this state is stale.
-        """
-        parked, assigned = self._parked_in, self._assigned_in
-        if parked is None or assigned is None:
-            return parked is None and assigned is None
-        return parked >= 0 and assigned == parked + 1
 
     async def _park(self, pipelines: list[AccountPipeline]) -> None:
         """Stop these publishing and wait (bounded) until Kafka acknowledged what they put."""

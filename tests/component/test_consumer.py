@@ -53,7 +53,6 @@ class FakeGroup:
         self.revoke_began = asyncio.Event()
         self.revoke_returned = asyncio.Event()
         self.note_leaving = False
-        self.generation_now = 7
 
     def subscribe(self, topic: str, revoked: Rebalanced, assigned: Rebalanced) -> None:
         assert topic == TOPIC
@@ -91,9 +90,6 @@ class FakeGroup:
 
     def partition_count(self, topic: str) -> int | None:
         return TOTAL if topic == TOPIC else None
-
-    def generation(self) -> int:
-        return self.generation_now
 
     async def stop(self) -> None:
         if self.note_leaving:
@@ -161,19 +157,16 @@ class FakeOwnership:
         self.log = log
         self.release = asyncio.Event()
         self.started = asyncio.Event()
-        self.generations: list[tuple[str, int]] = []
         if not held:
             self.release.set()
 
-    async def assigned(self, partitions: Sequence[int], total: int, generation: int) -> None:
-        self.generations.append(("assigned", generation))
+    async def assigned(self, partitions: Sequence[int], total: int) -> None:
         self.log.append(f"accounts of {list(partitions)} of {total} starting")
         await self.release.wait()
         self.log.append("accounts started")
         self.started.set()
 
-    async def revoked(self, partitions: Sequence[int], generation: int) -> None:
-        self.generations.append(("revoked", generation))
+    async def revoked(self, partitions: Sequence[int]) -> None:
         self.log.append(f"accounts of {list(partitions)} parked")
 
     async def released(self, partitions: Sequence[int]) -> None:
@@ -339,18 +332,6 @@ class TestOwnership:
                 await group.revoke_returned.wait()
             ownership.release.set()
         assert log.index("accounts of [0] parked") < log.index("accounts started")
-
-    async def test_the_accounts_hear_the_group_generation_of_each_rebalance(self) -> None:
-        """Assigned in generation 7; evicted (-1) when revoked: the fleet hears both numbers."""
-        log: list[str] = []
-        group = FakeGroup(log, [P0])
-        ownership = FakeOwnership(log)
-        async with consuming(group, Handler(log), ownership=ownership):
-            await ownership.started.wait()
-            group.generation_now = -1  # aiokafka resets it when the group forgot the member
-            group.script.put_nowait([P0])
-            await group.revoke_returned.wait()
-        assert ownership.generations == [("assigned", 7), ("revoked", -1)]
 
     async def test_leaving_the_group_stops_the_accounts_first(self) -> None:
         """At stop, the accounts still held stop before the member leaves the group."""

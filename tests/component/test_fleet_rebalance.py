@@ -263,36 +263,6 @@ class TestResume:
         assert sorted(w.fleet.held()) == USERS
 
 
-class TestGenerations:
-    """Kafka's group generations tell whether another member may have held a parked account."""
-
-    async def test_the_next_generation_resumes_the_parked_account(self, fleet: Any) -> None:
-        """Revoked in generation 4, assigned in 5: nobody held it between, same session."""
-        w = fleet()
-        await w.fleet.assigned([0, 1, 2], 3, 4)
-        await until(lambda: all(w.publisher.of(u) for u in USERS))
-        session = w.session_of(KEPT[0])
-        await w.fleet.revoked([0, 1, 2], 4)
-        await w.fleet.assigned([0], 3, 5)
-        assert w.fleet.caller(KEPT[0]) is session
-        assert session.logouts == 0
-
-    @pytest.mark.parametrize(("revoked_in", "assigned_in"), [(4, 6), (-1, 5), (-1, 0)])
-    async def test_a_generation_missed_or_an_eviction_starts_the_account_afresh(
-        self, fleet: Any, revoked_in: int, assigned_in: int
-    ) -> None:
-        """A generation skipped, or a revoke after eviction: logged out, a new session restores."""
-        w = fleet()
-        await w.fleet.assigned([0, 1, 2], 3, 3)
-        await until(lambda: all(w.publisher.of(u) for u in USERS))
-        session = w.session_of(KEPT[0])
-        await w.fleet.revoked([0, 1, 2], revoked_in)
-        await w.fleet.assigned([0], 3, assigned_in)
-        assert session.logouts == 1
-        assert w.fleet.caller(KEPT[0]) is not session
-        assert w.made(KEPT[0]) == 2
-
-
 class TestBounds:
     """Parked accounts do not wait forever, and a revoke does not wait for a slow restore."""
 
