@@ -14,14 +14,14 @@ before any of their records is handled.
 
 Accounts (:class:`Ownership`, the fleet, when given): a replica holds the ICWS accounts whose
 user ids the default partitioner puts on its assigned partitions. On assign, ``assigned`` starts
-them beside the poll loop (never blocking it); the new workers wait until it returned, so the
-owners are known before the first record. On revoke, after the gates are closed, the rebalance
-waits (up to ``commands.shutdown_grace_seconds``) for commands already sent to ICWS, so the old
-owner finishes them on its session, then for ``revoked``, which parks those accounts (nothing
-more published, what they put flushed); the next assignment resumes or stops them. A revoke
-never waits for a start: the fleet cuts a running one short, one not yet begun is dropped.
-Leaving the group (shutdown, or starting over after a failure), ``released`` first stops every
-account held, so another replica never logs in while this one still holds an account.
+them beside the poll loop (never blocking it), and the new workers wait until it returned, so
+the owners are known before the first record; commands then wait while an owner's session is
+not up yet. On revoke, after the gates are closed, the rebalance also waits (up to
+``commands.shutdown_grace_seconds``) for commands of those partitions already sent to ICWS, so
+the old owner finishes them on its session, and then for ``revoked``, which stops those
+accounts (flushed, unsubscribed, logged out) before the partitions are released. When the
+consumer leaves the group (shutdown, or starting over after a failure), it does the same for
+every partition it held, so another replica never logs in while this one still holds an account.
 
 Shutdown: stop polling; commands not yet started are left (uncommitted, so they run after the
 restart); commands already started get ``commands.shutdown_grace_seconds`` to finish and commit;
@@ -60,16 +60,15 @@ class JournalReader(Protocol):
 
 
 class Ownership(Protocol):
-    """Holds the accounts of the partitions assigned (the fleet); every call is awaited."""
+    """Holds the accounts of the partitions assigned (the fleet); both calls are awaited."""
 
     async def assigned(self, partitions: Sequence[int], total: int) -> None:
         """Start the accounts of these partitions (of ``total`` in the command topic)."""
+        ...
 
     async def revoked(self, partitions: Sequence[int]) -> None:
-        """A rebalance took these partitions: their accounts publish nothing more on return."""
-
-    async def released(self, partitions: Sequence[int]) -> None:
-        """Leaving the group: stop the accounts of these partitions; return once stopped."""
+        """Stop the accounts of these partitions; return only once they are stopped."""
+        ...
 
 
 @dataclass(eq=False)
@@ -80,7 +79,6 @@ class _Worker:
     queue: deque[Message] = field(default_factory=deque)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     paused: bool = False
-    busy: bool = False  # handling a record (not waiting for the journal or the accounts)
     task: asyncio.Task[None] | None = None
 
 
@@ -110,7 +108,6 @@ class CommandConsumer:
         self._journal_read: asyncio.Task[None] | None = None
         self._owning: asyncio.Task[None] | None = None  # ownership.assigned, running
         self._owned: list[int] = []  # partitions whose accounts ownership holds
-        self._revokes = 0  # an assignment made before the latest revoke is stale
         self._total: int | None = None  # partitions of the command topic
         self._stop = asyncio.Event()
         self._log = get_logger("bridge.commands.consumer")
@@ -211,7 +208,6 @@ class CommandConsumer:
             if worker.paused and len(worker.queue) <= self._settings.max_queued_records // 2:
                 worker.consumer.resume(worker.tp)
                 worker.paused = False
-            worker.busy = True
             try:
                 await self._handler.handle(_incoming(record, self._total), worker.gate)
             except Revoked:
@@ -222,7 +218,6 @@ class CommandConsumer:
                 self._log.exception("command.worker.failed", partition=worker.tp.partition)
                 self._crash = exc
                 return
-            worker.busy = False
             await self._commit(worker, record.offset + 1)
 
     async def _commit(self, worker: _Worker, offset: int) -> None:
@@ -289,7 +284,7 @@ class CommandConsumer:
         except TimeoutError:
             self._log.error("command.revoke.start_pending", partitions=len(workers))
         if self._ownership is not None:
-            await self._finish_started([w.task for w in workers if w.task and w.busy])
+            await self._finish_started([w.task for w in workers if w.task is not None])
             await self._release([tp.partition for tp in partitions])
 
     async def _finish_started(self, tasks: list[asyncio.Task[None]]) -> None:
@@ -307,17 +302,17 @@ class CommandConsumer:
         """Leaving the group: commands sent finish (bounded), then every account held stops."""
         if self._owned:
             await self._finish_started(list(self._leftovers))
-            await self._release(list(self._owned), leaving=True)
+            await self._release(list(self._owned))
 
-    async def _release(self, partitions: list[int], *, leaving: bool = False) -> None:
-        """Park (or, leaving, stop) the accounts of these partitions; never waits for a start."""
+    async def _release(self, partitions: list[int]) -> None:
+        """Stop the accounts of these partitions, once their start (if running) returned."""
         if self._ownership is None or not partitions:
             return
-        self._revokes += 1  # a start still waiting for its turn will not begin
+        if self._owning is not None:
+            await asyncio.wait([self._owning])
         released = set(partitions)
         self._owned = [p for p in self._owned if p not in released]
-        let_go = self._ownership.released if leaving else self._ownership.revoked
-        await let_go(sorted(released))
+        await self._ownership.revoked(sorted(released))
 
     async def _assigned(self, consumer: GroupConsumer, partitions: list[Partition]) -> None:
         if self._consumer is not consumer:
@@ -325,14 +320,15 @@ class CommandConsumer:
         if self._journal_read is not None:
             self._journal_read.cancel()  # its workers are retired; the new read covers it all
         self._journal_read = asyncio.create_task(self._read_journal(), name="command-journal")
-        numbers = sorted(tp.partition for tp in partitions)
-        self._own(consumer, numbers)
+        self._own(consumer, [tp.partition for tp in partitions])
         for tp in partitions:
             worker = _Worker(tp, consumer)
             worker.task = asyncio.create_task(self._work(worker), name=f"commands-{tp.partition}")
             self._workers[tp] = worker
         self.assigned = len(partitions)
-        self._log.info("command.partitions.assigned", partitions=numbers)
+        self._log.info(
+            "command.partitions.assigned", partitions=sorted(p.partition for p in partitions)
+        )
 
     def _own(self, consumer: GroupConsumer, partitions: list[int]) -> None:
         """Start the accounts of the assigned partitions beside the poll loop."""
@@ -344,23 +340,21 @@ class CommandConsumer:
             self._crash = WorkerFailed(f"the partition count of {self._topic} is unknown")
             return
         self._owned = sorted({*self._owned, *partitions})
-        start = functools.partial(self._start_accounts, self._ownership, self._owning)
+        previous = self._owning
         self._owning = asyncio.create_task(
-            start(self._revokes, partitions, total), name="command-ownership"
+            self._start_accounts(self._ownership, previous, partitions, total),
+            name="command-ownership",
         )
 
     async def _start_accounts(
         self,
         ownership: Ownership,
         previous: asyncio.Task[None] | None,
-        revokes: int,  # revokes when assigned: another one since makes the assignment stale
         partitions: list[int],
         total: int,
     ) -> None:
         if previous is not None:
-            await asyncio.wait([previous])  # starts stay in order
-        if revokes != self._revokes:
-            return
+            await asyncio.wait([previous])  # starts and stops stay in order
         try:
             await ownership.assigned(sorted(partitions), total)
         except Exception as exc:

@@ -167,9 +167,6 @@ class FakeOwnership:
         self.started.set()
 
     async def revoked(self, partitions: Sequence[int]) -> None:
-        self.log.append(f"accounts of {list(partitions)} parked")
-
-    async def released(self, partitions: Sequence[int]) -> None:
         self.log.append(f"accounts of {list(partitions)} stopped")
 
 
@@ -303,8 +300,8 @@ class TestOwnership:
                 await handler.handled.wait_for(lambda: handler.count == 1)
         assert log[:3] == ["accounts of [0, 3] of 6 starting", "accounts started", "handle 0"]
 
-    async def test_revoke_waits_for_commands_in_flight_then_parks_the_accounts(self) -> None:
-        """A revoke returns after the command in flight finished and then the accounts parked."""
+    async def test_revoke_waits_for_commands_in_flight_then_stops_the_accounts(self) -> None:
+        """A revoke returns after the command in flight finished and then the accounts stopped."""
         log: list[str] = []
         group = FakeGroup(log, [P0])
         handler = InFlightHandler(log, hold=0)
@@ -314,24 +311,11 @@ class TestOwnership:
             group.script.put_nowait([P0])
             await group.revoke_began.wait()
             await run_ready_tasks()
-            assert "accounts of [0] parked" not in log, "accounts parked under a command"
+            assert "accounts of [0] stopped" not in log, "accounts stopped under a command"
             handler.release.set()
             await group.revoke_returned.wait()
-        order = ["finished 0", "accounts of [0] parked", "revoke returned"]
+        order = ["finished 0", "accounts of [0] stopped", "revoke returned"]
         assert [line for line in log if line in order] == order
-
-    async def test_a_revoke_does_not_wait_for_a_start_in_progress(self) -> None:
-        """The accounts' start is held; a revoke still parks them and returns meanwhile."""
-        log: list[str] = []
-        group = FakeGroup(log, [P0])
-        ownership = FakeOwnership(log, held=True)
-        async with consuming(group, Handler(log), ownership=ownership):
-            await run_ready_tasks()
-            group.script.put_nowait([P0])
-            async with asyncio.timeout(5):
-                await group.revoke_returned.wait()
-            ownership.release.set()
-        assert log.index("accounts of [0] parked") < log.index("accounts started")
 
     async def test_leaving_the_group_stops_the_accounts_first(self) -> None:
         """At stop, the accounts still held stop before the member leaves the group."""
