@@ -12,11 +12,13 @@ Elsewhere (another C library, no ``malloc_trim``) releasing does nothing.
 from __future__ import annotations
 
 import ctypes
+import functools
 from collections.abc import Callable
 
 
+@functools.cache
 def _malloc_trim() -> Callable[[int], int] | None:
-    """The C library's ``malloc_trim``, or None where there is none."""
+    """The C library's ``malloc_trim``, or None where there is none (looked up when first used)."""
     try:
         function = ctypes.CDLL(None).malloc_trim
     except (OSError, AttributeError):
@@ -27,9 +29,7 @@ def _malloc_trim() -> Callable[[int], int] | None:
     return trim
 
 
-_TRIM = _malloc_trim()
-
-
 def release_free_memory() -> bool:
     """Return the C heap's free pages to the system; True if any were released."""
-    return _TRIM is not None and _TRIM(0) == 1
+    trim = _malloc_trim()
+    return trim is not None and trim(0) == 1
