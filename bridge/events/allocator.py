@@ -5,7 +5,7 @@ producer batches by the megabyte through the C allocator. They are freed once Ka
 but glibc returns only the top of its heap to the system: with one long-lived block above them
 the freed pages stay resident. After 100,000 alerting changes that was 10-11 MB of the bridge's
 RSS (BENCHMARKS.md, issue #15). ``malloc_trim(0)`` hands back every free page of the heap; it
-took about 1-6 ms there, so the publisher calls it only when a backlog has just drained.
+takes milliseconds (6 ms to return 40 MB), so the publisher calls it only when a backlog drained.
 Elsewhere (another C library, no ``malloc_trim``) releasing does nothing.
 """
 
