@@ -17,11 +17,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from itertools import repeat
 
 from bridge import retries
 from bridge.core.events import Record
+from bridge.events import allocator
 from bridge.kafka import ProducerFactory, RecordSender, producers
 from bridge.logs import get_logger
 from bridge.metrics import Metrics
@@ -32,6 +33,10 @@ from bridge.settings import KafkaSettings, PipelineSettings
 # producer's batches better: from 2,000 to 5,000 the Kafka cost per record fell by a tenth
 # (BENCHMARKS.md). The buffer bound (pipeline.buffer_size) is unchanged.
 CHUNK = 5000
+
+# A buffer this deep is a backlog: once it has drained, the C heap's freed pages are returned to
+# the system (bridge.events.allocator). Steady traffic never builds one, so never pays for it.
+BACKLOG = CHUNK
 
 
 class _Unsent(Exception):
@@ -51,6 +56,7 @@ class Publisher:
         pipeline: PipelineSettings,
         metrics: Metrics,
         new_producer: ProducerFactory | None = None,
+        release: Callable[[], object] = allocator.release_free_memory,
     ) -> None:
         self._kafka = kafka
         self._new_producer = new_producer
@@ -66,6 +72,8 @@ class Publisher:
         self.problem = "not connected yet"  # why Kafka could not be started, until it was
         self._put = 0  # records ever put, and ever acknowledged: marks to wait for
         self._acknowledged = 0
+        self._release = release  # gives freed memory back once a backlog drained
+        self._deepest = 0  # the buffer's greatest depth since the last release
         metrics.buffer_capacity.set(pipeline.buffer_size)
 
     # --- producer lifecycle --------------------------------------------------------------
@@ -104,6 +112,7 @@ class Publisher:
                 self._metrics.blocked_seconds.inc(time.monotonic() - started)
             self._buffer.extend(zip(records, repeat(read_at)))
             self._put += len(records)
+            self._deepest = max(self._deepest, self.depth)
             self._metrics.buffer_depth.set(self.depth)
             self._changed.notify_all()
 
@@ -133,6 +142,9 @@ class Publisher:
                 self._acknowledged += len(chunk)
                 self._metrics.buffer_depth.set(self.depth)
                 self._changed.notify_all()
+            if not self.depth and self._deepest >= BACKLOG:
+                self._deepest = 0
+                self._release()
 
     async def _deliver(self, chunk: list[Pending]) -> None:
         events = [p for p in chunk if p[0].label != "state"]

@@ -63,9 +63,11 @@ def producer_options(kafka: KafkaSettings, *, awaited: bool = False) -> dict[str
 
 
 # Keys whose partition is remembered. murmur2 is pure Python in aiokafka and cost as much as
-# the rest of a batch send (BENCHMARKS.md, issue #15); an entity's records share its key, and
-# a live entity keeps sending. 2**16 keys hold an agent's day in well under 10 MB.
-PARTITION_MEMO = 2**16
+# the rest of a batch send (BENCHMARKS.md, issue #15). What recurs is a key within moments: a
+# change's event and state record, a call's few events. A memo entry costs ~250 B, so 2**16 of
+# them held 16 MB once 100,000 entities had sent, a third of the state cache itself; 2**12 hold
+# 1 MB and still catch those repeats.
+PARTITION_MEMO = 2**12
 
 
 class Producer:

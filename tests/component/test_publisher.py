@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from bridge.core.events import Record
 from bridge.errors import KafkaError
-from bridge.events.publisher import Publisher
+from bridge.events.publisher import BACKLOG, Publisher
 from bridge.kafka import RecordSender
 from bridge.metrics import create
 from bridge.readiness import Check
@@ -55,20 +55,36 @@ def state(key: str, value: str) -> Record:
     return Record("state", key.encode(), value.encode(), (), "state")
 
 
-async def publish(producer: RecordSender, records: list[Record]) -> None:
-    """Put the records as one chunk and run the publisher until all are acknowledged."""
+class Releases:
+    """Counts the publisher's calls to give freed memory back."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self) -> bool:
+        self.count += 1
+        return True
+
+
+async def publish(
+    producer: RecordSender, *puts: list[Record], release: Releases | None = None
+) -> None:
+    """Put each list as one message, each acknowledged before the next is put."""
 
     def factory(kafka: KafkaSettings, *, awaited: bool = False) -> RecordSender:
         assert not awaited, "the event side never asks for the command side's producer"
         return producer
 
-    publisher = Publisher(KafkaSettings(), PipelineSettings(), create(), factory)
+    publisher = Publisher(
+        KafkaSettings(), PipelineSettings(), create(), factory, release=release or Releases()
+    )
     await publisher.start()
-    await publisher.put(records, read_at=0.0)
     sender = asyncio.create_task(publisher.run())
     try:
         async with asyncio.timeout(10):
-            await publisher.drained()
+            for records in puts:
+                await publisher.put(records, read_at=0.0)
+                await publisher.drained()
     finally:
         sender.cancel()
         await asyncio.gather(sender, return_exceptions=True)
@@ -199,3 +215,31 @@ class TestGarbage:
             await asyncio.gather(sender, return_exceptions=True)
         assert len(producer.acknowledged) == 2 * chunks
         assert garbage < chunks  # less than one object per chunk (a retry loop left ~90)
+
+
+class TestReleaseAfterBacklog:
+    """Freed memory is given back once a backlog has drained, and not during steady traffic."""
+
+    async def test_a_drained_backlog_releases_once(self) -> None:
+        """A buffer BACKLOG records deep, then empty: one release, after every acknowledgement."""
+        producer = FakeProducer()
+        releases = Releases()
+        backlog = [event(f"k{i}", f"v{i}") for i in range(BACKLOG)]
+
+        await publish(producer, backlog, release=releases)
+
+        assert releases.count == 1
+        assert len(producer.acknowledged) == BACKLOG
+
+    async def test_steady_traffic_never_releases(self) -> None:
+        """Twice BACKLOG records in messages of 100, each drained before the next: no release."""
+        producer = FakeProducer()
+        releases = Releases()
+        messages = [
+            [event(f"k{m}-{i}", f"v{m}-{i}") for i in range(100)] for m in range(2 * BACKLOG // 100)
+        ]
+
+        await publish(producer, *messages, release=releases)
+
+        assert releases.count == 0
+        assert len(producer.acknowledged) == 2 * BACKLOG
