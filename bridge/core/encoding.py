@@ -207,8 +207,13 @@ def ce_headers(event: Mapping[str, Any], copy_attributes: bool) -> tuple[tuple[s
     for attr, value in event.items():
         if attr in _NOT_COPIED:
             continue
-        headers.append((f"ce_{attr}", (value if type(value) is str else str(value)).encode()))
+        headers.append(ce_header(attr, value))
     return tuple(headers)
+
+
+def ce_header(attr: str, value: Any) -> tuple[str, bytes]:
+    """One attribute as its ``ce_<name>`` header: text as UTF-8, anything else as its ``str``."""
+    return (f"ce_{attr}", (value if type(value) is str else str(value)).encode())
 
 
 # --- the splicer ---------------------------------------------------------------------------
@@ -219,7 +224,7 @@ def ce_headers(event: Mapping[str, Any], copy_attributes: bool) -> tuple[tuple[s
 
 
 def spliced_event(
-    attributes: Mapping[str, Any],
+    head: bytes,
     state_json: bytes,
     changed: Iterable[str],
     cause: str,
@@ -227,18 +232,19 @@ def spliced_event(
 ) -> bytes:
     """``compact({**attributes, "data": {"userId", "state", "changedFields", "cause"}})``.
 
-    The state as given; ``userId`` only when ``user`` is given.
+    ``head`` is ``compact(attributes)`` without its closing brace; the state as given;
+    ``userId`` only when ``user`` is given.
     """
     fields = ",".join([string(name) for name in changed])
-    head = (
+    data = (
         b',"data":{"state":'
         if user is None
         else f',"data":{{"userId":{string(user)},"state":'.encode()
     )
     return b"".join(
         (
-            fast_compact(attributes)[:-1],
             head,
+            data,
             state_json,
             f',"changedFields":[{fields}],"cause":{string(cause)}}}}}'.encode(),
         )
