@@ -181,13 +181,15 @@ def _canonical(parts: tuple[Any, ...]) -> str:
 
 def event_id(*parts: Any) -> str:
     """A UUID derived from the parts: the same parts always give the same id."""
-    digest = bytearray(hashlib.sha256(_canonical(parts).encode()).digest()[:16])
-    # What uuid.UUID(bytes=digest, version=5) does, without building the object: the version
-    # in the high nibble of byte 6, the RFC 4122 variant in the two high bits of byte 8.
-    digest[6] = (digest[6] & 0x0F) | 0x50
-    digest[8] = (digest[8] & 0x3F) | 0x80
-    h = digest.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    h = hashlib.sha256(_canonical(parts).encode()).hexdigest()
+    # What str(uuid.UUID(bytes=digest[:16], version=5)) writes, without building the object:
+    # version 5 in the high nibble of byte 6 (hex digit 12), the RFC 4122 variant in the two
+    # high bits of byte 8 (hex digit 16).
+    return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"
+
+
+# A hex digit with its two high bits set to the RFC 4122 variant, 10.
+_VARIANT = {f"{n:x}": f"{(n & 0x3) | 0x8:x}" for n in range(16)}
 
 
 # --- headers -------------------------------------------------------------------------------

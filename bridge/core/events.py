@@ -19,7 +19,7 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 from urllib.parse import quote, unquote
 
 # Re-exported (``x as x``): ids, timestamps and the content type are part of the contract too.
@@ -88,9 +88,12 @@ class Contract:
         return f"{self.schema_base}/{name}.v{MAJOR}.json"
 
 
-@dataclass(frozen=True, slots=True)
-class Record:
-    """One Kafka record to publish; ``label`` names it for metrics (event name or ``state``)."""
+class Record(NamedTuple):
+    """One Kafka record to publish; ``label`` names it for metrics (event name or ``state``).
+
+    A named tuple, immutable like the core's dataclasses, at a third of a frozen dataclass's
+    cost to build (two per event).
+    """
 
     topic: str
     key: bytes | None
@@ -310,7 +313,9 @@ def change_records(
     head = _event_head(written, ident, change.key, time, recorded_text, change.sequence, named)
     event_value = spliced_event(head, state_json, change.changed, change.cause, named)
     state_value = (
-        None if change.kind == "removed" else spliced_state(change.sequence, written.type, state_json)
+        None
+        if change.kind == "removed"
+        else spliced_state(change.sequence, written.type, state_json)
     )
     if not contract.attribute_headers:
         headers: tuple[tuple[str, bytes], ...] = (_CONTENT_TYPE_HEADER,)
