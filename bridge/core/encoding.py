@@ -237,7 +237,6 @@ def spliced_event(
     ``head`` is ``compact(attributes)`` without its closing brace; the state as given;
     ``userId`` only when ``user`` is given.
     """
-    fields = ",".join([string(name) for name in changed])
     data = (
         b',"data":{"state":'
         if user is None
@@ -248,9 +247,21 @@ def spliced_event(
             head,
             data,
             state_json,
-            f',"changedFields":[{fields}],"cause":{string(cause)}}}}}'.encode(),
+            b',"changedFields":',
+            _names(changed),
+            f',"cause":{string(cause)}}}}}'.encode(),
         )
     )
+
+
+def _names(names: Iterable[str]) -> bytes:
+    """``compact(list(names))``: a tuple of text through orjson, which writes it as json does."""
+    if type(names) is tuple:
+        try:
+            return orjson.dumps(names)
+        except orjson.JSONEncodeError:  # a lone surrogate: json's to write, or to refuse
+            pass
+    return f"[{','.join([string(name) for name in names])}]".encode()
 
 
 def spliced_state(sequence: int, event_type: str, state_json: bytes) -> bytes:

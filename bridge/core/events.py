@@ -363,17 +363,18 @@ def _event_headers(
     written: Written, ident: str, subject: str, time: Any, recorded: str, sequence: int
 ) -> tuple[tuple[str, bytes], ...]:
     """The headers of an event's attributes but the user, in attribute order."""
+    # ce_header's text for values known to be text (and the sequence an int), written inline.
     return (
         _CONTENT_TYPE_HEADER,
         written.spec_header,
-        ce_header("id", ident),
+        ("ce_id", ident.encode()),
         written.source_header,
         written.type_header,
-        ce_header("subject", subject),
+        ("ce_subject", subject.encode()),
         ce_header("time", time),
         written.schema_header,
-        ce_header("recordedtime", recorded),
-        ce_header("sequence", sequence),
+        ("ce_recordedtime", recorded.encode()),
+        ("ce_sequence", str(sequence).encode()),
     )
 
 
