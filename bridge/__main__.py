@@ -18,7 +18,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from bridge import __version__, logs
+from bridge import __version__, heap, logs
 from bridge.errors import ConfigError
 
 Runner = Callable[[argparse.Namespace, asyncio.Event], Awaitable[None]]
@@ -87,10 +87,12 @@ def freeze_start_up_objects() -> None:
     """Hide what start-up made (modules, settings, the wired bridge) from the cyclic collector.
 
     They live as long as the process, yet each full collection walked all ~70,000 of them: a
-    sixth of the bridge's own work per event (BENCHMARKS.md, issue #15).
+    sixth of the bridge's own work per event (BENCHMARKS.md, issue #15). From then on
+    :mod:`bridge.heap` freezes what the fleet keeps alive the same way, and thaws it now and then.
     """
     gc.collect()
     gc.freeze()
+    heap.install()
 
 
 def build_parser(chosen: str | None = None) -> tuple[argparse.ArgumentParser, dict[str, Runner]]:

@@ -12,16 +12,13 @@ already sent to ICWS finishes and publishes its result, its offset left for the 
 finds the result in the journal. When partitions are assigned, the journal is read up to its end
 before any of their records is handled.
 
-Accounts (:class:`Ownership`, the fleet, when given): a replica holds the ICWS accounts whose
-user ids the default partitioner puts on its assigned partitions. On assign, ``assigned`` starts
-them beside the poll loop (never blocking it), and the new workers wait until it returned, so
-the owners are known before the first record; commands then wait while an owner's session is
-not up yet. On revoke, after the gates are closed, the rebalance also waits (up to
-``commands.shutdown_grace_seconds``) for commands of those partitions already sent to ICWS, so
-the old owner finishes them on its session, and then for ``revoked``, which stops those
-accounts (flushed, unsubscribed, logged out) before the partitions are released. When the
-consumer leaves the group (shutdown, or starting over after a failure), it does the same for
-every partition it held, so another replica never logs in while this one still holds an account.
+Accounts (:class:`Ownership`, the fleet): a replica holds the ICWS accounts the default
+partitioner puts on its partitions. ``assigned`` starts them beside the poll loop; the new
+workers wait for it, so owners are known before the first record. On revoke, once the gates are
+closed, the rebalance waits (up to ``commands.shutdown_grace_seconds``) for commands already sent
+to ICWS, then for ``revoked``, which parks those accounts (nothing more published, their records
+flushed) until the next assignment resumes or stops them (both name the group generation). A
+revoke never waits for a start. Leaving the group, ``released`` stops every account held.
 
 Shutdown: stop polling; commands not yet started are left (uncommitted, so they run after the
 restart); commands already started get ``commands.shutdown_grace_seconds`` to finish and commit;
@@ -34,7 +31,7 @@ import asyncio
 import functools
 import time
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -60,15 +57,16 @@ class JournalReader(Protocol):
 
 
 class Ownership(Protocol):
-    """Holds the accounts of the partitions assigned (the fleet); both calls are awaited."""
+    """Holds the accounts of the partitions assigned (the fleet); every call is awaited."""
 
-    async def assigned(self, partitions: Sequence[int], total: int) -> None:
-        """Start the accounts of these partitions (of ``total`` in the command topic)."""
-        ...
+    async def assigned(self, partitions: Sequence[int], total: int, generation: int) -> None:
+        """Start the accounts of these partitions (of ``total``), given in group ``generation``."""
 
-    async def revoked(self, partitions: Sequence[int]) -> None:
-        """Stop the accounts of these partitions; return only once they are stopped."""
-        ...
+    async def revoked(self, partitions: Sequence[int], generation: int) -> None:
+        """These partitions, held in ``generation`` (-1: evicted), go: nothing more published."""
+
+    async def released(self, partitions: Sequence[int]) -> None:
+        """Leaving the group: stop the accounts of these partitions; return once stopped."""
 
 
 @dataclass(eq=False)
@@ -79,6 +77,7 @@ class _Worker:
     queue: deque[Message] = field(default_factory=deque)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     paused: bool = False
+    busy: bool = False  # handling a record (not waiting for the journal or the accounts)
     task: asyncio.Task[None] | None = None
 
 
@@ -108,6 +107,7 @@ class CommandConsumer:
         self._journal_read: asyncio.Task[None] | None = None
         self._owning: asyncio.Task[None] | None = None  # ownership.assigned, running
         self._owned: list[int] = []  # partitions whose accounts ownership holds
+        self._revokes = 0  # an assignment made before the latest revoke is stale
         self._total: int | None = None  # partitions of the command topic
         self._stop = asyncio.Event()
         self._log = get_logger("bridge.commands.consumer")
@@ -208,6 +208,7 @@ class CommandConsumer:
             if worker.paused and len(worker.queue) <= self._settings.max_queued_records // 2:
                 worker.consumer.resume(worker.tp)
                 worker.paused = False
+            worker.busy = True
             try:
                 await self._handler.handle(_incoming(record, self._total), worker.gate)
             except Revoked:
@@ -218,6 +219,7 @@ class CommandConsumer:
                 self._log.exception("command.worker.failed", partition=worker.tp.partition)
                 self._crash = exc
                 return
+            worker.busy = False
             await self._commit(worker, record.offset + 1)
 
     async def _commit(self, worker: _Worker, offset: int) -> None:
@@ -272,6 +274,7 @@ class CommandConsumer:
     # --- rebalances ----------------------------------------------------------------------
 
     async def _revoked(self, partitions: list[Partition]) -> None:
+        generation = self._consumer.generation() if self._consumer is not None else -1
         self.assigned = None
         self.problem = "rebalancing"
         workers = [self._workers.pop(tp) for tp in partitions if tp in self._workers]
@@ -284,8 +287,8 @@ class CommandConsumer:
         except TimeoutError:
             self._log.error("command.revoke.start_pending", partitions=len(workers))
         if self._ownership is not None:
-            await self._finish_started([w.task for w in workers if w.task is not None])
-            await self._release([tp.partition for tp in partitions])
+            await self._finish_started([w.task for w in workers if w.task and w.busy])
+            await self._release([tp.partition for tp in partitions], generation)
 
     async def _finish_started(self, tasks: list[asyncio.Task[None]]) -> None:
         """Let the revoked partitions' commands finish on their owners' sessions (bounded)."""
@@ -304,15 +307,17 @@ class CommandConsumer:
             await self._finish_started(list(self._leftovers))
             await self._release(list(self._owned))
 
-    async def _release(self, partitions: list[int]) -> None:
-        """Stop the accounts of these partitions, once their start (if running) returned."""
+    async def _release(self, partitions: list[int], generation: int | None = None) -> None:
+        """Park the accounts of these partitions (no generation: leaving, stop them); no wait."""
         if self._ownership is None or not partitions:
             return
-        if self._owning is not None:
-            await asyncio.wait([self._owning])
+        self._revokes += 1  # a start still waiting for its turn will not begin
         released = set(partitions)
         self._owned = [p for p in self._owned if p not in released]
-        await self._ownership.revoked(sorted(released))
+        if generation is None:
+            await self._ownership.released(sorted(released))
+        else:
+            await self._ownership.revoked(sorted(released), generation)
 
     async def _assigned(self, consumer: GroupConsumer, partitions: list[Partition]) -> None:
         if self._consumer is not consumer:
@@ -320,15 +325,14 @@ class CommandConsumer:
         if self._journal_read is not None:
             self._journal_read.cancel()  # its workers are retired; the new read covers it all
         self._journal_read = asyncio.create_task(self._read_journal(), name="command-journal")
-        self._own(consumer, [tp.partition for tp in partitions])
+        numbers = sorted(tp.partition for tp in partitions)
+        self._own(consumer, numbers)
         for tp in partitions:
             worker = _Worker(tp, consumer)
             worker.task = asyncio.create_task(self._work(worker), name=f"commands-{tp.partition}")
             self._workers[tp] = worker
         self.assigned = len(partitions)
-        self._log.info(
-            "command.partitions.assigned", partitions=sorted(p.partition for p in partitions)
-        )
+        self._log.info("command.partitions.assigned", partitions=numbers)
 
     def _own(self, consumer: GroupConsumer, partitions: list[int]) -> None:
         """Start the accounts of the assigned partitions beside the poll loop."""
@@ -340,26 +344,29 @@ class CommandConsumer:
             self._crash = WorkerFailed(f"the partition count of {self._topic} is unknown")
             return
         self._owned = sorted({*self._owned, *partitions})
-        previous = self._owning
+        start = functools.partial(
+            self._ownership.assigned, sorted(partitions), total, consumer.generation()
+        )
         self._owning = asyncio.create_task(
-            self._start_accounts(self._ownership, previous, partitions, total),
-            name="command-ownership",
+            self._start_accounts(start, self._owning, self._revokes), name="command-ownership"
         )
 
     async def _start_accounts(
         self,
-        ownership: Ownership,
+        start: Callable[[], Awaitable[None]],
         previous: asyncio.Task[None] | None,
-        partitions: list[int],
-        total: int,
+        revokes: int,
     ) -> None:
+        """``start()`` once the previous start returned, unless a revoke came since ``revokes``."""
         if previous is not None:
-            await asyncio.wait([previous])  # starts and stops stay in order
+            await asyncio.wait([previous])  # starts stay in order
+        if revokes != self._revokes:
+            return
         try:
-            await ownership.assigned(sorted(partitions), total)
+            await start()
         except Exception as exc:
             # A bug in the fleet: start over with a new consumer, which releases and retakes.
-            self._log.exception("command.ownership.failed", partitions=sorted(partitions))
+            self._log.exception("command.ownership.failed")
             self._crash = exc
 
     async def _read_journal(self) -> None:

@@ -158,21 +158,26 @@ class Publisher:
         events = [p for p in chunk if p[0].label != "state"]
         states = [p for p in chunk if p[0].label == "state"]
         for phase in (events, states):
-            if not phase:
-                continue
-            left = phase
-            # Until Kafka took the whole phase; each retry sends only what is still owed.
-            async for attempt in retries.forever(_Unsent, retries.KAFKA):
-                with attempt:
-                    left = await self._send(left)
-                    if left:
-                        raise _Unsent
+            # The usual case (Kafka took it all) enters no retry loop: each stamina loop leaves
+            # ~45 objects of cyclic garbage, per chunk, which is per event with 1,000 accounts.
+            left = await self._send(phase) if phase else []
+            if left:
+                await self._resend(left)
         now = time.time()
         # One observation per event, made once per read time: a chunk's events come from a few
         # batches, each read at one moment, and an observation costs more than a record's send.
         for read_at, count in collections.Counter(read_at for _, read_at in events).items():
             observe(self._metrics.delivery_latency, max(now - read_at, 0.0), count)
         self._delivered(now, len(chunk))
+
+    async def _resend(self, left: list[Pending]) -> None:
+        """Until Kafka took what a failed send left; each retry sends only what is still owed."""
+        async for attempt in retries.forever(_Unsent, retries.KAFKA):
+            with attempt:
+                if attempt.num > 1:  # the first attempt was the send that failed: wait first
+                    left = await self._send(left)
+                if left:
+                    raise _Unsent
 
     async def _send(self, batch: list[Pending]) -> list[Pending]:
         """Send a batch; return what must be sent again (failures and later same-key records)."""

@@ -4,13 +4,25 @@ An account is held when it is configured (the accounts directory, or the shortha
 partition (Kafka's default partitioner on the user id over the command topic's partitions) is one
 the command consumer's group gave this replica (:meth:`Fleet.assigned`, :meth:`Fleet.revoked`).
 Without a group (commands disabled) every configured account is held. Every change (a new
-reading of the directory, an assignment, a revocation) runs :meth:`Fleet._reconcile`, one at a
-time: pipelines no longer wanted (or whose password or catalogue role changed) stop, then the
-new ones restore their last published state in one reading of the state topics, mark their
-restart gap, and start. Exactly one configured account, the catalogue account, subscribes the
-status catalogue. The fleet is the command side's ``Sessions``: each held user's session and
-view. Login spreading: a fleet-wide semaphore around each login round, and a random first-login
-jitter per account.
+reading of the directory, an assignment) runs :meth:`Fleet._reconcile`, one at a time:
+pipelines no longer wanted (or whose password or catalogue role changed) stop, then the new ones
+restore their last published state in one reading of the state topics, mark their restart gap,
+and start.
+
+Rebalances are eager (a revoke takes every partition, the assignment that follows gives the new
+set), so a revoke *parks* its accounts rather than stopping them: each pipeline stops publishing
+and the revoke returns once Kafka acknowledged what they put — within a quarter of the
+consumer's rebalance timeout (``PARK_SHARE``), plus the wait for a change in progress, whose
+restore a revoke cuts short. Parked accounts are not held: the command side gets neither their
+session nor their view. The next assignment resumes those it gives back (same partition count,
+and the group generation right after the revoke's, so no other member held them in between):
+same ICWS session, no login, no gap, no restore. It stops the others for good (unsubscribe, log
+out, nothing more published) before it counts as done, and only then starts new accounts. No
+assignment within ``PARK_LIMIT`` rebalance timeouts, or the fleet's stop: parked accounts stop.
+
+Exactly one configured account, the catalogue account, subscribes the status catalogue. The
+fleet is the command side's ``Sessions``: each held user's session and view. Login spreading: a
+fleet-wide semaphore around each login round, and a random first-login jitter per account.
 """
 
 from __future__ import annotations
@@ -34,6 +46,9 @@ from bridge.kafka import partition_for
 from bridge.logs import get_logger
 from bridge.readiness import Check
 
+PARK_SHARE = 0.25  # of the rebalance timeout: the most a revoke spends parking and flushing
+PARK_LIMIT = 2.0  # rebalance timeouts a parked account waits for its partition to come back
+
 
 class Fleet:
     """Holds the pipelines of the accounts this replica owns."""
@@ -48,6 +63,14 @@ class Fleet:
         self._partitions: set[int] | None = set() if grouped else None
         self._total = 1
         self._pipelines: dict[str, AccountPipeline] = {}
+        self._parked: dict[str, AccountPipeline] = {}  # revoked, not yet resumed or stopped
+        self._parked_total = 1  # the partition count they were parked under
+        # Group generations of the last revoke and assignment (None: the caller tracks none).
+        self._parked_in: int | None = None
+        self._assigned_in: int | None = None
+        self._generation = 0  # revokes so far: an assignment older than the last one is stale
+        self._restoring: asyncio.Task[Restored | None] | None = None
+        self._expiry: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self._stop = asyncio.Event()
         self._failed = asyncio.Event()
@@ -57,6 +80,7 @@ class Fleet:
         self._logged_in_before: set[str] = set()  # the jitter is for an account's first login
         self._log = get_logger("bridge.fleet")
         gauges.register(parts.metrics, self._pipelines, source, parts.settings.subscriptions)
+        parts.metrics.accounts.labels(state="parked").set_function(lambda: len(self._parked))
 
     # --- Sessions (the command side) ----------------------------------------------------
 
@@ -73,24 +97,52 @@ class Fleet:
 
     # --- Ownership (the command consumer's group) -----------------------------------------
 
-    async def assigned(self, partitions: Sequence[int], total: int) -> None:
-        """Hold the accounts of these partitions (restored and starting) before returning."""
+    async def assigned(
+        self, partitions: Sequence[int], total: int, generation: int | None = None
+    ) -> None:
+        """Hold the accounts of these partitions (resumed, or restored and starting)."""
         if self._partitions is None:
             return
         self._partitions |= set(partitions)
         self._total = total
+        self._assigned_in = generation
+        generation = self._generation
         self._starting += 1  # not ready until they are held (and then until they are up)
         try:
-            await self._reconcile()
+            await self._reconcile(settles=generation)
         finally:
             self._starting -= 1
 
-    async def revoked(self, partitions: Sequence[int]) -> None:
-        """Stop the accounts of these partitions; returns once they stopped and flushed."""
+    async def revoked(self, partitions: Sequence[int], generation: int | None = None) -> None:
+        """Park the accounts of these partitions; returns once their records are acknowledged."""
         if self._partitions is None:
             return
+        self._let_go(partitions)
+        self._parked_in = generation
+        async with self._lock:
+            if self._stop.is_set():
+                return
+            kept = self._partitions
+            await self._park([p for p in self._pipelines.values() if p.partition not in kept])
+            if self._parked:
+                if self._expiry is not None:
+                    self._expiry.cancel()  # still sleeping: each revoke gives the full limit
+                self._expiry = asyncio.create_task(self._expire(), name="fleet-parked")
+
+    async def released(self, partitions: Sequence[int]) -> None:
+        """Leaving the group: stop the accounts of these partitions for good, parked ones too."""
+        if self._partitions is None:
+            return
+        self._let_go(partitions)
+        await self._reconcile(settles=self._generation)
+
+    def _let_go(self, partitions: Sequence[int]) -> None:
+        """No longer want these partitions; a restore in progress is cut short (never waited)."""
+        assert self._partitions is not None
         self._partitions -= set(partitions)
-        await self._reconcile()
+        self._generation += 1
+        if self._restoring is not None:
+            self._restoring.cancel()
 
     # --- running ---------------------------------------------------------------------------
 
@@ -109,10 +161,14 @@ class Fleet:
                 raise self._failure
 
     async def stop(self) -> None:
-        """Stop every pipeline (idempotent: the consumer may have stopped them already)."""
+        """Stop every pipeline, parked ones too (idempotent: the consumer may have done it)."""
         self._stop.set()
+        if self._restoring is not None:
+            self._restoring.cancel()
+        if self._expiry is not None:
+            self._expiry.cancel()
         async with self._lock:
-            await self._stop_all(list(self._pipelines.values()))
+            await self._stop_all([*self._pipelines.values(), *self._parked.values()])
 
     # --- what is wanted --------------------------------------------------------------------
 
@@ -131,27 +187,102 @@ class Fleet:
             return dict(configured)
         return {u: a for u, a in configured.items() if self.partition_of(u) in self._partitions}
 
-    async def _reconcile(self) -> None:
+    async def _reconcile(self, settles: int | None = None) -> None:
+        """Make the held pipelines the wanted ones; ``settles``: the generation assigned in."""
         async with self._lock:
             if self._stop.is_set():
                 return
             if not self._read:
                 await self._source.read()
                 self._read = True
-            wanted, catalogue = self._wanted(), self.catalogue_user()
-            gone = [
-                p
-                for u, p in self._pipelines.items()
-                if u not in wanted or wanted[u] != p.account or p.catalogue != (u == catalogue)
+            configured, catalogue = self._source.last.accounts.accounts, self.catalogue_user()
+            wanted = self._wanted()
+
+            def fits(user: str, pipeline: AccountPipeline) -> bool:
+                same = configured.get(user) == pipeline.account
+                return same and pipeline.catalogue == (user == catalogue)
+
+            gone = [p for u, p in self._pipelines.items() if u not in wanted or not fits(u, p)]
+            same = self._total == self._parked_total and self._next_generation()
+            back = [p for u, p in self._parked.items() if u in wanted and fits(u, p) and same]
+            settled = settles == self._generation  # no revoke came since the assignment
+            over = [
+                p for u, p in self._parked.items() if p not in back and (settled or not fits(u, p))
             ]
-            await self._stop_all(gone)
+            self._resume(back)  # first: they need nothing from the stops
+            await self._stop_all([*gone, *over])
+            if settled and self._expiry is not None and not self._parked:
+                self._expiry.cancel()
+                self._expiry = None
             new = [
                 AccountPipeline(account, self._parts, self._login_gate, catalogue=u == catalogue)
                 for u, account in sorted(wanted.items())
-                if u not in self._pipelines
+                if u not in self._pipelines and u not in self._parked
             ]
             if new:
                 await self._start_all(new)
+
+    def _next_generation(self) -> bool:
+        """Whether the assignment is of the generation right after the revoke that parked.
+
+        Only then did no other member hold the parked accounts' partitions in between (an evicted
+        member's revoke names generation -1, and a rebalance it missed is a generation skipped):
+        otherwise another replica may have published for them, and this state is stale.
+        """
+        parked, assigned = self._parked_in, self._assigned_in
+        if parked is None or assigned is None:
+            return parked is None and assigned is None
+        return parked >= 0 and assigned == parked + 1
+
+    async def _park(self, pipelines: list[AccountPipeline]) -> None:
+        """Stop these publishing and wait (bounded) until Kafka acknowledged what they put."""
+        if not pipelines:
+            return
+        for pipeline in pipelines:
+            del self._pipelines[pipeline.user]
+            self._parked[pipeline.user] = pipeline
+        self._parked_total = self._total
+        kafka = self._parts.settings.kafka
+        bound = kafka.consumer_rebalance_timeout_ms / 1000 * PARK_SHARE
+        began = time.monotonic()
+        try:
+            async with asyncio.timeout(bound):
+                await asyncio.gather(*(p.park() for p in pipelines))
+                await self._parts.publisher.flushed()
+        except TimeoutError:
+            self._log.error("fleet.accounts.park_unflushed", accounts=len(pipelines), seconds=bound)
+        self._log.info(
+            "fleet.accounts.parked",
+            accounts=len(pipelines),
+            users=[p.user for p in pipelines][:20],
+            seconds=round(time.monotonic() - began, 3),
+        )
+
+    def _resume(self, pipelines: list[AccountPipeline]) -> None:
+        if not pipelines:
+            return
+        for pipeline in pipelines:
+            del self._parked[pipeline.user]
+            self._pipelines[pipeline.user] = pipeline
+            pipeline.resume()
+        self._log.info(
+            "fleet.accounts.resumed",
+            accounts=len(pipelines),
+            users=[p.user for p in pipelines][:20],
+            still_parked=len(self._parked),
+        )
+
+    async def _expire(self) -> None:
+        """Parked accounts whose partition did not come back within the limit stop anyway."""
+        limit = self._parts.settings.kafka.consumer_rebalance_timeout_ms / 1000 * PARK_LIMIT
+        await asyncio.sleep(limit)
+        self._expiry = None  # from here on nobody cancels it: it may be stopping pipelines
+        async with self._lock:
+            if self._parked:
+                self._log.warning(
+                    "fleet.accounts.park_expired", accounts=len(self._parked), seconds=limit
+                )
+                await self._stop_all(list(self._parked.values()))
 
     async def _stop_all(self, pipelines: list[AccountPipeline]) -> None:
         if not pipelines:
@@ -160,12 +291,21 @@ class Fleet:
         await asyncio.gather(*(p.stop() for p in pipelines))
         for pipeline in pipelines:
             self._pipelines.pop(pipeline.user, None)
+            self._parked.pop(pipeline.user, None)
 
     async def _start_all(self, pipelines: list[AccountPipeline]) -> None:
         """Restore the new accounts' state in one reading, mark their gaps, start them."""
-        restored = await self._restore(pipelines)
+        restoring = asyncio.create_task(self._restore(pipelines), name="fleet-restore")
+        self._restoring = restoring
+        try:
+            await asyncio.wait([restoring])  # a revoke cancels the restore, not this reconcile
+        finally:
+            self._restoring = None
+            restoring.cancel()  # when this reconcile itself is cancelled
+        restored = None if restoring.cancelled() else restoring.result()
         if restored is None:
-            return  # stopping
+            self._log.info("fleet.accounts.start_cut_short", accounts=len(pipelines))
+            return  # stopping, or revoked meanwhile: nothing started, nothing owned
         await self._parts.publisher.put(restored.repairs, time.time())
         for pipeline in pipelines:
             last = restored.users.get(pipeline.user)
@@ -221,14 +361,17 @@ class Fleet:
         return checks
 
     def accounts(self) -> dict[str, Any]:
-        """``GET /accounts``: what is configured, skipped and held (never a password)."""
+        """``GET /accounts``: what is configured, skipped, held and parked (never a password)."""
         reading = self._source.last
         now = time.time()
         return {
             "configured": len(reading.accounts.accounts),
             "held": len(self._pipelines),
+            "parked": len(self._parked),
             "skipped": [{"name": p.name, "reason": p.reason} for p in reading.accounts.problems],
-            "accounts": [p.describe(now) for _, p in sorted(self._pipelines.items())],
+            "accounts": [
+                p.describe(now) for _, p in sorted({**self._pipelines, **self._parked}.items())
+            ],
         }
 
     def pipelines(self) -> Mapping[str, AccountPipeline]:

@@ -7,6 +7,13 @@ structlog's context variables so every log line of the account names it. The acc
 login waits a random jitter (the fleet draws it) so a thousand accounts do not log in at once.
 :meth:`AccountPipeline.stop` stops reading, lets the session unsubscribe and log out (bounded),
 then waits until Kafka acknowledged what this account put (bounded); calling it again is harmless.
+
+A rebalance parks a pipeline instead (:meth:`AccountPipeline.park`): the gate between session and
+pump closes, so the session's next delivery waits (its reader with it: back-pressure, nothing read
+is dropped) while the session itself stays logged in and kept alive. :meth:`AccountPipeline.resume`
+opens the gate and the held messages flow on in order. A parked pipeline that is stopped instead
+publishes nothing more (another replica may own the account by then): what waits at the gate is
+dropped, and the new owner's restart gap and snapshots cover it.
 """
 
 from __future__ import annotations
@@ -104,26 +111,65 @@ class AssistanceView:
         return None if entity is None else entity.props
 
 
-class _Watched:
-    """The pump as the session's sink, remembering the live session's info for ``/accounts``."""
+class _Gate:
+    """The pump as the session's sink: remembers the live session's info, and can be closed.
+
+    Closed (parked), every call waits at the gate; dropping (a parked pipeline stopped), every
+    call returns at once without reaching the pump. ``idle`` is set while no call is inside.
+    """
 
     def __init__(self, pump: Pump) -> None:
         self.pump = pump
         self.info: SessionInfo | None = None
+        self.opened = asyncio.Event()
+        self.opened.set()
+        self.dropping = False
+        self.idle = asyncio.Event()
+        self.idle.set()
+        self._inside = 0
+
+    async def _enter(self) -> bool:
+        await self.opened.wait()
+        if self.dropping:
+            return False
+        self._inside += 1
+        self.idle.clear()
+        return True
+
+    def _leave(self) -> None:
+        self._inside -= 1
+        if not self._inside:
+            self.idle.set()
 
     async def session_up(self, info: SessionInfo) -> None:
-        self.info = info
-        await self.pump.session_up(info)
+        if await self._enter():
+            try:
+                self.info = info
+                await self.pump.session_up(info)
+            finally:
+                self._leave()
 
     async def session_down(self, reason: str) -> None:
         self.info = None
-        await self.pump.session_down(reason)
+        if await self._enter():
+            try:
+                await self.pump.session_down(reason)
+            finally:
+                self._leave()
 
     async def deliver(self, batch: Sequence[Message], read_at: float) -> None:
-        await self.pump.deliver(batch, read_at)
+        if await self._enter():
+            try:
+                await self.pump.deliver(batch, read_at)
+            finally:
+                self._leave()
 
     async def subscription_lost(self, aggregate: Aggregate, reason: str) -> None:
-        await self.pump.subscription_lost(aggregate, reason)
+        if await self._enter():
+            try:
+                await self.pump.subscription_lost(aggregate, reason)
+            finally:
+                self._leave()
 
 
 class AccountPipeline:
@@ -144,7 +190,7 @@ class AccountPipeline:
             user=self.user,
             catalogue=catalogue,
         )
-        self._sink = _Watched(self.pump)
+        self._sink = _Gate(self.pump)
         self.session = parts.new_session(account, self._sink, catalogue, gate)
         self.view = AssistanceView(self.session, self.pump, self.states["assistance"])
         self._stopping = asyncio.Event()
@@ -169,11 +215,29 @@ class AccountPipeline:
             if not self._stopping.is_set():
                 await self.session.run()
 
+    @property
+    def parked(self) -> bool:
+        return not self._sink.opened.is_set()
+
+    async def park(self) -> None:
+        """Stop publishing: close the gate, return once no call is past it (caller bounds it)."""
+        self._sink.opened.clear()
+        await self._sink.idle.wait()
+
+    def resume(self) -> None:
+        """Publish again: what waited at the gate goes on, in order, on the same session."""
+        self._sink.opened.set()
+
     async def stop(self) -> None:
         """Stop reading, unsubscribe and log out, then flush this account's records; bounded."""
         if self._stopped:
             return
         self._stopped = True
+        parked = self.parked
+        if parked:
+            # Parked since its partition was revoked: another replica may own it by now.
+            self._sink.dropping = True
+            self._sink.opened.set()
         self._stopping.set()
         self.session.stop()
         icws = self._parts.settings.icws
@@ -185,20 +249,24 @@ class AccountPipeline:
                 self._log.error("fleet.account.stop_timeout", seconds=bound)
                 self._task.cancel()
                 await asyncio.gather(self._task, return_exceptions=True)
+        if not parked:  # a parked one was flushed when it was parked, and put nothing since
+            await self._flush()
+        self._log.info("fleet.account.stopped")
+
+    async def _flush(self) -> None:
         grace = self._parts.settings.pipeline.flush_timeout_seconds
         try:
             async with asyncio.timeout(grace):
                 await self._parts.publisher.flushed()
         except TimeoutError:
             self._log.error("fleet.account.flush_incomplete", grace_seconds=grace)
-        self._log.info("fleet.account.stopped")
 
     def describe(self, now: float) -> dict[str, Any]:
         """The account as ``GET /accounts`` shows it (never its password)."""
         health, info = self.session.health, self._sink.info
         return {
             "user": self.user,
-            "state": health.state,
+            "state": "parked" if self.parked else health.state,
             "problem": health.problem or health.note or None,
             "host": info.host if info else None,
             "transport": info.transport if info else None,

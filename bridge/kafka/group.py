@@ -39,6 +39,10 @@ class GroupConsumer(Protocol):
         """How many partitions ``topic`` has, as last known; None before its metadata came."""
         ...
 
+    def generation(self) -> int:
+        """The group generation this member is in: -1 when it is none (not joined, or evicted)."""
+        ...
+
     async def stop(self) -> None: ...
 
 
@@ -90,6 +94,13 @@ class KafkaGroupConsumer:
         # Known inside the assignment callback: the group's assignment was made from it.
         partitions = self._client.partitions_for_topic(topic)
         return len(partitions) if partitions else None
+
+    def generation(self) -> int:
+        # aiokafka keeps it on its coordinator only (no public accessor); it resets it to -1
+        # when the group no longer knows this member, before the revoke callback of the rejoin.
+        coordinator = getattr(self._client, "_coordinator", None)
+        generation = getattr(coordinator, "generation", -1)
+        return generation if isinstance(generation, int) else -1
 
     async def stop(self) -> None:
         await self._client.stop()

@@ -53,6 +53,7 @@ class FakeGroup:
         self.revoke_began = asyncio.Event()
         self.revoke_returned = asyncio.Event()
         self.note_leaving = False
+        self.generation_now = 7
 
     def subscribe(self, topic: str, revoked: Rebalanced, assigned: Rebalanced) -> None:
         assert topic == TOPIC
@@ -90,6 +91,9 @@ class FakeGroup:
 
     def partition_count(self, topic: str) -> int | None:
         return TOTAL if topic == TOPIC else None
+
+    def generation(self) -> int:
+        return self.generation_now
 
     async def stop(self) -> None:
         if self.note_leaving:
@@ -157,16 +161,22 @@ class FakeOwnership:
         self.log = log
         self.release = asyncio.Event()
         self.started = asyncio.Event()
+        self.generations: list[tuple[str, int]] = []
         if not held:
             self.release.set()
 
-    async def assigned(self, partitions: Sequence[int], total: int) -> None:
+    async def assigned(self, partitions: Sequence[int], total: int, generation: int) -> None:
+        self.generations.append(("assigned", generation))
         self.log.append(f"accounts of {list(partitions)} of {total} starting")
         await self.release.wait()
         self.log.append("accounts started")
         self.started.set()
 
-    async def revoked(self, partitions: Sequence[int]) -> None:
+    async def revoked(self, partitions: Sequence[int], generation: int) -> None:
+        self.generations.append(("revoked", generation))
+        self.log.append(f"accounts of {list(partitions)} parked")
+
+    async def released(self, partitions: Sequence[int]) -> None:
         self.log.append(f"accounts of {list(partitions)} stopped")
 
 
@@ -300,8 +310,8 @@ class TestOwnership:
                 await handler.handled.wait_for(lambda: handler.count == 1)
         assert log[:3] == ["accounts of [0, 3] of 6 starting", "accounts started", "handle 0"]
 
-    async def test_revoke_waits_for_commands_in_flight_then_stops_the_accounts(self) -> None:
-        """A revoke returns after the command in flight finished and then the accounts stopped."""
+    async def test_revoke_waits_for_commands_in_flight_then_parks_the_accounts(self) -> None:
+        """A revoke returns after the command in flight finished and then the accounts parked."""
         log: list[str] = []
         group = FakeGroup(log, [P0])
         handler = InFlightHandler(log, hold=0)
@@ -311,11 +321,36 @@ class TestOwnership:
             group.script.put_nowait([P0])
             await group.revoke_began.wait()
             await run_ready_tasks()
-            assert "accounts of [0] stopped" not in log, "accounts stopped under a command"
+            assert "accounts of [0] parked" not in log, "accounts parked under a command"
             handler.release.set()
             await group.revoke_returned.wait()
-        order = ["finished 0", "accounts of [0] stopped", "revoke returned"]
+        order = ["finished 0", "accounts of [0] parked", "revoke returned"]
         assert [line for line in log if line in order] == order
+
+    async def test_a_revoke_does_not_wait_for_a_start_in_progress(self) -> None:
+        """The accounts' start is held; a revoke still parks them and returns meanwhile."""
+        log: list[str] = []
+        group = FakeGroup(log, [P0])
+        ownership = FakeOwnership(log, held=True)
+        async with consuming(group, Handler(log), ownership=ownership):
+            await run_ready_tasks()
+            group.script.put_nowait([P0])
+            async with asyncio.timeout(5):
+                await group.revoke_returned.wait()
+            ownership.release.set()
+        assert log.index("accounts of [0] parked") < log.index("accounts started")
+
+    async def test_the_accounts_hear_the_group_generation_of_each_rebalance(self) -> None:
+        """Assigned in generation 7; evicted (-1) when revoked: the fleet hears both numbers."""
+        log: list[str] = []
+        group = FakeGroup(log, [P0])
+        ownership = FakeOwnership(log)
+        async with consuming(group, Handler(log), ownership=ownership):
+            await ownership.started.wait()
+            group.generation_now = -1  # aiokafka resets it when the group forgot the member
+            group.script.put_nowait([P0])
+            await group.revoke_returned.wait()
+        assert ownership.generations == [("assigned", 7), ("revoked", -1)]
 
     async def test_leaving_the_group_stops_the_accounts_first(self) -> None:
         """At stop, the accounts still held stop before the member leaves the group."""

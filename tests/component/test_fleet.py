@@ -95,22 +95,28 @@ async def read_nothing(*_args: Any, **_kwargs: Any) -> None:
 class World:
     """A fleet over an accounts directory, with the fake sessions it made."""
 
-    def __init__(self, directory: Path, *, grouped: bool = False, **icws: Any) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        grouped: bool = False,
+        publisher: Any = None,
+        read: Any = read_nothing,
+        kafka: dict[str, Any] | None = None,
+        **icws: Any,
+    ) -> None:
         self.directory = directory
         self.logins = Logins()
-        self.sessions: list[FakeSession] = []
+        self.sessions: list[Any] = []
         self.settings = Settings(
             icws={"accounts_dir": directory, "login_spread_seconds": 0, **icws},
             commands={"enabled": grouped},
+            kafka=kafka or {},
         )
         self.metrics = create()
+        self.publisher = publisher or FakePublisher()
         parts = Parts(
-            self.settings,
-            CONTRACT,
-            FakePublisher(),  # type: ignore[arg-type]
-            self.metrics,
-            self._session,
-            read=read_nothing,
+            self.settings, CONTRACT, self.publisher, self.metrics, self._session, read=read
         )
         self.fleet = Fleet(parts, AccountSource(self.settings.icws), grouped=grouped)
 
@@ -267,8 +273,8 @@ class TestOwnership:
             u: partition_of(u, 3) for u in expected
         }
 
-    async def test_revoked_returns_only_after_its_accounts_logged_out(self, world: Any) -> None:
-        """revoked() waits for the logout of those accounts; the others keep running."""
+    async def test_released_returns_only_after_its_accounts_logged_out(self, world: Any) -> None:
+        """Leaving the group: released() waits for the logout of those accounts; others run."""
         w = world(grouped=True)
         w.write(**dict.fromkeys(self.USERS, "p"))
         await w.fleet.assigned([0, 1, 2], 3)
@@ -276,12 +282,12 @@ class TestOwnership:
         for user in leaving:
             w.live(user).logout_allowed.clear()
         sessions = [w.live(u) for u in leaving]
-        revoking = asyncio.create_task(w.fleet.revoked([1]))
+        releasing = asyncio.create_task(w.fleet.released([1]))
         await until(lambda: all(s.stopped.is_set() for s in sessions))
-        assert not revoking.done()
+        assert not releasing.done()
         for session in sessions:
             session.logout_allowed.set()
-        await revoking
+        await releasing
         assert all(s.logged_out for s in sessions)
         assert sorted(w.fleet.held()) == sorted(u for u in self.USERS if u not in leaving)
 
@@ -306,7 +312,7 @@ class TestOwnership:
         w = world(grouped=True)
         w.write(**dict.fromkeys(self.USERS, "p"))
         await w.fleet.assigned([0, 1, 2], 3)
-        await w.fleet.revoked([0, 1, 2])
+        await w.fleet.released([0, 1, 2])
         assert w.fleet.held() == ()
         await w.fleet.stop()
         assert all(s.logged_out for s in w.sessions)

@@ -4,7 +4,8 @@ One process with several accounts: each account's events carry its own user, the
 catalogue is published once, accounts come and go with their files, a bad file is skipped and
 reported. Two ``bridge run`` processes in one consumer group share the accounts by the command
 topic's partitions; when one is SIGKILLed the other takes its accounts over, one live session per
-account, nothing lost and nothing invented.
+account, nothing lost and nothing invented. When a second replica joins, the accounts that stay
+on the first keep their ICWS session (a rebalance parks and resumes them, no new login).
 """
 
 from __future__ import annotations
@@ -68,6 +69,14 @@ def write_accounts(directory: Path, users: list[str], password: str = PASSWORD) 
     directory.mkdir(exist_ok=True)
     for user in users:
         (directory / user).write_text(password + "\n")
+
+
+def six_accounts(tmp_path: Path) -> tuple[list[str], Path]:
+    """The centre's six agents, each with its file in ``tmp_path/accounts``."""
+    users = sorted(users_named("agent", 6, PASSWORD))
+    directory = tmp_path / "accounts"
+    write_accounts(directory, users)
+    return users, directory
 
 
 def fleet_settings(broker: EmbeddedBroker, sim: Simulator, directory: Path) -> Any:
@@ -193,9 +202,7 @@ class TestTwoProcesses:
         self, broker: EmbeddedBroker, centre: Simulator, reader: Any, tmp_path: Path
     ) -> None:
         """After the kill every account has exactly one live session and its state is the truth."""
-        users = sorted(users_named("agent", 6, PASSWORD))
-        directory = tmp_path / "accounts"
-        write_accounts(directory, users)
+        users, directory = six_accounts(tmp_path)
         for user in users:
             centre.world.start_alerting(user)
         ports = [free_port(), free_port()]
@@ -264,6 +271,44 @@ def assert_no_phantoms(kafka: Any, sim: Simulator, settings: Any, users: list[st
     assert set(subjects) == {(u, i) for u in users for i in sim.world.alerting(u)}
 
 
+class TestRebalanceKeepsSessions:
+    """A second replica joins: the accounts that stay on the first keep their ICWS session."""
+
+    async def test_kept_accounts_do_not_log_in_again_and_moved_ones_log_in_once(
+        self, broker: EmbeddedBroker, centre: Simulator, start_bridge: Start, tmp_path: Path
+    ) -> None:
+        """Same session ids for the stayers; each mover: old session gone, one new login."""
+        users, directory = six_accounts(tmp_path)
+        settings = bridge_settings(
+            broker, centre.url, icws={"accounts_dir": directory}, topics={"partitions": 6}
+        )
+        first = start_bridge(settings)
+        await first.ready(30)
+        before = {u: [s.session_id for s in centre.sessions_of(u)] for u in users}
+        assert all(len(ids) == 1 for ids in before.values())
+        logins, logouts = centre.logins, centre.logouts
+        second = start_bridge(settings)
+
+        def settled() -> bool:
+            held = [set(b.bridge.fleet.held()) for b in (first, second)]
+            return (
+                bool(held[0] and held[1])
+                and held[0] | held[1] == set(users)
+                and all(not b.bridge.fleet.accounts().get("parked") for b in (first, second))
+                and all(live_sessions(centre, u) == 1 for u in users)
+            )
+
+        await second.until(settled, 30)
+        await second.ready(30)
+        stayed, moved = sorted(first.bridge.fleet.held()), sorted(second.bridge.fleet.held())
+        assert not set(stayed) & set(moved)
+        after = {u: [s.session_id for s in centre.sessions_of(u)] for u in users}
+        assert {u: after[u] for u in stayed} == {u: before[u] for u in stayed}
+        assert all(after[u] != before[u] for u in moved)
+        assert centre.logins == logins + len(moved), "a kept account logged in again"
+        assert centre.logouts == logouts + len(moved), "a moved account was not logged out"
+
+
 class TestRebalanceWithCommands:
     """Commands in flight while a second replica joins and takes half the accounts."""
 
@@ -277,9 +322,7 @@ class TestRebalanceWithCommands:
         tmp_path: Path,
     ) -> None:
         """Six accounts, one slow command each; a rebalance mid-way: one call, one result each."""
-        users = sorted(users_named("agent", 6, PASSWORD))
-        directory = tmp_path / "accounts"
-        write_accounts(directory, users)
+        users, directory = six_accounts(tmp_path)
         settings = bridge_settings(
             broker,
             centre.url,
