@@ -218,6 +218,82 @@ def ce_header(attr: str, value: Any) -> tuple[str, bytes]:
     return (f"ce_{attr}", (value if type(value) is str else str(value)).encode())
 
 
+# --- an event's attributes, from pieces written once ---------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class EventWriter:
+    """One event type's constant attributes, written once: JSON pieces and ``ce_*`` headers.
+
+    An entity event's attributes are, in this order: specversion, id, source, type, subject,
+    time, datacontenttype, dataschema, recordedtime, sequence and (if named) the user
+    (``bridge.core.events``). Their compact JSON and their headers are written here from these
+    pieces and the attributes that vary, the very bytes of :func:`compact` and
+    :func:`ce_headers` on the whole dict (tests/unit/test_encoding.py holds them equal).
+    """
+
+    kind: str
+    start: str
+    after_id: str
+    after_time: str
+    user_attribute: str
+    constant_headers: tuple[tuple[str, bytes], ...]
+
+    @classmethod
+    def of(
+        cls, spec_version: str, source: str, kind: str, schema: str, user_attribute: str
+    ) -> EventWriter:
+        return cls(
+            kind,
+            f'{{"specversion":{string(spec_version)},"id":',
+            f',"source":{string(source)},"type":{string(kind)}',
+            f',"datacontenttype":"application/json","dataschema":{string(schema)}',
+            user_attribute,
+            (
+                _CONTENT_TYPE_HEADER,
+                ce_header("specversion", spec_version),
+                ce_header("source", source),
+                ce_header("type", kind),
+                ce_header("dataschema", schema),
+            ),
+        )
+
+    def head(
+        self, ident: str, subject: str, time: Any, recorded: str, sequence: int, user: str | None
+    ) -> bytes:
+        """``compact(attributes)`` without its closing brace."""
+        # The source time is text as the parser writes it; anything else as compact writes it.
+        time_json = string(time) if type(time) is str else COMPACT_JSON.encode(time)
+        head = (
+            f'{self.start}{string(ident)}{self.after_id},"subject":{string(subject)}'
+            f',"time":{time_json}{self.after_time}'
+            f',"recordedtime":{string(recorded)},"sequence":{int.__repr__(sequence)}'
+        )
+        if user is not None:
+            head += f",{string(self.user_attribute)}:{string(user)}"
+        return head.encode()
+
+    def headers(
+        self, ident: str, subject: str, time: Any, recorded: str, sequence: int, user: str | None
+    ) -> tuple[tuple[str, bytes], ...]:
+        """``ce_headers(attributes, copy_attributes=True)``."""
+        content_type, spec, source, kind, schema = self.constant_headers
+        # ce_header's text, inline for the values known to be text (the sequence an int).
+        headers = (
+            content_type,
+            spec,
+            ("ce_id", ident.encode()),
+            source,
+            kind,
+            ("ce_subject", subject.encode()),
+            ce_header("time", time),
+            schema,
+            ("ce_recordedtime", recorded.encode()),
+            ("ce_sequence", str(sequence).encode()),
+        )
+        return headers if user is None else (*headers, ce_header(self.user_attribute, user))
+
+
 # --- the splicer ---------------------------------------------------------------------------
 # An entity's state is encoded once (or not at all: the state cache keeps it packed in this very
 # encoding) and spliced into both record values. The bytes are exactly those of compact() on the

@@ -25,14 +25,13 @@ from urllib.parse import quote, unquote
 # Re-exported (``x as x``): ids, timestamps and the content type are part of the contract too.
 from bridge.core.encoding import CONTENT_TYPE as CONTENT_TYPE
 from bridge.core.encoding import (
+    EventWriter,
     When,
-    ce_header,
     ce_headers,
     compact,
     spliced_event,
     spliced_state,
     stamp_text,
-    string,
 )
 from bridge.core.encoding import event_id as event_id
 from bridge.core.encoding import timestamp as timestamp
@@ -74,11 +73,16 @@ class Contract:
     state_topics: Mapping[Aggregate, str]
     lifecycle_topic: str
     attribute_headers: bool = True
-    # Each entity event's constant attributes, written once (see :class:`Written`).
-    written: Mapping[str, Written] = field(init=False, repr=False, compare=False)
+    # Each entity event's constant attributes, written once (see EventWriter).
+    written: Mapping[str, EventWriter] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        written = {name: Written.of(self, name) for name in EVENT_NAMES.values()}
+        written = {
+            name: EventWriter.of(
+                SPEC_VERSION, self.source, self.type_of(name), self.schema_of(name), USER_ATTRIBUTE
+            )
+            for name in EVENT_NAMES.values()
+        }
         object.__setattr__(self, "written", written)
 
     def type_of(self, name: str) -> str:
@@ -100,37 +104,6 @@ class Record(NamedTuple):
     value: bytes | None
     headers: tuple[tuple[str, bytes], ...]
     label: str
-
-
-@dataclass(frozen=True, slots=True)
-class Written:
-    """One entity event's constant attributes as :func:`_attributes` writes them, made once.
-
-    The event value's JSON between the attributes that vary (id, subject, time, recorded time,
-    sequence, user) and the constant ``ce_*`` headers: :func:`change_records` writes an event
-    from these and the varying values, the very bytes of encoding its attributes whole.
-    """
-
-    type: str
-    after_id: str
-    after_time: str
-    spec_header: tuple[str, bytes]
-    source_header: tuple[str, bytes]
-    type_header: tuple[str, bytes]
-    schema_header: tuple[str, bytes]
-
-    @classmethod
-    def of(cls, contract: Contract, name: str) -> Written:
-        kind, schema = contract.type_of(name), contract.schema_of(name)
-        return cls(
-            kind,
-            f',"source":{string(contract.source)},"type":{string(kind)}',
-            f',"datacontenttype":"application/json","dataschema":{string(schema)}',
-            ce_header("specversion", SPEC_VERSION),
-            ce_header("source", contract.source),
-            ce_header("type", kind),
-            ce_header("dataschema", schema),
-        )
 
 
 # --- keys: whose view of which entity -----------------------------------------------------
@@ -310,72 +283,21 @@ def change_records(
         state_json = change.packed
     else:
         state_json = compact(shown)
-    head = _event_head(written, ident, change.key, time, recorded_text, change.sequence, named)
+    head = written.head(ident, change.key, time, recorded_text, change.sequence, named)
     event_value = spliced_event(head, state_json, change.changed, change.cause, named)
     state_value = (
         None
         if change.kind == "removed"
-        else spliced_state(change.sequence, written.type, state_json)
+        else spliced_state(change.sequence, written.kind, state_json)
     )
-    if not contract.attribute_headers:
-        headers: tuple[tuple[str, bytes], ...] = (_CONTENT_TYPE_HEADER,)
-    else:
-        headers = _event_headers(written, ident, change.key, time, recorded_text, change.sequence)
-        if named is not None:
-            headers += (ce_header(USER_ATTRIBUTE, named),)
+    headers = (
+        written.headers(ident, change.key, time, recorded_text, change.sequence, named)
+        if contract.attribute_headers
+        else ce_headers({}, copy_attributes=False)
+    )
     event = Record(contract.event_topics[change.aggregate], key, event_value, headers, name)
     state = Record(contract.state_topics[change.aggregate], key, state_value, (), "state")
     return event, state
-
-
-# What ce_headers and compact write for _attributes' dict, attribute by attribute, in its order;
-# tests/unit/test_encoding.py holds both equal for any change, user and moment.
-_CONTENT_TYPE_HEADER = ce_headers({}, copy_attributes=False)[0]
-_HEAD = f'{{"specversion":{string(SPEC_VERSION)},"id":'
-
-
-def _event_head(
-    written: Written,
-    ident: str,
-    subject: str,
-    time: Any,
-    recorded: str,
-    sequence: int,
-    user: str | None,
-) -> bytes:
-    """``compact(attributes)`` without its closing brace."""
-    head = (
-        f'{_HEAD}{string(ident)}{written.after_id},"subject":{string(subject)}'
-        f',"time":{_json_text(time)}{written.after_time}'
-        f',"recordedtime":{string(recorded)},"sequence":{int.__repr__(sequence)}'
-    )
-    if user is not None:
-        head += f',"{USER_ATTRIBUTE}":{string(user)}'
-    return head.encode()
-
-
-def _json_text(value: Any) -> str:
-    # The source time is a string as the parser writes it; anything else as compact writes it.
-    return string(value) if type(value) is str else compact(value).decode()
-
-
-def _event_headers(
-    written: Written, ident: str, subject: str, time: Any, recorded: str, sequence: int
-) -> tuple[tuple[str, bytes], ...]:
-    """The headers of an event's attributes but the user, in attribute order."""
-    # ce_header's text for values known to be text (and the sequence an int), written inline.
-    return (
-        _CONTENT_TYPE_HEADER,
-        written.spec_header,
-        ("ce_id", ident.encode()),
-        written.source_header,
-        written.type_header,
-        ("ce_subject", subject.encode()),
-        ce_header("time", time),
-        written.schema_header,
-        ("ce_recordedtime", recorded.encode()),
-        ("ce_sequence", str(sequence).encode()),
-    )
 
 
 ENDING_NAMES = tuple(name for (_, kind), name in EVENT_NAMES.items() if kind == "removed")
