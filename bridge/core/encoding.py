@@ -181,13 +181,15 @@ def _canonical(parts: tuple[Any, ...]) -> str:
 
 def event_id(*parts: Any) -> str:
     """A UUID derived from the parts: the same parts always give the same id."""
-    digest = bytearray(hashlib.sha256(_canonical(parts).encode()).digest()[:16])
-    # What uuid.UUID(bytes=digest, version=5) does, without building the object: the version
-    # in the high nibble of byte 6, the RFC 4122 variant in the two high bits of byte 8.
-    digest[6] = (digest[6] & 0x0F) | 0x50
-    digest[8] = (digest[8] & 0x3F) | 0x80
-    h = digest.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    h = hashlib.sha256(_canonical(parts).encode()).hexdigest()
+    # What str(uuid.UUID(bytes=digest[:16], version=5)) writes, without building the object:
+    # version 5 in the high nibble of byte 6 (hex digit 12), the RFC 4122 variant in the two
+    # high bits of byte 8 (hex digit 16).
+    return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"
+
+
+# A hex digit with its two high bits set to the RFC 4122 variant, 10.
+_VARIANT = {f"{n:x}": f"{(n & 0x3) | 0x8:x}" for n in range(16)}
 
 
 # --- headers -------------------------------------------------------------------------------
@@ -207,8 +209,89 @@ def ce_headers(event: Mapping[str, Any], copy_attributes: bool) -> tuple[tuple[s
     for attr, value in event.items():
         if attr in _NOT_COPIED:
             continue
-        headers.append((f"ce_{attr}", (value if type(value) is str else str(value)).encode()))
+        headers.append(ce_header(attr, value))
     return tuple(headers)
+
+
+def ce_header(attr: str, value: Any) -> tuple[str, bytes]:
+    """One attribute as its ``ce_<name>`` header: text as UTF-8, anything else as its ``str``."""
+    return (f"ce_{attr}", (value if type(value) is str else str(value)).encode())
+
+
+# --- an event's attributes, from pieces written once ---------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class EventWriter:
+    """One event type's constant attributes, written once: JSON pieces and ``ce_*`` headers.
+
+    An entity event's attributes are, in this order: specversion, id, source, type, subject,
+    time, datacontenttype, dataschema, recordedtime, sequence and (if named) the user
+    (``bridge.core.events``). Their compact JSON and their headers are written here from these
+    pieces and the attributes that vary, the very bytes of :func:`compact` and
+    :func:`ce_headers` on the whole dict (tests/unit/test_encoding.py holds them equal).
+    """
+
+    kind: str
+    start: str
+    after_id: str
+    after_time: str
+    user_attribute: str
+    constant_headers: tuple[tuple[str, bytes], ...]
+
+    @classmethod
+    def of(
+        cls, spec_version: str, source: str, kind: str, schema: str, user_attribute: str
+    ) -> EventWriter:
+        return cls(
+            kind,
+            f'{{"specversion":{string(spec_version)},"id":',
+            f',"source":{string(source)},"type":{string(kind)}',
+            f',"datacontenttype":"application/json","dataschema":{string(schema)}',
+            user_attribute,
+            (
+                _CONTENT_TYPE_HEADER,
+                ce_header("specversion", spec_version),
+                ce_header("source", source),
+                ce_header("type", kind),
+                ce_header("dataschema", schema),
+            ),
+        )
+
+    def head(
+        self, ident: str, subject: str, time: Any, recorded: str, sequence: int, user: str | None
+    ) -> bytes:
+        """``compact(attributes)`` without its closing brace."""
+        # The source time is text as the parser writes it; anything else as compact writes it.
+        time_json = string(time) if type(time) is str else COMPACT_JSON.encode(time)
+        head = (
+            f'{self.start}{string(ident)}{self.after_id},"subject":{string(subject)}'
+            f',"time":{time_json}{self.after_time}'
+            f',"recordedtime":{string(recorded)},"sequence":{int.__repr__(sequence)}'
+        )
+        if user is not None:
+            head += f",{string(self.user_attribute)}:{string(user)}"
+        return head.encode()
+
+    def headers(
+        self, ident: str, subject: str, time: Any, recorded: str, sequence: int, user: str | None
+    ) -> tuple[tuple[str, bytes], ...]:
+        """``ce_headers(attributes, copy_attributes=True)``."""
+        content_type, spec, source, kind, schema = self.constant_headers
+        # ce_header's text, inline for the values known to be text (the sequence an int).
+        headers = (
+            content_type,
+            spec,
+            ("ce_id", ident.encode()),
+            source,
+            kind,
+            ("ce_subject", subject.encode()),
+            ce_header("time", time),
+            schema,
+            ("ce_recordedtime", recorded.encode()),
+            ("ce_sequence", str(sequence).encode()),
+        )
+        return headers if user is None else (*headers, ce_header(self.user_attribute, user))
 
 
 # --- the splicer ---------------------------------------------------------------------------
@@ -219,7 +302,7 @@ def ce_headers(event: Mapping[str, Any], copy_attributes: bool) -> tuple[tuple[s
 
 
 def spliced_event(
-    attributes: Mapping[str, Any],
+    head: bytes,
     state_json: bytes,
     changed: Iterable[str],
     cause: str,
@@ -227,22 +310,34 @@ def spliced_event(
 ) -> bytes:
     """``compact({**attributes, "data": {"userId", "state", "changedFields", "cause"}})``.
 
-    The state as given; ``userId`` only when ``user`` is given.
+    ``head`` is ``compact(attributes)`` without its closing brace; the state as given;
+    ``userId`` only when ``user`` is given.
     """
-    fields = ",".join([string(name) for name in changed])
-    head = (
+    data = (
         b',"data":{"state":'
         if user is None
         else f',"data":{{"userId":{string(user)},"state":'.encode()
     )
     return b"".join(
         (
-            fast_compact(attributes)[:-1],
             head,
+            data,
             state_json,
-            f',"changedFields":[{fields}],"cause":{string(cause)}}}}}'.encode(),
+            b',"changedFields":',
+            _names(changed),
+            f',"cause":{string(cause)}}}}}'.encode(),
         )
     )
+
+
+def _names(names: Iterable[str]) -> bytes:
+    """``compact(list(names))``: a tuple of text through orjson, which writes it as json does."""
+    if type(names) is tuple:
+        try:
+            return orjson.dumps(names)
+        except orjson.JSONEncodeError:  # a lone surrogate: json's to write, or to refuse
+            pass
+    return f"[{','.join([string(name) for name in names])}]".encode()
 
 
 def spliced_state(sequence: int, event_type: str, state_json: bytes) -> bytes:

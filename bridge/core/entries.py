@@ -207,11 +207,6 @@ def read_entry(shape: Shape, raw: Any) -> tuple[str, dict[str, Any]]:
     """Validate and normalize one entry; unknown properties are kept as they are."""
     if not isinstance(raw, dict):
         raise Malformed(f"entry is {type(raw).__name__}, not an object")
-    # A required property is always sent (§2.4); null is as good as missing.
-    for required in shape.required:
-        if raw.get(required) is None:
-            missing = sorted(name for name in shape.required if raw.get(name) is None)
-            raise Malformed(f"entry lacks required {', '.join(missing)}")
     props: dict[str, Any] = {}
     fields = shape.fields
     for name, value in raw.items():
@@ -225,11 +220,22 @@ def read_entry(shape: Shape, raw: Any) -> tuple[str, dict[str, Any]]:
         try:
             props[name] = convert(value)
         except Malformed as exc:
+            _require(shape, raw)  # a missing property is the problem to name first
             raise Malformed(f"{name}: {exc}") from None
+    # Checked once all are read (props holds no null): one subset test instead of a look-up each.
+    if not shape.required <= props.keys():
+        _require(shape, raw)
     key = props[shape.key]
     if not isinstance(key, str) or not key:
         raise Malformed(f"{shape.key} is empty")
     return key, props
+
+
+def _require(shape: Shape, raw: dict[str, Any]) -> None:
+    # A required property is always sent (§2.4); null is as good as missing.
+    missing = sorted(name for name in shape.required if raw.get(name) is None)
+    if missing:
+        raise Malformed(f"entry lacks required {', '.join(missing)}")
 
 
 def read_entries(

@@ -17,13 +17,22 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any, Literal
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, Literal, NamedTuple
 from urllib.parse import quote, unquote
 
 # Re-exported (``x as x``): ids, timestamps and the content type are part of the contract too.
 from bridge.core.encoding import CONTENT_TYPE as CONTENT_TYPE
-from bridge.core.encoding import When, ce_headers, compact, spliced_event, spliced_state, stamp_text
+from bridge.core.encoding import (
+    EventWriter,
+    When,
+    ce_headers,
+    compact,
+    spliced_event,
+    spliced_state,
+    stamp_text,
+)
 from bridge.core.encoding import event_id as event_id
 from bridge.core.encoding import timestamp as timestamp
 from bridge.core.messages import Aggregate
@@ -64,6 +73,17 @@ class Contract:
     state_topics: Mapping[Aggregate, str]
     lifecycle_topic: str
     attribute_headers: bool = True
+    # Each entity event's constant attributes, written once (see EventWriter).
+    written: Mapping[str, EventWriter] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        written = {
+            name: EventWriter.of(
+                SPEC_VERSION, self.source, self.type_of(name), self.schema_of(name), USER_ATTRIBUTE
+            )
+            for name in EVENT_NAMES.values()
+        }
+        object.__setattr__(self, "written", written)
 
     def type_of(self, name: str) -> str:
         return f"{self.type_prefix}.{name}.v{MAJOR}"
@@ -72,9 +92,12 @@ class Contract:
         return f"{self.schema_base}/{name}.v{MAJOR}.json"
 
 
-@dataclass(frozen=True, slots=True)
-class Record:
-    """One Kafka record to publish; ``label`` names it for metrics (event name or ``state``)."""
+class Record(NamedTuple):
+    """One Kafka record to publish; ``label`` names it for metrics (event name or ``state``).
+
+    A named tuple, immutable like the core's dataclasses, at a third of a frozen dataclass's
+    cost to build (two per event).
+    """
 
     topic: str
     key: bytes | None
@@ -107,7 +130,13 @@ def entity_key(user: str | None, aggregate: Scope, entity: str) -> bytes:
     The entity alone for the catalogue (not per user) and for ``user`` None.
     """
     named = owner(user, aggregate)
-    return (entity if named is None else f"{quote(named, safe='')}/{entity}").encode()
+    return (entity if named is None else f"{_quoted(named)}/{entity}").encode()
+
+
+@lru_cache(maxsize=4096)
+def _quoted(user: str) -> str:
+    # The same for every record of an account: quoted once, not per record.
+    return quote(user, safe="")
 
 
 def split_key(aggregate: Scope, key: bytes) -> tuple[str | None, str]:
@@ -245,29 +274,28 @@ def change_records(
     named = owner(user, change.aggregate)
     key = entity_key(named, change.aggregate, change.key)
     ident = event_id(change.aggregate, key.decode(), change.sequence, name, shown)
-    time = _source_time(change.aggregate, change.state)
-    attributes = _attributes(
-        contract, name, ident, change.key, recorded, time, change.sequence, named
-    )
+    written = contract.written[name]
+    recorded_text = stamp_text(recorded)
+    time = _source_time(change.aggregate, change.state) or recorded_text
     # The state cache keeps the state packed in the very encoding of record values, so when
     # the aggregate shows its state as it is, those bytes are spliced in without encoding.
     if change.packed is not None and PRESENT[change.aggregate] is _same:
         state_json = change.packed
     else:
         state_json = compact(shown)
-    event_value = spliced_event(attributes, state_json, change.changed, change.cause, named)
+    head = written.head(ident, change.key, time, recorded_text, change.sequence, named)
+    event_value = spliced_event(head, state_json, change.changed, change.cause, named)
     state_value = (
         None
         if change.kind == "removed"
-        else spliced_state(change.sequence, attributes["type"], state_json)
+        else spliced_state(change.sequence, written.kind, state_json)
     )
-    event = Record(
-        contract.event_topics[change.aggregate],
-        key,
-        event_value,
-        ce_headers(attributes, contract.attribute_headers),
-        name,
+    headers = (
+        written.headers(ident, change.key, time, recorded_text, change.sequence, named)
+        if contract.attribute_headers
+        else ce_headers({}, copy_attributes=False)
     )
+    event = Record(contract.event_topics[change.aggregate], key, event_value, headers, name)
     state = Record(contract.state_topics[change.aggregate], key, state_value, (), "state")
     return event, state
 

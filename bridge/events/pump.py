@@ -148,19 +148,9 @@ class Pump:
             await self._publisher.put(records[start : start + PUT_CHUNK], read_at)
 
     def _one(self, message: Message, recorded: Stamp) -> list[Record]:
-        if isinstance(message, messages.Ignored):
-            self._problem(message.kind, message.reason)
+        if not isinstance(message, messages.Update):  # the rare case first, in one test
+            self._not_an_update(message)
             return []
-        if isinstance(message, messages.SubscriptionState) and not message.lost:
-            # Only Suspended and Faulted call for action (the session's); say that others came.
-            self._log.info(
-                "icws.subscription.state_ignored",
-                subscription=message.subscription or message.family,
-                state=message.state,
-                error=message.error,
-            )
-        if isinstance(message, messages.ConnectionChange | messages.SubscriptionState):
-            return []  # the session acts on it
         if message.aggregate == "status_messages" and not self.catalogue:
             self._problem(message.kind, "status catalogue published by another account")
             return []
@@ -182,6 +172,19 @@ class Pump:
                 unchanged=resync.unchanged,
             )
         return records
+
+    def _not_an_update(self, message: Message) -> None:
+        if isinstance(message, messages.Ignored):
+            self._problem(message.kind, message.reason)
+        elif isinstance(message, messages.SubscriptionState) and not message.lost:
+            # Only Suspended and Faulted call for action (the session's); say that others came.
+            self._log.info(
+                "icws.subscription.state_ignored",
+                subscription=message.subscription or message.family,
+                state=message.state,
+                error=message.error,
+            )
+        # Otherwise a connection change or a lost subscription: the session acts on it.
 
     def _problem(self, kind: str, reason: str) -> None:
         # Counted every time, logged once per kind and reason so a flood cannot drown the log.

@@ -6,9 +6,12 @@ import asyncio
 import gc
 from collections.abc import Sequence
 
+import pytest
+from prometheus_client import CollectorRegistry, Histogram
+
 from bridge.core.events import Record
 from bridge.errors import KafkaError
-from bridge.events.publisher import BACKLOG, Publisher
+from bridge.events.publisher import BACKLOG, Publisher, observe
 from bridge.kafka import RecordSender
 from bridge.metrics import create
 from bridge.readiness import Check
@@ -243,3 +246,34 @@ class TestReleaseAfterBacklog:
 
         assert releases.count == 0
         assert len(producer.acknowledged) == 2 * BACKLOG
+
+
+class TestLatencyObservedPerReadTime:
+    """Events read at one moment are observed in one step, as one observation each."""
+
+    @pytest.mark.parametrize("amount", [0.0, 0.001, 0.003, 0.7, 30.0, 31.0])
+    @pytest.mark.parametrize("count", [1, 2, 4999])
+    def test_a_weighted_observation_is_that_many_observations(
+        self, amount: float, count: int
+    ) -> None:
+        """Buckets, count and sum are those of ``count`` calls of ``observe`` (sum to rounding)."""
+        buckets = (0.001, 0.0025, 0.5, 30)
+        one_by_one = Histogram("h", "h", buckets=buckets, registry=CollectorRegistry())
+        at_once = Histogram("h", "h", buckets=buckets, registry=CollectorRegistry())
+        for _ in range(count):
+            one_by_one.observe(amount)
+        observe(at_once, amount, count)
+        expected, got = samples(one_by_one), samples(at_once)
+        assert got.keys() == expected.keys()
+        for name, value in expected.items():
+            assert got[name] == pytest.approx(value, rel=1e-12), name
+
+
+def samples(histogram: Histogram) -> dict[str, float]:
+    """Bucket counts, count and sum by sample name and labels (creation time left out)."""
+    return {
+        s.name + str(s.labels): s.value
+        for metric in histogram.collect()
+        for s in metric.samples
+        if not s.name.endswith("_created")
+    }

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import tracemalloc
+import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import quote
@@ -157,11 +159,20 @@ class TestSplicedBytes:
     def test_the_event_value_is_the_plain_encoding_of_the_event(
         self, contract: Contract, change: Change, recorded: datetime, as_stamp: bool, user: str
     ) -> None:
-        """Event value == json.dumps of the event dict, for any state, key, user, fields, moment."""
+        """Event value == json.dumps of the event dict, for any state, key, user, fields, moment.
+
+        Its headers are the content type, then each attribute of that dict but data.
+        """
         when = Stamp.of(recorded) if as_stamp else recorded
         event, state = events.change_records(contract, change, when, user=user)
-        assert event.value == plain(expected_event(change, recorded, user))
+        expected = expected_event(change, recorded, user)
+        assert event.value == plain(expected)
         assert event.key == state.key == record_key(change.aggregate, user, change.key).encode()
+        attributes = {k: v for k, v in expected.items() if k not in ("data", "datacontenttype")}
+        assert event.headers == (
+            ("content-type", b"application/cloudevents+json"),
+            *((f"ce_{name}", str(value).encode()) for name, value in attributes.items()),
+        )
 
     @settings(max_examples=300, suppress_health_check=SHARED_FIXTURE)
     @given(change=changes(), recorded=moments, user=users)
@@ -199,6 +210,13 @@ class TestSplicedBytes:
 
 class TestPieces:
     """The building blocks write what the contract says."""
+
+    @given(parts=st.lists(json_values, max_size=5))
+    def test_an_id_is_the_version_5_uuid_of_the_canonical_json(self, parts: list[Any]) -> None:
+        """The id: SHA-256 of the sorted-key JSON of the parts, as a version 5 RFC 4122 UUID."""
+        canonical = json.dumps(parts, sort_keys=True, default=str).encode()
+        digest = hashlib.sha256(canonical).digest()[:16]
+        assert encoding.event_id(*parts) == str(uuid.UUID(bytes=digest, version=5))
 
     @given(moment=moments)
     def test_timestamps_are_utc_to_the_millisecond(self, moment: datetime) -> None:
