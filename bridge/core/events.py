@@ -15,7 +15,6 @@ This module decides what each record says; ``bridge.core.encoding`` writes it as
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -29,6 +28,7 @@ from bridge.core.encoding import (
     When,
     ce_headers,
     compact,
+    read_json,
     spliced_event,
     spliced_state,
     stamp_text,
@@ -305,7 +305,7 @@ ENDING_NAMES = tuple(name for (_, kind), name in EVENT_NAMES.items() if kind == 
 
 def decode_event(aggregate: Aggregate, value: bytes) -> tuple[dict[str, Any] | None, int, str]:
     """An entity event back as (internal state, or None if it ended the entity; sequence; type)."""
-    event = json.loads(value)
+    event = read_json(value)
     ended = event["type"].rsplit(".", 1)[0].endswith(ENDING_NAMES)
     state = None if ended else UNPRESENT[aggregate](event["data"]["state"])
     return state, int(event["sequence"]), str(event["type"])
@@ -332,7 +332,7 @@ def decode_state(aggregate: Aggregate, value: bytes | None) -> tuple[dict[str, A
     """A state-topic record back as (internal state or None for a tombstone, sequence)."""
     if value is None:
         return None, 0
-    record = json.loads(value)
+    record = read_json(value)
     return UNPRESENT[aggregate](record["state"]), int(record["sequence"])
 
 
