@@ -19,7 +19,8 @@ reusing them, republishes nothing it already published, and re-writes the missin
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+import contextlib
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -37,7 +38,7 @@ from bridge.core.messages import Aggregate
 from bridge.core.state import AggregateState
 from bridge.errors import KafkaError
 from bridge.events.publisher import CHUNK
-from bridge.kafka import Message, read_to_end
+from bridge.kafka import Message, Partition, read_to_end
 from bridge.logs import get_logger
 from bridge.settings import KafkaSettings
 
@@ -56,6 +57,7 @@ class Reader(Protocol):
         visit: Callable[[Message], None],
         *,
         what: str,
+        positions: Mapping[Partition, int] | None = None,
         last: int | None = None,
     ) -> None: ...
 
@@ -97,10 +99,24 @@ class _Loader:
         self.event_topics = {t: a for a, t in contract.event_topics.items()}
         self.checkpoints: dict[Slot, int] = {}
         self.tails: dict[Slot, tuple[dict[str, Any] | None, int, str]] = {}
-        self.users: dict[str, float] = {}
+        self.written: dict[str | None, int] = {}  # each user's newest record (ms); None: catalogue
         self.loaded: dict[int, AggregateState] = {}  # by id: the catalogue's is shared
-        self.newest = 0
+        self.positions: dict[Partition, int] = {}  # where the state topics' reading ended
         self.unowned = 0
+
+    def narrow(
+        self,
+        users: Mapping[str, Mapping[Aggregate, AggregateState]],
+        catalogue: Mapping[Aggregate, AggregateState] | None,
+    ) -> None:
+        """From now on load these users' states only, and forget what was read for others."""
+        self.states_for = states_of(users, catalogue)
+        kept = {id(s) for states in (*users.values(), catalogue or {}) for s in states.values()}
+        self.loaded = {i: state for i, state in self.loaded.items() if i in kept}
+        self.written = {u: at for u, at in self.written.items() if self.states_for(u) is not None}
+        self.checkpoints = {
+            slot: n for slot, n in self.checkpoints.items() if self.states_for(slot[1]) is not None
+        }
 
     def _slot(self, aggregate: Aggregate, key: bytes) -> tuple[Slot, AggregateState] | None:
         user, entity = split_key(aggregate, key)
@@ -114,6 +130,7 @@ class _Loader:
         return (aggregate, user, entity), state
 
     def checkpoint(self, record: Message) -> None:
+        self.positions[Partition(record.topic, record.partition)] = record.offset + 1
         if record.key is None:
             return
         aggregate = self.state_topics[record.topic]
@@ -124,9 +141,7 @@ class _Loader:
         props, sequence = decode_state(aggregate, record.value)
         state.load(slot[2], props, sequence)
         self.checkpoints[slot] = sequence
-        self.newest = max(self.newest, record.timestamp)
-        if slot[1] is not None:
-            self.users[slot[1]] = max(self.users.get(slot[1], 0), record.timestamp / 1000)
+        self.written[slot[1]] = max(self.written.get(slot[1], 0), record.timestamp)
 
     def tail(self, record: Message) -> None:
         if record.key is None or record.value is None:  # a tombstone carries no event
@@ -163,28 +178,75 @@ def _order(item: tuple[Slot, Any]) -> tuple[str, str, str]:
     return aggregate, user or "", entity
 
 
+class Restoring:
+    """A restore in two steps, so the first can run before it is known whose states are kept.
+
+    :meth:`checkpoints` reads the state topics, each time from where the last reading ended (so
+    reading them early, then again, loads what one later reading would); :meth:`narrow` keeps
+    some of the users' states and drops the others'; :meth:`finish` reads the event topics'
+    tails and gives what was restored.
+    """
+
+    def __init__(self, contract: Contract, states_for: StatesFor) -> None:
+        self._contract = contract
+        self._loader = _Loader(contract, states_for)
+
+    def narrow(
+        self,
+        users: Mapping[str, Mapping[Aggregate, AggregateState]],
+        catalogue: Mapping[Aggregate, AggregateState] | None = None,
+    ) -> None:
+        """Keep loading (and report) only these users' states, and the catalogue's if given."""
+        self._loader.narrow(users, catalogue)
+
+    async def checkpoints(self, kafka: KafkaSettings, read: Reader = read_to_end) -> None:
+        """Load the state topics' records from where the last reading ended to their ends."""
+        loader = self._loader
+        with _decoding():
+            await read(
+                kafka,
+                loader.state_topics,
+                loader.checkpoint,
+                what=WHAT,
+                positions=dict(loader.positions) or None,  # None: from the beginning
+            )
+
+    async def finish(self, kafka: KafkaSettings, read: Reader = read_to_end) -> Restored:
+        """Read the event topics' tails; what was restored, with the repairs it needs."""
+        loader = self._loader
+        with _decoding():
+            await read(kafka, loader.event_topics, loader.tail, what=WHAT, last=CHUNK)
+        repairs = loader.repairs(self._contract)
+        counts: dict[Aggregate, int] = {}
+        for state in loader.loaded.values():
+            counts[state.aggregate] = counts.get(state.aggregate, 0) + len(state.entities)
+        users = {u: at / 1000 for u, at in loader.written.items() if u is not None}
+        get_logger("bridge.events.restore").info(
+            "state.restored",
+            entities=counts,
+            users=len(users),
+            repairs=len(repairs),
+            unowned=loader.unowned,
+        )
+        newest = max(loader.written.values(), default=0)
+        return Restored(counts, newest / 1000 if newest else None, repairs, users, loader.unowned)
+
+
+WHAT = "cannot restore state"
+
+
+@contextlib.contextmanager
+def _decoding() -> Iterator[None]:
+    try:
+        yield
+    except (ValueError, KeyError) as exc:
+        raise KafkaError(f"{WHAT}: {type(exc).__name__}: {exc}") from None
+
+
 async def restore(
     kafka: KafkaSettings, contract: Contract, states_for: StatesFor, read: Reader = read_to_end
 ) -> Restored:
     """Fill the states ``states_for`` gives from the state topics and the event topics' tails."""
-    loader = _Loader(contract, states_for)
-    try:
-        await read(kafka, loader.state_topics, loader.checkpoint, what="cannot restore state")
-        await read(kafka, loader.event_topics, loader.tail, what="cannot restore state", last=CHUNK)
-    except (ValueError, KeyError) as exc:
-        raise KafkaError(f"cannot restore state: {type(exc).__name__}: {exc}") from None
-    repairs = loader.repairs(contract)
-    counts: dict[Aggregate, int] = {}
-    for state in loader.loaded.values():
-        counts[state.aggregate] = counts.get(state.aggregate, 0) + len(state.entities)
-    get_logger("bridge.events.restore").info(
-        "state.restored",
-        entities=counts,
-        users=len(loader.users),
-        repairs=len(repairs),
-        unowned=loader.unowned,
-    )
-    newest = loader.newest
-    return Restored(
-        counts, newest / 1000 if newest else None, repairs, loader.users, loader.unowned
-    )
+    restoring = Restoring(contract, states_for)
+    await restoring.checkpoints(kafka, read)
+    return await restoring.finish(kafka, read)

@@ -19,13 +19,16 @@ import asyncio
 import random
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from bridge import errors, retries
 from bridge.core.accounts import Account
 from bridge.core.events import timestamp
-from bridge.events.restore import Restored, restore, states_of
+from bridge.core.messages import Aggregate
+from bridge.core.state import AggregateState
+from bridge.events.restore import Restored, Restoring, restore, states_of
 from bridge.fleet import gauges
 from bridge.fleet.accounts import AccountSource
 from bridge.fleet.pipeline import AccountPipeline, AccountSession, AssistanceView, Parts
@@ -33,6 +36,24 @@ from bridge.fleet.readiness import fleet_checks
 from bridge.kafka import partition_for
 from bridge.logs import get_logger
 from bridge.readiness import Check
+
+States = dict[Aggregate, AggregateState]
+
+
+@dataclass(frozen=True, slots=True)
+class _Early:
+    """The first assignment's restore, begun while the group's first join is under way.
+
+    A group's first join takes seconds (the broker waits for more members), and reading the
+    state topics takes seconds with many entities: so the checkpoints of every configured
+    account are read meanwhile; the assignment then keeps its accounts' states, reads what was
+    written since (a previous owner may still have been publishing) and the tails.
+    """
+
+    users: dict[str, States]
+    catalogue_user: str | None
+    restoring: Restoring
+    task: asyncio.Task[None]
 
 
 class Fleet:
@@ -55,6 +76,8 @@ class Fleet:
         self._read = False
         self._starting = 0
         self._logged_in_before: set[str] = set()  # the jitter is for an account's first login
+        self._early: _Early | None = None
+        self._assigned_before = False
         self._log = get_logger("bridge.fleet")
         gauges.register(parts.metrics, self._pipelines, source, parts.settings.subscriptions)
 
@@ -84,6 +107,8 @@ class Fleet:
             await self._reconcile()
         finally:
             self._starting -= 1
+            self._assigned_before = True
+            self._drop_early()  # for the first assignment only
 
     async def revoked(self, partitions: Sequence[int]) -> None:
         """Stop the accounts of these partitions; returns once they stopped and flushed."""
@@ -100,6 +125,8 @@ class Fleet:
         while not self._stop.is_set():
             await self._source.read()
             self._read = True
+            if self._partitions is not None and not self._assigned_before and self._early is None:
+                self._early = self._begin_early()
             await self._reconcile()
             waits = [asyncio.create_task(e.wait()) for e in (self._stop, self._failed)]
             await asyncio.wait(waits, timeout=reload, return_when=asyncio.FIRST_COMPLETED)
@@ -111,6 +138,7 @@ class Fleet:
     async def stop(self) -> None:
         """Stop every pipeline (idempotent: the consumer may have stopped them already)."""
         self._stop.set()
+        self._drop_early()
         async with self._lock:
             await self._stop_all(list(self._pipelines.values()))
 
@@ -145,13 +173,20 @@ class Fleet:
                 if u not in wanted or wanted[u] != p.account or p.catalogue != (u == catalogue)
             ]
             await self._stop_all(gone)
+            users = [u for u in sorted(wanted) if u not in self._pipelines]
+            early = await self._take_early(users, catalogue) if users else None
             new = [
-                AccountPipeline(account, self._parts, self._login_gate, catalogue=u == catalogue)
-                for u, account in sorted(wanted.items())
-                if u not in self._pipelines
+                AccountPipeline(
+                    wanted[u],
+                    self._parts,
+                    self._login_gate,
+                    catalogue=u == catalogue,
+                    states=early.users[u] if early else None,
+                )
+                for u in users
             ]
             if new:
-                await self._start_all(new)
+                await self._start_all(new, early)
 
     async def _stop_all(self, pipelines: list[AccountPipeline]) -> None:
         if not pipelines:
@@ -161,9 +196,9 @@ class Fleet:
         for pipeline in pipelines:
             self._pipelines.pop(pipeline.user, None)
 
-    async def _start_all(self, pipelines: list[AccountPipeline]) -> None:
+    async def _start_all(self, pipelines: list[AccountPipeline], early: _Early | None) -> None:
         """Restore the new accounts' state in one reading, mark their gaps, start them."""
-        restored = await self._restore(pipelines)
+        restored = await self._restore(pipelines, early)
         if restored is None:
             return  # stopping
         await self._parts.publisher.put(restored.repairs, time.time())
@@ -181,7 +216,9 @@ class Fleet:
             task.add_done_callback(self._watch)
         self._log.info("fleet.accounts.started", users=[p.user for p in pipelines][:20])
 
-    async def _restore(self, pipelines: list[AccountPipeline]) -> Restored | None:
+    async def _restore(
+        self, pipelines: list[AccountPipeline], early: _Early | None
+    ) -> Restored | None:
         catalogue = next((p.states for p in pipelines if p.catalogue), None)
         mine = states_of({p.user: p.states for p in pipelines}, catalogue=catalogue)
         found: list[Restored] = []
@@ -189,7 +226,11 @@ class Fleet:
 
         async def attempt() -> None:
             contract, read = self._parts.contract, self._parts.read
-            found.append(await restore(settings.kafka, contract, mine, read=read))
+            if early is None:
+                found.append(await restore(settings.kafka, contract, mine, read=read))
+                return
+            await early.restoring.checkpoints(settings.kafka, read)  # what came since
+            found.append(await early.restoring.finish(settings.kafka, read))
 
         def retry(exc: Exception) -> bool:
             if isinstance(exc, errors.KafkaError):
@@ -200,6 +241,41 @@ class Fleet:
         if not await retries.until_stopped(attempt, self._stop, retry, retries.RESTART):
             return None
         return found[-1]
+
+    def _begin_early(self) -> _Early | None:
+        """Read every configured account's checkpoints now, before an assignment names some."""
+        configured = self._source.last.accounts.accounts
+        if not configured:
+            return None
+        users = {user: self._parts.new_states() for user in configured}
+        catalogue_user = self.catalogue_user()
+        catalogue = users.get(catalogue_user) if catalogue_user is not None else None
+        restoring = Restoring(self._parts.contract, states_of(users, catalogue))
+        read = restoring.checkpoints(self._parts.settings.kafka, self._parts.read)
+        task = asyncio.create_task(read, name="fleet-early-restore")
+        return _Early(users, catalogue_user, restoring, task)
+
+    async def _take_early(self, users: list[str], catalogue: str | None) -> _Early | None:
+        """The early restore narrowed to ``users``, if it read them all; else None."""
+        early, self._early = self._early, None
+        if early is None:
+            return None
+        if early.catalogue_user != catalogue or any(u not in early.users for u in users):
+            early.task.cancel()  # the accounts changed meanwhile: read afresh
+            return None
+        await asyncio.wait([early.task])
+        if early.task.cancelled() or (failure := early.task.exception()) is not None:
+            if not early.task.cancelled():
+                self._log.warning("fleet.restore.early_failed", error=str(failure))
+            return None  # the usual restore (with its retries) reads afresh
+        shown = early.users.get(catalogue) if catalogue in users else None
+        early.restoring.narrow({u: early.users[u] for u in users}, shown)
+        return early
+
+    def _drop_early(self) -> None:
+        early, self._early = self._early, None
+        if early is not None:
+            early.task.cancel()
 
     def _login_gate(self) -> asyncio.Semaphore:
         return self._gate

@@ -67,6 +67,10 @@ class Parts:
     new_session: SessionFactory
     read: Reader = read_to_end  # how restore reads topics (the Kafka adapter's)
 
+    def new_states(self) -> dict[Aggregate, AggregateState]:
+        """One account's states, empty."""
+        return new_states(max_history=self.settings.pipeline.history_cache_entities)
+
 
 def real_sessions(settings: Settings, metrics: Metrics) -> SessionFactory:
     """ICWS sessions, one per account, each with its own HTTP client (its own cookie jar)."""
@@ -129,13 +133,22 @@ class _Watched:
 class AccountPipeline:
     """One held account: session, pump and states; started once, stopped once."""
 
-    def __init__(self, account: Account, parts: Parts, gate: LoginGate, *, catalogue: bool):
+    def __init__(
+        self,
+        account: Account,
+        parts: Parts,
+        gate: LoginGate,
+        *,
+        catalogue: bool,
+        states: dict[Aggregate, AggregateState] | None = None,
+    ):
         self.account = account
         self.user = account.user_id
         self.catalogue = catalogue
         self.partition: int | None = None
         self._parts = parts
-        self.states = new_states(max_history=parts.settings.pipeline.history_cache_entities)
+        # Given: restored before the account was assigned here (Fleet's early restore).
+        self.states = states if states is not None else parts.new_states()
         self.pump = Pump(
             parts.contract,
             self.states,

@@ -17,10 +17,12 @@ from bridge.fleet.fleet import Fleet
 from bridge.fleet.pipeline import Parts
 from bridge.icws.login import LoginGate
 from bridge.icws.sink import Health
+from bridge.kafka import Partition
 from bridge.metrics import create
 from bridge.settings import Settings
 
 from .test_pump import CONTRACT
+from .test_restore import ALERT, FakeTopics, change, published
 
 
 class Logins:
@@ -95,7 +97,9 @@ async def read_nothing(*_args: Any, **_kwargs: Any) -> None:
 class World:
     """A fleet over an accounts directory, with the fake sessions it made."""
 
-    def __init__(self, directory: Path, *, grouped: bool = False, **icws: Any) -> None:
+    def __init__(
+        self, directory: Path, *, grouped: bool = False, read: Any = read_nothing, **icws: Any
+    ) -> None:
         self.directory = directory
         self.logins = Logins()
         self.sessions: list[FakeSession] = []
@@ -110,7 +114,7 @@ class World:
             FakePublisher(),  # type: ignore[arg-type]
             self.metrics,
             self._session,
-            read=read_nothing,
+            read=read,
         )
         self.fleet = Fleet(parts, AccountSource(self.settings.icws), grouped=grouped)
 
@@ -310,6 +314,48 @@ class TestOwnership:
         assert w.fleet.held() == ()
         await w.fleet.stop()
         assert all(s.logged_out for s in w.sessions)
+
+
+class ReadingTopics(FakeTopics):
+    """The restore's fake topics, remembering where each reading of a state topic started."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.starts: list[dict[Partition, int] | None] = []
+
+    async def read(self, kafka: Any, topics: Iterable[str], visit: Any, **options: Any) -> None:
+        names = list(topics)
+        if "st.alerting" in names:
+            self.starts.append(options.get("positions"))
+        await super().read(kafka, names, visit, **options)
+
+
+class TestEarlyRestore:
+    """The first assignment's accounts were restored while the group's join was under way."""
+
+    async def test_the_assigned_account_keeps_the_early_reading_and_reads_only_what_came_since(
+        self, world: Any
+    ) -> None:
+        """Read at start; a change written later; assigned: both loaded, the rest read no more."""
+        users = ["agent.a", "agent.b"]
+        assert partition_of(users[0], 2) != partition_of(users[1], 2)
+        topics = ReadingTopics()
+        for user in users:
+            published(topics, change("alerting", "1001", ALERT, 1), user, 1_000)
+        w = world(grouped=True, read=topics.read)
+        w.write(**dict.fromkeys(users, "p"))
+        running = asyncio.create_task(w.fleet.run())
+        await until(lambda: len(topics.starts) == 1)  # the early reading, before any assignment
+        assert topics.starts == [None]  # from the beginning
+        published(topics, change("alerting", "1002", ALERT, 1), users[0], 2_000)
+        await w.fleet.assigned([partition_of(users[0], 2)], 2)
+        assert w.fleet.held() == (users[0],)
+        held = w.fleet.pipelines()[users[0]].states["alerting"].entities
+        assert sorted(held) == ["1001", "1002"]
+        # The second reading started where the first ended (2 state records), not at 0.
+        assert topics.starts[1:] == [{Partition("st.alerting", 0): 2}]
+        await w.fleet.stop()
+        await running
 
 
 class TestLoginSpreading:

@@ -7,7 +7,7 @@ adapter's ``read_to_end`` would. Keys are as README "Topics and events" writes t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -16,8 +16,8 @@ from bridge.core import events
 from bridge.core.events import Record
 from bridge.core.messages import Aggregate
 from bridge.core.state import Change, new_states
-from bridge.events.restore import restore, states_of
-from bridge.kafka import Message
+from bridge.events.restore import Restoring, restore, states_of
+from bridge.kafka import Message, Partition
 from bridge.settings import KafkaSettings
 
 from .test_pump import CONTRACT
@@ -47,7 +47,8 @@ class FakeTopics:
         self.records: list[Consumed] = []
 
     def write(self, record: Record, at_ms: int) -> None:
-        self.records.append(Consumed(record.topic, record.key, record.value, at_ms))
+        offset = sum(1 for r in self.records if r.topic == record.topic)  # one partition each
+        self.records.append(Consumed(record.topic, record.key, record.value, at_ms, 0, offset))
 
     async def read(
         self,
@@ -56,11 +57,12 @@ class FakeTopics:
         visit: Callable[[Message], None],
         *,
         what: str,
+        positions: Mapping[Partition, int] | None = None,
         last: int | None = None,
     ) -> None:
-        wanted = set(topics)
+        wanted, start = set(topics), positions or {}
         for record in self.records:
-            if record.topic in wanted:
+            if record.topic in wanted and record.offset >= start.get(Partition(record.topic, 0), 0):
                 visit(record)
 
 
@@ -135,3 +137,43 @@ class TestRestorePerUser:
                 CONTRACT, change("alerting", "1001", ALERT, 2), RECORDED, user="a/b"
             )[1]
         )
+
+
+class TestRestoringInTwoSteps:
+    """Checkpoints read early and again later, then narrowed: as one later restore would load."""
+
+    async def test_an_early_and_a_later_reading_load_what_one_later_restore_loads(self) -> None:
+        """a/b's entity changed and one ended after the early reading: the later ones count."""
+        topics = FakeTopics()
+        published(topics, change("alerting", "1001", ALERT, 1), "a/b", 1_000)
+        published(topics, change("alerting", "1002", ALERT, 1), "a/b", 1_000)
+        early = new_states()
+        restoring = Restoring(CONTRACT, states_of({"a/b": early}))
+        await restoring.checkpoints(KafkaSettings(), topics.read)
+        assert early["alerting"].entities["1001"].sequence == 1
+        published(topics, change("alerting", "1001", {**ALERT, "name": "Jane"}, 2), "a/b", 3_000)
+        ended = Change("alerting", "1002", "removed", ALERT, (), 2, "delta")
+        published(topics, ended, "a/b", 3_000)
+        await restoring.checkpoints(KafkaSettings(), topics.read)
+        restored = await restoring.finish(KafkaSettings(), topics.read)
+        assert set(early["alerting"].entities) == {"1001"}
+        assert early["alerting"].entities["1001"].sequence == 2
+        assert restored.users == {"a/b": 3.0}
+
+    async def test_narrowed_to_one_user_the_others_are_neither_reported_nor_repaired(
+        self,
+    ) -> None:
+        """Read for a/b and other; kept a/b: other's user, entities and crash gap are dropped."""
+        topics = FakeTopics()
+        published(topics, change("alerting", "1001", ALERT, 1), "a/b", 1_000)
+        published(topics, change("alerting", "1001", ALERT, 1), "other", 2_000)
+        published(topics, change("alerting", "1001", ALERT, 2), "other", 2_000, state=False)
+        mine, theirs = new_states(), new_states()
+        restoring = Restoring(CONTRACT, states_of({"a/b": mine, "other": theirs}))
+        await restoring.checkpoints(KafkaSettings(), topics.read)
+        restoring.narrow({"a/b": mine})
+        restored = await restoring.finish(KafkaSettings(), topics.read)
+        assert restored.users == {"a/b": 1.0}
+        assert restored.entities == {"alerting": 1}
+        assert restored.repairs == []
+        assert restored.last_written == 1.0
