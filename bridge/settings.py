@@ -109,7 +109,9 @@ class IcwsSettings(_Group):
     )
     max_concurrent_logins: PositiveInt = Field(8, description="Fleet-wide logins at once.")
     login_spread_seconds: Annotated[float, Field(ge=0)] = Field(
-        5.0, description="Each account's first login waits a random part of this."
+        5.0,
+        description="When more accounts start at once than max_concurrent_logins, each one's"
+        " first login waits a random part of this.",
     )
 
     _split = field_validator("servers", mode="before")(split_commas)

@@ -9,8 +9,8 @@ time: pipelines no longer wanted (or whose password or catalogue role changed) s
 new ones restore their last published state in one reading of the state topics, mark their
 restart gap, and start. Exactly one configured account, the catalogue account, subscribes the
 status catalogue. The fleet is the command side's ``Sessions``: each held user's session and
-view. Login spreading: a fleet-wide semaphore around each login round, and a random first-login
-jitter per account.
+view. Login spreading: a fleet-wide semaphore around each login round, and, when more accounts
+start at once than it lets through, a random first-login jitter per account.
 """
 
 from __future__ import annotations
@@ -202,6 +202,12 @@ class Fleet:
         if restored is None:
             return  # stopping
         await self._parts.publisher.put(restored.repairs, time.time())
+        # Spreading first logins is for a herd: no more than the gate lets through at once
+        # (one account, a few) log in now, not a random part of the spread later.
+        first_logins = sum(1 for p in pipelines if p.user not in self._logged_in_before)
+        spread = (
+            self._spread if first_logins > self._parts.settings.icws.max_concurrent_logins else 0
+        )
         for pipeline in pipelines:
             last = restored.users.get(pipeline.user)
             if last is not None:
@@ -212,7 +218,7 @@ class Fleet:
             self._pipelines[pipeline.user] = pipeline
             first = pipeline.user not in self._logged_in_before
             self._logged_in_before.add(pipeline.user)
-            task = pipeline.start(random.uniform(0, self._spread) if first else 0.0)
+            task = pipeline.start(random.uniform(0, spread) if first else 0.0)
             task.add_done_callback(self._watch)
         self._log.info("fleet.accounts.started", users=[p.user for p in pipelines][:20])
 

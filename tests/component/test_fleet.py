@@ -374,3 +374,12 @@ class TestLoginSpreading:
         w.logins.release.set()
         await until(lambda: w.logins.done == 10)
         assert w.logins.most == 3
+
+    async def test_no_more_accounts_than_the_gate_lets_through_log_in_without_waiting(
+        self, world: Any
+    ) -> None:
+        """Three accounts, a gate of three, a spread of an hour: all three log in at once."""
+        w = world(max_concurrent_logins=3, login_spread_seconds=3600)
+        w.write(**{f"agent.{n}": "p" for n in range(3)})
+        await w.reload()
+        await until(lambda: w.logins.done == 3)
