@@ -102,6 +102,7 @@ class _Loader:
         self.written: dict[str | None, int] = {}  # each user's newest record (ms); None: catalogue
         self.loaded: dict[int, AggregateState] = {}  # by id: the catalogue's is shared
         self.positions: dict[Partition, int] = {}  # where the state topics' reading ended
+        self.tail_positions: dict[Partition, int] = {}  # and the event topics'
         self.unowned = 0
 
     def narrow(
@@ -117,6 +118,7 @@ class _Loader:
         self.checkpoints = {
             slot: n for slot, n in self.checkpoints.items() if self.states_for(slot[1]) is not None
         }
+        self.tails = {s: t for s, t in self.tails.items() if self.states_for(s[1]) is not None}
 
     def _slot(self, aggregate: Aggregate, key: bytes) -> tuple[Slot, AggregateState] | None:
         user, entity = split_key(aggregate, key)
@@ -144,6 +146,7 @@ class _Loader:
         self.written[slot[1]] = max(self.written.get(slot[1], 0), record.timestamp)
 
     def tail(self, record: Message) -> None:
+        self.tail_positions[Partition(record.topic, record.partition)] = record.offset + 1
         if record.key is None or record.value is None:  # a tombstone carries no event
             return
         aggregate = self.event_topics[record.topic]
@@ -152,8 +155,9 @@ class _Loader:
             return
         decoded = decode_event(aggregate, record.value)
         slot = (aggregate, user, entity)
-        # Tails are read after every checkpoint: keep only what is newer than its checkpoint
-        # (usually nothing), not a decoded state for each of the tails' entities.
+        # Keep only what is newer than its checkpoint (usually nothing), not a decoded state for
+        # each of the tails' entities. (Tails read early may still be overtaken by checkpoints
+        # read later: repairs() looks again.)
         newest = max(self.checkpoints.get(slot, 0), self.tails.get(slot, (None, 0, ""))[1])
         if decoded[1] > newest:
             self.tails[slot] = decoded
@@ -182,14 +186,16 @@ class Restoring:
     """A restore in two steps, so the first can run before it is known whose states are kept.
 
     :meth:`checkpoints` reads the state topics, each time from where the last reading ended (so
-    reading them early, then again, loads what one later reading would); :meth:`narrow` keeps
-    some of the users' states and drops the others'; :meth:`finish` reads the event topics'
-    tails and gives what was restored.
+    reading them early, then again, loads what one later reading would), and :meth:`tails` the
+    event topics' last chunk, then what came since; :meth:`narrow` keeps some of the users'
+    states and drops the others'; :meth:`finish` reads the tails since and gives what was
+    restored.
     """
 
     def __init__(self, contract: Contract, states_for: StatesFor) -> None:
         self._contract = contract
         self._loader = _Loader(contract, states_for)
+        self._tailed = False
 
     def narrow(
         self,
@@ -211,11 +217,25 @@ class Restoring:
                 positions=dict(loader.positions) or None,  # None: from the beginning
             )
 
-    async def finish(self, kafka: KafkaSettings, read: Reader = read_to_end) -> Restored:
-        """Read the event topics' tails; what was restored, with the repairs it needs."""
+    async def tails(self, kafka: KafkaSettings, read: Reader = read_to_end) -> None:
+        """Read the event topics' last chunk, or, read before, what came since."""
         loader = self._loader
+        since = dict(loader.tail_positions) if self._tailed else None
         with _decoding():
-            await read(kafka, loader.event_topics, loader.tail, what=WHAT, last=CHUNK)
+            await read(
+                kafka,
+                loader.event_topics,
+                loader.tail,
+                what=WHAT,
+                positions=since,
+                last=None if self._tailed else CHUNK,
+            )
+        self._tailed = True
+
+    async def finish(self, kafka: KafkaSettings, read: Reader = read_to_end) -> Restored:
+        """Read the event topics' tails (since the last reading); what was restored, and repairs."""
+        loader = self._loader
+        await self.tails(kafka, read)
         repairs = loader.repairs(self._contract)
         counts: dict[Aggregate, int] = {}
         for state in loader.loaded.values():

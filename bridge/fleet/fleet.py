@@ -257,9 +257,12 @@ class Fleet:
         catalogue_user = self.catalogue_user()
         catalogue = users.get(catalogue_user) if catalogue_user is not None else None
         restoring = Restoring(self._parts.contract, states_of(users, catalogue))
-        read = restoring.checkpoints(self._parts.settings.kafka, self._parts.read)
-        task = asyncio.create_task(read, name="fleet-early-restore")
+        task = asyncio.create_task(self._read_early(restoring), name="fleet-early-restore")
         return _Early(users, catalogue_user, restoring, task)
+
+    async def _read_early(self, restoring: Restoring) -> None:
+        await restoring.checkpoints(self._parts.settings.kafka, self._parts.read)
+        await restoring.tails(self._parts.settings.kafka, self._parts.read)
 
     async def _take_early(self, users: list[str], catalogue: str | None) -> _Early | None:
         """The early restore narrowed to ``users``, if it read them all; else None."""

@@ -177,3 +177,24 @@ class TestRestoringInTwoSteps:
         assert restored.entities == {"alerting": 1}
         assert restored.repairs == []
         assert restored.last_written == 1.0
+
+    async def test_tails_read_early_then_since_repair_only_what_no_checkpoint_covers(
+        self,
+    ) -> None:
+        """1002's lone event was checkpointed after the early reading; 1001's came after it."""
+        topics = FakeTopics()
+        published(topics, change("alerting", "1001", ALERT, 1), "a/b", 1_000)
+        published(topics, change("alerting", "1002", ALERT, 1), "a/b", 1_000, state=False)
+        mine = new_states()
+        restoring = Restoring(CONTRACT, states_of({"a/b": mine}))
+        await restoring.checkpoints(KafkaSettings(), topics.read)
+        await restoring.tails(KafkaSettings(), topics.read)
+        late = change("alerting", "1002", ALERT, 1)
+        topics.write(events.change_records(CONTRACT, late, RECORDED, user="a/b")[1], 2_000)
+        published(topics, change("alerting", "1001", ALERT, 2), "a/b", 2_000, state=False)
+        await restoring.checkpoints(KafkaSettings(), topics.read)
+        restored = await restoring.finish(KafkaSettings(), topics.read)
+        repaired = change("alerting", "1001", ALERT, 2)
+        expected = events.change_records(CONTRACT, repaired, RECORDED, user="a/b")[1]
+        assert restored.repairs == [expected]
+        assert mine["alerting"].entities["1001"].sequence == 2
