@@ -41,6 +41,7 @@ RAW_LISTS = frozenset({"alertingInteractionDetails", "interactionHistory"})
 _scan: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 _string: Callable[[str, int], tuple[str, int]] = json.decoder.scanstring  # type: ignore[attr-defined]
 _SPACE = " \t\n\r"
+_AFTER_VALUE = frozenset(",:]}" + _SPACE)  # what may follow a value (":" a key), "" excluded
 _whitespace: Callable[[str, int], re.Match[str]] = re.compile(r"[ \t\n\r]*").match  # type: ignore[assignment]
 
 
@@ -142,6 +143,8 @@ class _Cursor:
         """What ``read`` reads at the cursor, in a window that holds it and a character more.
 
         Any failure short of the text's end may be a value cut by the window: it grows first.
+        So may a value read whole but followed by what cannot follow a value: the window ends
+        in ``-9.`` or ``1e``, and ``-9`` or ``1`` alone read well.
         """
         while True:
             self.start = self.pos
@@ -153,7 +156,7 @@ class _Cursor:
                         raise JSONDecodeError("Expecting value", self.text, exc.value) from None
                     raise
                 continue
-            if end < len(self.text) or not self.more():
+            if self.text[end : end + 1] in _AFTER_VALUE or not self.more():
                 self.pos = end
                 return value
 

@@ -115,6 +115,18 @@ class TestEqualsJsonLoads:
         assert decoded(text) == {"__type": HISTORY_URN, key: [2, 3], "isDelta": True}
 
 
+class TestNumbersCutByAPiece:
+    """A piece that ends inside a number, where its start reads as a number too."""
+
+    @pytest.mark.parametrize("number", ["-9.839161221125118e-111", "12.5", "3e7", "4E+2", "-0.25"])
+    def test_every_cut_of_the_number_reads_it_whole(self, number: str) -> None:
+        """Cut after each of its characters: the value is the number, as json.loads reads it."""
+        text = f'{{"__type":"{ALERTING}","isDelta":true,"extra":{number},"n":1}}'
+        start = text.index(number)
+        for cut in range(start + 1, start + len(number)):
+            assert same(decoded(text, [cut]), json.loads(text)), text[:cut]
+
+
 class TestMalformed:
     """Malformed text is refused whole (JSONDecodeError) exactly when json.loads refuses it."""
 
