@@ -53,7 +53,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
-from bridge.core.encoding import pack, unpack
+from bridge.core.packing import Entity, Shapes, keep
 
 Aggregate = Literal["alerting", "history", "status_messages", "assistance"]
 AGGREGATES: tuple[Aggregate, ...] = ("alerting", "history", "status_messages", "assistance")
@@ -220,26 +220,6 @@ class Resync:
     unchanged: int
 
 
-class Entity:
-    """One live entity: its packed properties and its sequence."""
-
-    __slots__ = ("packed", "sequence")
-
-    def __init__(self, props: Mapping[str, Any], sequence: int) -> None:
-        self.packed = pack(props)
-        self.sequence = sequence
-
-    @property
-    def props(self) -> dict[str, Any]:
-        """The properties (unpacked anew on every read)."""
-        return unpack(self.packed)
-
-    @property
-    def encoded(self) -> bytes | None:
-        """The properties as compact JSON, or None when they could not be packed."""
-        return self.packed if isinstance(self.packed, bytes) else None
-
-
 def merge(
     old: Mapping[str, Any], new: Mapping[str, Any], append: tuple[str, ...] = ()
 ) -> dict[str, Any]:
@@ -270,6 +250,7 @@ class AggregateState:
     max_entities: int | None = None
     entities: dict[str, Entity] = field(default_factory=dict)
     retired: OrderedDict[str, int] = field(default_factory=OrderedDict)
+    shapes: Shapes = field(default_factory=Shapes)
 
     def load(self, key: str, props: Mapping[str, Any] | None, sequence: int) -> None:
         """Take one published state; ``None`` props means the entity ended (at ``sequence``)."""
@@ -281,7 +262,7 @@ class AggregateState:
                 self._retire(key, max(sequence, self.retired.get(key, 0)))
             return
         self.retired.pop(key, None)
-        self.entities[key] = Entity(props, sequence)
+        self.entities[key] = Entity(keep(props, self.shapes), sequence)
 
     def apply(self, update: Update) -> tuple[list[Change], Resync | None]:
         """Apply one parsed message; the changes it makes, and the resync summary of a snapshot."""
@@ -313,35 +294,29 @@ class AggregateState:
             if not upsert.creates:
                 return None  # e.g. details of a request the list already removed
             sequence = self.retired.pop(key, 0) + 1
-            entity = self.entities[key] = Entity(props, sequence)
+            kept = keep(props, self.shapes)
+            self.entities[key] = Entity(kept, sequence)
             return Change(
-                self.aggregate,
-                key,
-                "added",
-                props,
-                tuple(sorted(props)),
-                sequence,
-                cause,
-                entity.encoded,
+                self.aggregate, key, "added", props, tuple(sorted(props)), sequence, cause, kept.json
             )
         if upsert.replace:
             new = dict(props)
-            packed = pack(new)
-            if isinstance(packed, bytes) and packed == entity.packed:
+            kept = keep(new, self.shapes)
+            if entity.holds(kept):
                 return None  # the same JSON is the same state (a snapshot's unchanged entry)
             old = entity.props
         else:
             old = entity.props
             new = merge(old, props, upsert.append)
-            packed = None
+            kept = None
         diff = changed_fields(old, new)
         if not diff:
             return None
-        entity.packed = pack(new) if packed is None else packed
+        if kept is None:
+            kept = keep(new, self.shapes)
+        entity.store(kept)
         entity.sequence += 1
-        return Change(
-            self.aggregate, key, "changed", new, diff, entity.sequence, cause, entity.encoded
-        )
+        return Change(self.aggregate, key, "changed", new, diff, entity.sequence, cause, kept.json)
 
     def _remove(self, key: str, cause: Cause) -> Change | None:
         entity = self.entities.pop(key, None)
@@ -349,9 +324,8 @@ class AggregateState:
             return None
         sequence = entity.sequence + 1
         self._retire(key, sequence)
-        return Change(
-            self.aggregate, key, "removed", entity.props, (), sequence, cause, entity.encoded
-        )
+        props, encoded = entity.unpacked()
+        return Change(self.aggregate, key, "removed", props, (), sequence, cause, encoded)
 
     def _retire(self, key: str, sequence: int) -> None:
         self.retired[key] = sequence
