@@ -53,7 +53,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
-from bridge.core.packing import Entity, Shapes, keep
+from bridge.core.packing import Cache, Kept, keep
 
 Aggregate = Literal["alerting", "history", "status_messages", "assistance"]
 AGGREGATES: tuple[Aggregate, ...] = ("alerting", "history", "status_messages", "assistance")
@@ -248,21 +248,20 @@ class AggregateState:
     aggregate: Aggregate
     max_retired: int = 50_000
     max_entities: int | None = None
-    entities: dict[str, Entity] = field(default_factory=dict)
+    entities: Cache = field(default_factory=Cache)
     retired: OrderedDict[str, int] = field(default_factory=OrderedDict)
-    shapes: Shapes = field(default_factory=Shapes)
 
     def load(self, key: str, props: Mapping[str, Any] | None, sequence: int) -> None:
         """Take one published state; ``None`` props means the entity ended (at ``sequence``)."""
         if props is None:
-            entity = self.entities.pop(key, None)
+            entity = self.entities.pop(key)
             if entity is not None:  # a tombstone stands for the removal, one past the state
                 self._retire(key, max(sequence, entity.sequence + 1))
             elif sequence:
                 self._retire(key, max(sequence, self.retired.get(key, 0)))
             return
         self.retired.pop(key, None)
-        self.entities[key] = Entity(keep(props, self.shapes), sequence)
+        self.entities.put(key, keep(props, self.entities.shapes), sequence)
 
     def apply(self, update: Update) -> tuple[list[Change], Resync | None]:
         """Apply one parsed message; the changes it makes, and the resync summary of a snapshot."""
@@ -289,19 +288,27 @@ class AggregateState:
 
     def _upsert(self, upsert: Upsert, cause: Cause) -> Change | None:
         key, props = upsert.key, upsert.props
-        entity = self.entities.get(key)
+        entity = self.entities.find(key)
         if entity is None:
             if not upsert.creates:
                 return None  # e.g. details of a request the list already removed
             sequence = self.retired.pop(key, 0) + 1
-            kept = keep(props, self.shapes)
-            self.entities[key] = Entity(kept, sequence)
+            added = keep(props, self.entities.shapes)
+            self.entities.put(key, added, sequence)
             return Change(
-                self.aggregate, key, "added", props, tuple(sorted(props)), sequence, cause, kept.json
+                self.aggregate,
+                key,
+                "added",
+                props,
+                tuple(sorted(props)),
+                sequence,
+                cause,
+                added.json,
             )
+        kept: Kept | None
         if upsert.replace:
             new = dict(props)
-            kept = keep(new, self.shapes)
+            kept = keep(new, self.entities.shapes)
             if entity.holds(kept):
                 return None  # the same JSON is the same state (a snapshot's unchanged entry)
             old = entity.props
@@ -313,13 +320,13 @@ class AggregateState:
         if not diff:
             return None
         if kept is None:
-            kept = keep(new, self.shapes)
-        entity.store(kept)
-        entity.sequence += 1
-        return Change(self.aggregate, key, "changed", new, diff, entity.sequence, cause, kept.json)
+            kept = keep(new, self.entities.shapes)
+        sequence = entity.sequence + 1
+        self.entities.put(key, kept, sequence)
+        return Change(self.aggregate, key, "changed", new, diff, sequence, cause, kept.json)
 
     def _remove(self, key: str, cause: Cause) -> Change | None:
-        entity = self.entities.pop(key, None)
+        entity = self.entities.pop(key)
         if entity is None:
             return None
         sequence = entity.sequence + 1
