@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from bridge.core.encoding import Packed, pack, unpack
+from bridge.core.encoding import Packed, orjson_compact, pack, unpack
 
 Names = tuple[str, ...]
 Shape = tuple[Names, tuple[tuple[int, Names], ...]]
@@ -74,18 +74,22 @@ class Kept(NamedTuple):
 
 def keep(props: Mapping[str, Any], shapes: Shapes) -> Kept:
     """``props`` packed for the cache: by shape where orjson reads the values back exactly."""
-    whole = pack(props)
-    if type(whole) is not bytes:  # not orjson's: kept as pack() made it
-        return Kept(whole if isinstance(whole, bytes) else None, whole)
+    whole = orjson_compact(props)  # not kept: no exact-size copy
+    if whole is None:  # not orjson's: kept as pack() makes it
+        packed = pack(props)
+        return Kept(packed if isinstance(packed, bytes) else None, packed)
     values: list[Any] = list(props.values())
-    objects = tuple([(i, tuple(value)) for i, value in enumerate(values) if type(value) is dict])
-    for i, _ in objects:
-        values[i] = list(values[i].values())
+    objects: tuple[tuple[int, Names], ...] = ()
+    if dict in map(type, values):  # a scan in C; the positions only when there are objects
+        objects = tuple(
+            [(i, tuple(value)) for i, value in enumerate(values) if type(value) is dict]
+        )
+        for i, _ in objects:
+            values[i] = list(values[i].values())
     try:
-        # An exact-size copy, as in pack(): orjson's bytes keep its 4 KB write buffer.
-        packed = bytes(memoryview(orjson.dumps(values)))
+        packed = orjson.dumps(values)  # copied to its size where kept (Cache.put)
     except orjson.JSONEncodeError:  # one level deeper than orjson nests
-        return Kept(whole, whole)
+        return Kept(whole, pack(props))
     shape = (tuple(props), objects)
     number = shapes.number(shape)
     return Kept(whole, packed, shape if number is None else shapes[number], number)
@@ -159,6 +163,10 @@ class Cache(Mapping[str, "Entity"]):
         if kept.number is not None and 0 <= sequence <= _MAX_SEQUENCE:
             assert isinstance(kept.packed, bytes)  # a shape's values are always bytes
             self._held[key] = _HEAD.pack(kept.number, sequence) + kept.packed
+        elif kept.shape is not None:
+            # An exact-size copy, as in pack(): orjson's bytes keep its 4 KB write buffer.
+            assert isinstance(kept.packed, bytes)
+            self._held[key] = Entity(bytes(memoryview(kept.packed)), kept.shape, sequence)
         else:
             self._held[key] = Entity(kept.packed, kept.shape, sequence)
 
