@@ -37,13 +37,14 @@ event re-emitted after a crash before its publication was acknowledged gets the 
 A removed entity's last sequence is remembered (boundedly) so that an entity that comes back
 (an interaction alerting again) continues its sequence instead of restarting it.
 
-Each live entity's properties are kept *packed*: as their compact JSON (UTF-8 bytes), under a
-third of the memory of the dicts they come from (about 500 bytes per alerting interaction with
-its key, against 1,700), so 100,000 live entities take about 50 MB. They are unpacked only
-where a rule needs them (a delta to merge, a removal to report, a snapshot entry that is not
-byte for byte what is known). The packing (``bridge.core.encoding.pack``) is exactly what the
-event encoder writes for the state, so a change carries it along (``Change.packed``) and the
-state is encoded once. Properties that cannot be packed (not JSON) are kept as they are.
+Each live entity is kept *packed* (``bridge.core.packing``): one ``bytes`` per entity holding
+its sequence and the compact JSON of its property values, the property names kept once per
+shape and shared (about 265 bytes per alerting interaction with its key, against 1,700 for the
+dicts it comes from), so 100,000 live entities take about 27 MB. They are unpacked only where a
+rule needs them (a delta to merge, a removal to report, a snapshot entry that is not byte for
+byte what is known). The compact JSON of a change's state (``bridge.core.encoding.pack``) is
+exactly what the event encoder writes, so a change carries it along (``Change.packed``) and
+the state is encoded once. Properties that cannot be packed (not JSON) are kept as they are.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
-from bridge.core.encoding import pack, unpack
+from bridge.core.packing import Cache, Kept, keep
 
 Aggregate = Literal["alerting", "history", "status_messages", "assistance"]
 AGGREGATES: tuple[Aggregate, ...] = ("alerting", "history", "status_messages", "assistance")
@@ -220,26 +221,6 @@ class Resync:
     unchanged: int
 
 
-class Entity:
-    """One live entity: its packed properties and its sequence."""
-
-    __slots__ = ("packed", "sequence")
-
-    def __init__(self, props: Mapping[str, Any], sequence: int) -> None:
-        self.packed = pack(props)
-        self.sequence = sequence
-
-    @property
-    def props(self) -> dict[str, Any]:
-        """The properties (unpacked anew on every read)."""
-        return unpack(self.packed)
-
-    @property
-    def encoded(self) -> bytes | None:
-        """The properties as compact JSON, or None when they could not be packed."""
-        return self.packed if isinstance(self.packed, bytes) else None
-
-
 def merge(
     old: Mapping[str, Any], new: Mapping[str, Any], append: tuple[str, ...] = ()
 ) -> dict[str, Any]:
@@ -268,20 +249,20 @@ class AggregateState:
     aggregate: Aggregate
     max_retired: int = 50_000
     max_entities: int | None = None
-    entities: dict[str, Entity] = field(default_factory=dict)
+    entities: Cache = field(default_factory=Cache)
     retired: OrderedDict[str, int] = field(default_factory=OrderedDict)
 
     def load(self, key: str, props: Mapping[str, Any] | None, sequence: int) -> None:
         """Take one published state; ``None`` props means the entity ended (at ``sequence``)."""
         if props is None:
-            entity = self.entities.pop(key, None)
+            entity = self.entities.pop(key)
             if entity is not None:  # a tombstone stands for the removal, one past the state
                 self._retire(key, max(sequence, entity.sequence + 1))
             elif sequence:
                 self._retire(key, max(sequence, self.retired.get(key, 0)))
             return
         self.retired.pop(key, None)
-        self.entities[key] = Entity(props, sequence)
+        self.entities.put(key, keep(props, self.entities.shapes), sequence)
 
     def apply(self, update: Update) -> tuple[list[Change], Resync | None]:
         """Apply one parsed message; the changes it makes, and the resync summary of a snapshot."""
@@ -308,12 +289,13 @@ class AggregateState:
 
     def _upsert(self, upsert: Upsert, cause: Cause) -> Change | None:
         key, props = upsert.key, upsert.props
-        entity = self.entities.get(key)
+        entity = self.entities.find(key)
         if entity is None:
             if not upsert.creates:
                 return None  # e.g. details of a request the list already removed
             sequence = self.retired.pop(key, 0) + 1
-            entity = self.entities[key] = Entity(props, sequence)
+            added = keep(props, self.entities.shapes)
+            self.entities.put(key, added, sequence)
             return Change(
                 self.aggregate,
                 key,
@@ -322,36 +304,36 @@ class AggregateState:
                 tuple(sorted(props)),
                 sequence,
                 cause,
-                entity.encoded,
+                added.json,
             )
+        kept: Kept | None
         if upsert.replace:
             new = dict(props)
-            packed = pack(new)
-            if isinstance(packed, bytes) and packed == entity.packed:
+            kept = keep(new, self.entities.shapes)
+            if entity.holds(kept):
                 return None  # the same JSON is the same state (a snapshot's unchanged entry)
             old = entity.props
         else:
             old = entity.props
             new = merge(old, props, upsert.append)
-            packed = None
+            kept = None
         diff = changed_fields(old, new)
         if not diff:
             return None
-        entity.packed = pack(new) if packed is None else packed
-        entity.sequence += 1
-        return Change(
-            self.aggregate, key, "changed", new, diff, entity.sequence, cause, entity.encoded
-        )
+        if kept is None:
+            kept = keep(new, self.entities.shapes)
+        sequence = entity.sequence + 1
+        self.entities.put(key, kept, sequence)
+        return Change(self.aggregate, key, "changed", new, diff, sequence, cause, kept.json)
 
     def _remove(self, key: str, cause: Cause) -> Change | None:
-        entity = self.entities.pop(key, None)
+        entity = self.entities.pop(key)
         if entity is None:
             return None
         sequence = entity.sequence + 1
         self._retire(key, sequence)
-        return Change(
-            self.aggregate, key, "removed", entity.props, (), sequence, cause, entity.encoded
-        )
+        props, encoded = entity.unpacked()
+        return Change(self.aggregate, key, "removed", props, (), sequence, cause, encoded)
 
     def _retire(self, key: str, sequence: int) -> None:
         self.retired[key] = sequence
