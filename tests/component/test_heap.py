@@ -111,7 +111,7 @@ class TestThawing:
     def test_within_the_period_the_frozen_objects_are_not_counted(
         self, collector: FakeCollector
     ) -> None:
-        """Counting the frozen heap walks it (ms): a full collection within the period never asks."""
+        """Counting the frozen heap walks it: a full collection within the period never asks."""
         policy = collector.policy(budget=0.02, period=300.0)
         for _ in range(3):  # full collections at 0, 100 and 200 s, the first slow
             collector.collection(policy, 2, took=0.3)
