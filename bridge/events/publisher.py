@@ -159,48 +159,49 @@ class Publisher:
         latency). Owed state records with nothing new to go with them go alone, at once.
         """
         owed: list[Pending] = []  # the held chunk's state records; its events are acknowledged
-        held = 0  # records at the buffer's head (that chunk) not all acknowledged; 0 if none owed
+        held: list[Pending] = []  # that chunk, at the buffer's head; empty when none is owed
         while True:
             async with self._changed:
                 if not owed:
                     await self._changed.wait_for(lambda: self.depth > 0)
-                chunk = [self._buffer[i] for i in range(held, min(held + CHUNK, self.depth))]
-            events = [p for p in chunk if p[0].label != "state"]
-            await self._deliver(owed + events, events)
+                end = min(len(held) + CHUNK, self.depth)
+                chunk = [self._buffer[i] for i in range(len(held), end)]
+            await self._deliver(owed + [p for p in chunk if p[0].label != "state"])
             await self._acknowledge(held)
             owed = [p for p in chunk if p[0].label == "state"]
-            held = len(chunk)
+            held = chunk
             if not owed:
                 await self._acknowledge(held)
-                held = 0
+                held = []
 
-    async def _acknowledge(self, count: int) -> None:
-        """The buffer's first ``count`` records are acknowledged, state records included."""
-        if not count:
+    async def _acknowledge(self, chunk: list[Pending]) -> None:
+        """The buffer's first records, ``chunk``, are acknowledged, state records included."""
+        if not chunk:
             return
+        now = time.time()
+        # One observation per event, made once per read time: a chunk's events come from a few
+        # batches, each read at one moment, and an observation costs more than a record's send.
+        reads = collections.Counter(read_at for record, read_at in chunk if record.label != "state")
+        for read_at, count in reads.items():
+            observe(self._metrics.delivery_latency, max(now - read_at, 0.0), count)
         async with self._changed:
-            for _ in range(count):
+            for _ in chunk:
                 self._buffer.popleft()
-            self._acknowledged += count
+            self._acknowledged += len(chunk)
             self._metrics.buffer_depth.set(self.depth)
             self._changed.notify_all()
         if not self.depth and self._deepest >= BACKLOG:
             self._deepest = 0
             self._release()
 
-    async def _deliver(self, cycle: list[Pending], events: list[Pending]) -> None:
-        """Send one cycle's records until Kafka has them all; observe ``events``' latency."""
+    async def _deliver(self, cycle: list[Pending]) -> None:
+        """Send one cycle's records until Kafka has them all."""
         # The usual case (Kafka took it all) enters no retry loop: each stamina loop leaves
         # ~45 objects of cyclic garbage, per chunk, which is per event with 1,000 accounts.
         left = await self._send(cycle) if cycle else []  # a chunk of state records alone
         if left:
             await self._resend(left)
-        now = time.time()
-        # One observation per event, made once per read time: a chunk's events come from a few
-        # batches, each read at one moment, and an observation costs more than a record's send.
-        for read_at, count in collections.Counter(read_at for _, read_at in events).items():
-            observe(self._metrics.delivery_latency, max(now - read_at, 0.0), count)
-        self._delivered(now, len(cycle))
+        self._delivered(time.time(), len(cycle))
 
     async def _resend(self, left: list[Pending]) -> None:
         """Until Kafka took what a failed send left; each retry sends only what is still owed."""
