@@ -12,6 +12,7 @@ the socket (wall clock, nanoseconds), which is the source time of the latency be
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import sys
 import time
@@ -117,14 +118,22 @@ class Driver:
 
     async def _paced(self, rate: float, count: int) -> dict[str, Any]:
         # An absolute schedule: a late wake-up is caught up, so the average rate holds.
+        # The collector is off meanwhile: this process keeps every message it sent (the
+        # timings), so its full collections grew to 60 ms within a 5,000/s run, and each
+        # pause went out afterwards as one burst of the schedule's backlog, which the latency
+        # run then charged to the bridge (BENCHMARKS.md, issue #15 latency).
         loop = asyncio.get_running_loop()
         start = loop.time()
         queued = 0
-        while queued < count:
-            delay = start + queued / rate - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            queued += next(self.actions)()
+        gc.disable()
+        try:
+            while queued < count:
+                delay = start + queued / rate - loop.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                queued += next(self.actions)()
+        finally:
+            gc.enable()
         return {"queued": queued, "seconds": loop.time() - start}
 
     def _state(self) -> dict[str, Any]:

@@ -41,9 +41,14 @@ def freeze_due(took: float, budget: float) -> bool:
     return took > budget
 
 
-def thaw_due(now: float, thawed_at: float, period: float, frozen: int) -> bool:
-    """Whether the full collection starting ``now`` should walk the frozen objects too."""
-    return frozen > 0 and now - thawed_at >= period
+def thaw_due(now: float, thawed_at: float, period: float, frozen: Callable[[], int]) -> bool:
+    """Whether the full collection starting ``now`` should walk the frozen objects too.
+
+    ``frozen`` (the frozen objects' count) is asked only once a period is over: CPython counts
+    them one by one, which took 6.7 ms for the ~74,000 frozen at start-up, half of every full
+    collection's pause (BENCHMARKS.md, issue #15 latency).
+    """
+    return now - thawed_at >= period and frozen() > 0
 
 
 @dataclass
@@ -65,7 +70,7 @@ class HeapPolicy:
         now = self.clock()
         if phase == "start":
             self._started = now
-            if thaw_due(now, self.thawed_at, self.period, self.frozen_count()):
+            if thaw_due(now, self.thawed_at, self.period, self.frozen_count):
                 self.unfreeze()
                 self.thawed_at = now
         elif self._started is not None and freeze_due(now - self._started, self.budget):

@@ -5,7 +5,8 @@ from reading ICWS. The sender takes the buffer in chunks and sends each chunk in
 first the event and lifecycle records, then, once *all* of those are acknowledged, the state
 records. So the compacted state topics, which the bridge reconciles against after a restart,
 never run ahead of the event topics: a crash can only make the bridge publish an event again
-(with the same id), never skip one.
+(with the same id), never skip one. A chunk's state phase shares its send with the next chunk's
+event phase; the next chunk's state records wait for both, so each key's records stay in order.
 
 A failed send is retried, and with it every later record of the same key in the chunk, so the
 newest record of a key is always the last one written. Records leave the buffer only when Kafka
@@ -150,37 +151,59 @@ class Publisher:
     # --- the sender ----------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Send buffered records until cancelled; never gives a record up."""
+        """Send buffered records until cancelled; never gives a record up.
+
+        A chunk's state records go in the next cycle, with the next chunk's events: one
+        produce request per cycle where there were two round trips in turn, so a record read
+        while a chunk is out waits for one of them, not two (BENCHMARKS.md, issue #15
+        latency). Owed state records with nothing new to go with them go alone, at once.
+        """
+        owed: list[Pending] = []  # the held chunk's state records; its events are acknowledged
+        held: list[Pending] = []  # that chunk, at the buffer's head; empty when none is owed
         while True:
             async with self._changed:
-                await self._changed.wait_for(lambda: self.depth > 0)
-                chunk = [self._buffer[i] for i in range(min(CHUNK, self.depth))]
-            await self._deliver(chunk)
-            async with self._changed:
-                for _ in chunk:
-                    self._buffer.popleft()
-                self._acknowledged += len(chunk)
-                self._metrics.buffer_depth.set(self.depth)
-                self._changed.notify_all()
-            if not self.depth and self._deepest >= BACKLOG:
-                self._deepest = 0
-                self._release()
+                if not owed:
+                    await self._changed.wait_for(lambda: self.depth > 0)
+                end = min(len(held) + CHUNK, self.depth)
+                chunk = [self._buffer[i] for i in range(len(held), end)]
+            await self._deliver(owed + [p for p in chunk if p[0].label != "state"])
+            await self._acknowledge(held)
+            owed = [p for p in chunk if p[0].label == "state"]
+            held = chunk
+            if not owed:
+                await self._acknowledge(held)
+                held = []
 
-    async def _deliver(self, chunk: list[Pending]) -> None:
-        events = [p for p in chunk if p[0].label != "state"]
-        states = [p for p in chunk if p[0].label == "state"]
-        for phase in (events, states):
-            # The usual case (Kafka took it all) enters no retry loop: each stamina loop leaves
-            # ~45 objects of cyclic garbage, per chunk, which is per event with 1,000 accounts.
-            left = await self._send(phase) if phase else []
-            if left:
-                await self._resend(left)
+    async def _acknowledge(self, chunk: list[Pending]) -> None:
+        """The buffer's first records, ``chunk``, are acknowledged, state records included."""
+        if not chunk:
+            return
         now = time.time()
         # One observation per event, made once per read time: a chunk's events come from a few
         # batches, each read at one moment, and an observation costs more than a record's send.
-        for read_at, count in collections.Counter(read_at for _, read_at in events).items():
+        reads = collections.Counter(read_at for record, read_at in chunk if record.label != "state")
+        for read_at, count in reads.items():
             observe(self._metrics.delivery_latency, max(now - read_at, 0.0), count)
-        self._delivered(now, len(chunk))
+        async with self._changed:
+            for _ in chunk:
+                self._buffer.popleft()
+            self._acknowledged += len(chunk)
+            self._metrics.buffer_depth.set(self.depth)
+            self._changed.notify_all()
+        if not self.depth and self._deepest >= BACKLOG:
+            self._deepest = 0
+            self._release()
+
+    async def _deliver(self, cycle: list[Pending]) -> None:
+        """Send one cycle's records until Kafka has them all."""
+        if not cycle:  # a chunk of state records alone: they go in the next cycle
+            return
+        # The usual case (Kafka took it all) enters no retry loop: each stamina loop leaves
+        # ~45 objects of cyclic garbage, per chunk, which is per event with 1,000 accounts.
+        left = await self._send(cycle)
+        if left:
+            await self._resend(left)
+        self._delivered(time.time(), len(cycle))
 
     async def _resend(self, left: list[Pending]) -> None:
         """Until Kafka took what a failed send left; each retry sends only what is still owed."""

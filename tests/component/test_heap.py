@@ -20,6 +20,7 @@ class FakeCollector:
         self.now = 0.0
         self.frozen = 0
         self.calls: list[str] = []
+        self.counted = 0  # how often the policy asked for the frozen count
 
     def freeze(self) -> None:
         self.calls.append("freeze")
@@ -36,8 +37,12 @@ class FakeCollector:
             clock=lambda: self.now,
             freeze=self.freeze,
             unfreeze=self.unfreeze,
-            frozen_count=lambda: self.frozen,
+            frozen_count=self.frozen_count,
         )
+
+    def frozen_count(self) -> int:
+        self.counted += 1
+        return self.frozen
 
     def collection(self, policy: heap.HeapPolicy, generation: int, took: float) -> None:
         policy("start", {"generation": generation})
@@ -102,6 +107,19 @@ class TestThawing:
         collector.now += 200.0
         collector.collection(policy, 2, took=0.005)
         assert collector.calls == ["freeze"]
+
+    def test_within_the_period_the_frozen_objects_are_not_counted(
+        self, collector: FakeCollector
+    ) -> None:
+        """Counting the frozen heap walks it: a full collection within the period never asks."""
+        policy = collector.policy(budget=0.02, period=300.0)
+        for _ in range(3):  # full collections at 0, 100 and 200 s, the first slow
+            collector.collection(policy, 2, took=0.3)
+            collector.now += 100.0
+        assert collector.counted == 0
+        collector.now = 400.0
+        collector.collection(policy, 2, took=0.005)
+        assert collector.counted == 1
 
     def test_nothing_frozen_nothing_thawed(self, collector: FakeCollector) -> None:
         """With nothing frozen there is nothing to thaw, however long ago the last freeze was."""

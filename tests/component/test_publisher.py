@@ -150,6 +150,78 @@ class TestEventsBeforeState:
         assert producer.calls == [[b"a1", b"b1"], [b"sa1", b"sb1"], [b"sa1"]]
 
 
+class GatedProducer(FakeProducer):
+    """A FakeProducer whose first send waits for the test's gate: a chunk held in flight."""
+
+    def __init__(self, fail_once: Sequence[bytes] = ()) -> None:
+        super().__init__(fail_once)
+        self.sending = asyncio.Event()  # set once the first send is waiting
+        self.gate = asyncio.Event()
+
+    async def send_all(self, records: Sequence[Record]) -> list[BaseException | None]:
+        if not self.calls and not self.sending.is_set():
+            self.sending.set()
+            await self.gate.wait()
+        return await super().send_all(records)
+
+
+async def publish_during_first_send(
+    producer: GatedProducer, first: list[Record], second: list[Record]
+) -> None:
+    """Put ``first``; put ``second`` while the first send is out; then let Kafka answer."""
+    publisher = Publisher(KafkaSettings(), PipelineSettings(), create(), lambda *_a, **_k: producer)
+    await publisher.start()
+    sender = asyncio.create_task(publisher.run())
+    try:
+        async with asyncio.timeout(10):
+            await publisher.put(first, read_at=0.0)
+            await producer.sending.wait()
+            await publisher.put(second, read_at=0.0)
+            producer.gate.set()
+            await publisher.drained()
+    finally:
+        sender.cancel()
+        await asyncio.gather(sender, return_exceptions=True)
+
+
+class TestStateRecordsShareTheNextSend:
+    """A chunk's state records go with the next chunk's events, and each key stays in order."""
+
+    async def test_the_next_chunks_events_go_with_the_owed_state_records(self) -> None:
+        """b1 came while a1 was out: sa1 and b1 share one send, then sb1 goes alone."""
+        producer = GatedProducer()
+
+        await publish_during_first_send(
+            producer, [event("a", "a1"), state("a", "sa1")], [event("b", "b1"), state("b", "sb1")]
+        )
+
+        assert producer.calls == [[b"a1"], [b"sa1", b"b1"], [b"sb1"]]
+
+    async def test_a_failed_owed_state_record_goes_before_the_keys_next_state_record(
+        self,
+    ) -> None:
+        """sa1 fails beside a2: it is sent again before sa2, so a's newest state lands last."""
+        producer = GatedProducer(fail_once=[b"sa1"])
+
+        await publish_during_first_send(
+            producer, [event("a", "a1"), state("a", "sa1")], [event("a", "a2"), state("a", "sa2")]
+        )
+
+        assert producer.calls == [[b"a1"], [b"sa1", b"a2"], [b"sa1"], [b"sa2"]]
+        states = [value for value in producer.acknowledged if value and value.startswith(b"s")]
+        assert states == [b"sa1", b"sa2"]
+
+    async def test_state_records_wait_for_their_chunks_retried_events(self) -> None:
+        """b1 fails beside sa1: sb1 goes only after b1's retry is acknowledged."""
+        producer = GatedProducer(fail_once=[b"b1"])
+
+        await publish_during_first_send(
+            producer, [event("a", "a1"), state("a", "sa1")], [event("b", "b1"), state("b", "sb1")]
+        )
+
+        assert producer.calls == [[b"a1"], [b"sa1", b"b1"], [b"b1"], [b"sb1"]]
+
+
 class TestCheckAndFlushed:
     """The publisher's readiness check and its wait for what was put so far."""
 
