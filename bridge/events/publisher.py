@@ -38,6 +38,11 @@ from bridge.settings import KafkaSettings, PipelineSettings
 # (BENCHMARKS.md). The buffer bound (pipeline.buffer_size) is unchanged.
 CHUNK = 5000
 
+# How many of an event partition's last records may lack their state records after a crash: a
+# chunk's state records go with the next chunk's events, so the events of both may be
+# acknowledged when the process dies (bridge.events.restore reads this much of each end).
+UNCHECKED = 2 * CHUNK
+
 # A buffer this deep is a backlog: once it has drained, the C heap's freed pages are returned to
 # the system (bridge.events.allocator). Steady traffic never builds one, so never pays for it.
 BACKLOG = CHUNK

@@ -9,12 +9,12 @@ its user, when ``states_for`` gives states for that user; the catalogue's keys n
 aggregate without a user was written before keys named users: it is counted and skipped (the
 first snapshot publishes that user's entities afresh, under keys that name it).
 
-The publisher writes a chunk's state records only after all its events are acknowledged, so a
-crash can leave events on Kafka whose checkpoint was never written: at most one chunk per
-partition. Reading that much of each event partition's end and taking any event newer than the
-checkpoint closes the gap: the restarted bridge continues those entities' sequences instead of
-reusing them, republishes nothing it already published, and re-writes the missing checkpoints
-(the *repairs*).
+The publisher writes a chunk's state records only after all its events are acknowledged (with
+the next chunk's events), so a crash can leave events on Kafka whose checkpoint was never
+written: at most two chunks per partition. Reading that much of each event partition's end and
+taking any event newer than the checkpoint closes the gap: the restarted bridge continues those
+entities' sequences instead of reusing them, republishes nothing it already published, and
+re-writes the missing checkpoints (the *repairs*).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from bridge.core.events import (
 from bridge.core.messages import Aggregate
 from bridge.core.state import AggregateState
 from bridge.errors import KafkaError
-from bridge.events.publisher import CHUNK
+from bridge.events.publisher import UNCHECKED
 from bridge.kafka import Message, Partition, read_to_end
 from bridge.logs import get_logger
 from bridge.settings import KafkaSettings
@@ -228,7 +228,7 @@ class Restoring:
                 loader.tail,
                 what=WHAT,
                 positions=since,
-                last=None if self._tailed else CHUNK,
+                last=None if self._tailed else UNCHECKED,
             )
         self._tailed = True
 

@@ -16,6 +16,7 @@ from bridge.core import events
 from bridge.core.events import Record
 from bridge.core.messages import Aggregate
 from bridge.core.state import Change, new_states
+from bridge.events.publisher import CHUNK
 from bridge.events.restore import Restoring, restore, states_of
 from bridge.kafka import Message, Partition
 from bridge.settings import KafkaSettings
@@ -60,7 +61,11 @@ class FakeTopics:
         positions: Mapping[Partition, int] | None = None,
         last: int | None = None,
     ) -> None:
-        wanted, start = set(topics), positions or {}
+        wanted, start = set(topics), dict(positions or {})
+        if positions is None and last is not None:  # each topic's last records (one partition)
+            for topic in wanted:
+                ends = sum(1 for r in self.records if r.topic == topic)
+                start[Partition(topic, 0)] = max(ends - last, 0)
         for record in self.records:
             if record.topic in wanted and record.offset >= start.get(Partition(record.topic, 0), 0):
                 visit(record)
@@ -137,6 +142,26 @@ class TestRestorePerUser:
                 CONTRACT, change("alerting", "1001", ALERT, 2), RECORDED, user="a/b"
             )[1]
         )
+
+
+class TestCrashGap:
+    """Events a crash left without checkpoints are found in the event partitions' ends."""
+
+    async def test_two_chunks_of_unchecked_events_are_all_repaired(self) -> None:
+        """Entity x's lone event, then two chunks less one of others': x is still repaired."""
+        topics = FakeTopics()
+        published(topics, change("alerting", "x", ALERT, 1), "a/b", 1_000)
+        published(topics, change("alerting", "x", ALERT, 2), "a/b", 2_000, state=False)
+        # The publisher's send cycle: chunk N's state records go with chunk N+1's events, so a
+        # crash may leave both chunks' events unchecked.
+        for n in range(2 * CHUNK - 1):
+            published(topics, change("alerting", f"o{n}", ALERT, 1), "a/b", 2_000, state=False)
+        mine = new_states()
+        restored = await restore(
+            KafkaSettings(), CONTRACT, states_of({"a/b": mine}), read=topics.read
+        )
+        assert mine["alerting"].entities["x"].sequence == 2
+        assert len(restored.repairs) == 2 * CHUNK
 
 
 class TestRestoringInTwoSteps:
