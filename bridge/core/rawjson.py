@@ -41,7 +41,9 @@ RAW_LISTS = frozenset({"alertingInteractionDetails", "interactionHistory"})
 _scan: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 _string: Callable[[str, int], tuple[str, int]] = json.decoder.scanstring  # type: ignore[attr-defined]
 _SPACE = " \t\n\r"
-_AFTER_VALUE = frozenset(",:]}" + _SPACE)  # what may follow a value (":" a key), "" excluded
+# What a number's text may go on with: a value followed by only these up to the window's end
+# may be a number the window cut (``-9.`` of ``-9.8``); anything else after it is for the caller.
+_NUMBER_TAIL = re.compile(r"[0-9.eE+-]*")
 _whitespace: Callable[[str, int], re.Match[str]] = re.compile(r"[ \t\n\r]*").match  # type: ignore[assignment]
 
 
@@ -156,7 +158,8 @@ class _Cursor:
                         raise JSONDecodeError("Expecting value", self.text, exc.value) from None
                     raise
                 continue
-            if self.text[end : end + 1] in _AFTER_VALUE or not self.more():
+            cut = _NUMBER_TAIL.match(self.text, end).end() == len(self.text)  # type: ignore[union-attr]
+            if not cut or not self.more():
                 self.pos = end
                 return value
 

@@ -5,7 +5,7 @@ last record per key (Tansu, like a lagging Kafka, may not have compacted yet), t
 adapter's :func:`~bridge.kafka.read_to_end`. Keys name their user (``<user>/<entity>``, read
 back with :func:`~bridge.core.events.split_key`), and each record is loaded into the states of
 its user, when ``states_for`` gives states for that user; the catalogue's keys name no user
-(``states_for(None)``). So a fleet restores only the accounts it takes on. A key of a per-user
+(``states_for(None)``). So a fleet restores only the accounts it asks for. A key of a per-user
 aggregate without a user was written before keys named users: it is counted and skipped (the
 first snapshot publishes that user's entities afresh, under keys that name it).
 
@@ -142,7 +142,9 @@ class _Loader:
         slot, state = found
         props, sequence = decode_state(aggregate, record.value)
         state.load(slot[2], props, sequence)
-        self.checkpoints[slot] = sequence
+        # A tombstone's own sequence is 0: its checkpoint is the removal's, which load() kept,
+        # or the entity's ended event in the tails would look unchecked and be "repaired".
+        self.checkpoints[slot] = sequence if props is not None else state.retired.get(slot[2], 0)
         self.written[slot[1]] = max(self.written.get(slot[1], 0), record.timestamp)
 
     def tail(self, record: Message) -> None:

@@ -77,7 +77,7 @@ class Fleet:
         self._starting = 0
         self._logged_in_before: set[str] = set()  # the jitter is for an account's first login
         self._early: _Early | None = None
-        self._assigned_before = False
+        self._assigning = False  # an assignment came: no early restore begins any more
         self._log = get_logger("bridge.fleet")
         gauges.register(parts.metrics, self._pipelines, source, parts.settings.subscriptions)
 
@@ -100,6 +100,7 @@ class Fleet:
         """Hold the accounts of these partitions (restored and starting) before returning."""
         if self._partitions is None:
             return
+        self._assigning = True
         self._partitions |= set(partitions)
         self._total = total
         self._starting += 1  # not ready until they are held (and then until they are up)
@@ -107,8 +108,7 @@ class Fleet:
             await self._reconcile()
         finally:
             self._starting -= 1
-            self._assigned_before = True
-            self._drop_early()  # for the first assignment only
+            await self._drop_early()  # for the first assignment only
 
     async def revoked(self, partitions: Sequence[int]) -> None:
         """Stop the accounts of these partitions; returns once they stopped and flushed."""
@@ -125,7 +125,7 @@ class Fleet:
         while not self._stop.is_set():
             await self._source.read()
             self._read = True
-            if self._partitions is not None and not self._assigned_before and self._early is None:
+            if self._partitions is not None and not self._assigning and self._early is None:
                 self._early = self._begin_early()
             await self._reconcile()
             waits = [asyncio.create_task(e.wait()) for e in (self._stop, self._failed)]
@@ -138,7 +138,7 @@ class Fleet:
     async def stop(self) -> None:
         """Stop every pipeline (idempotent: the consumer may have stopped them already)."""
         self._stop.set()
-        self._drop_early()
+        await self._drop_early()
         async with self._lock:
             await self._stop_all(list(self._pipelines.values()))
 
@@ -175,6 +175,8 @@ class Fleet:
             await self._stop_all(gone)
             users = [u for u in sorted(wanted) if u not in self._pipelines]
             early = await self._take_early(users, catalogue) if users else None
+            if self._stop.is_set():
+                return  # stopped while the early reading ran: start nothing
             new = [
                 AccountPipeline(
                     wanted[u],
@@ -199,8 +201,8 @@ class Fleet:
     async def _start_all(self, pipelines: list[AccountPipeline], early: _Early | None) -> None:
         """Restore the new accounts' state in one reading, mark their gaps, start them."""
         restored = await self._restore(pipelines, early)
-        if restored is None:
-            return  # stopping
+        if restored is None or self._stop.is_set():
+            return  # stopping: log nobody in
         await self._parts.publisher.put(restored.repairs, time.time())
         # Spreading first logins is for a herd: no more than the gate lets through at once
         # (one account, a few) log in now, not a random part of the spread later.
@@ -258,33 +260,50 @@ class Fleet:
         catalogue = users.get(catalogue_user) if catalogue_user is not None else None
         restoring = Restoring(self._parts.contract, states_of(users, catalogue))
         task = asyncio.create_task(self._read_early(restoring), name="fleet-early-restore")
+        task.add_done_callback(self._early_failed)
         return _Early(users, catalogue_user, restoring, task)
 
     async def _read_early(self, restoring: Restoring) -> None:
+        """Every configured account's checkpoints, then the event tails."""
         await restoring.checkpoints(self._parts.settings.kafka, self._parts.read)
         await restoring.tails(self._parts.settings.kafka, self._parts.read)
 
     async def _take_early(self, users: list[str], catalogue: str | None) -> _Early | None:
-        """The early restore narrowed to ``users``, if it read them all; else None."""
-        early, self._early = self._early, None
+        """The early restore narrowed to ``users``, if it read them all; else None.
+
+        Waits for its reading, unless the fleet stops first; cancelled meanwhile (the consumer
+        stopping), it leaves the reading to :meth:`stop`, which cancels and awaits it.
+        """
+        early = self._early
         if early is None:
             return None
         if early.catalogue_user != catalogue or any(u not in early.users for u in users):
-            early.task.cancel()  # the accounts changed meanwhile: read afresh
+            await self._drop_early()  # the accounts changed meanwhile: read afresh
             return None
-        await asyncio.wait([early.task])
-        if early.task.cancelled() or (failure := early.task.exception()) is not None:
-            if not early.task.cancelled():
-                self._log.warning("fleet.restore.early_failed", error=str(failure))
-            return None  # the usual restore (with its retries) reads afresh
+        stopping = asyncio.create_task(self._stop.wait())
+        try:
+            await asyncio.wait([early.task, stopping], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+        if not early.task.done() or early.task.cancelled() or early.task.exception():
+            await self._drop_early()  # stopping, or it failed: the usual restore reads afresh
+            return None
+        self._early = None
         shown = early.users.get(catalogue) if catalogue in users else None
         early.restoring.narrow({u: early.users[u] for u in users}, shown)
         return early
 
-    def _drop_early(self) -> None:
+    async def _drop_early(self) -> None:
+        """Cancel the early reading, if any, and wait until its consumer has closed."""
         early, self._early = self._early, None
         if early is not None:
             early.task.cancel()
+            await asyncio.gather(early.task, return_exceptions=True)
+
+    def _early_failed(self, task: asyncio.Task[None]) -> None:
+        """Log an early reading's failure (the usual restore, with its retries, follows)."""
+        if not task.cancelled() and (failure := task.exception()) is not None:
+            self._log.warning("fleet.restore.early_failed", error=str(failure))
 
     def _login_gate(self) -> asyncio.Semaphore:
         return self._gate

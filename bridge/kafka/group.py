@@ -122,7 +122,8 @@ def leave_at_every_generation(consumer: AIOKafkaConsumer) -> None:
 
 
 async def _send_leave(coordinator: Any) -> None:
-    # A static member (group.instance.id) never leaves, as in aiokafka's own rule.
+    """LeaveGroup for the coordinator's member, best effort; a static member never leaves."""
+    # As in aiokafka's own rule: a static member (group.instance.id) keeps its place.
     if getattr(coordinator, "_group_instance_id", None) is not None:
         return
     with contextlib.suppress(*TRANSLATED):  # best effort, as aiokafka's own leave

@@ -101,6 +101,7 @@ class World:
         self, directory: Path, *, grouped: bool = False, read: Any = read_nothing, **icws: Any
     ) -> None:
         self.directory = directory
+        self.running: asyncio.Task[None] | None = None  # fleet.run(), when a test started it
         self.logins = Logins()
         self.sessions: list[FakeSession] = []
         self.settings = Settings(
@@ -165,6 +166,8 @@ async def fixture_world(tmp_path: Path) -> Any:
     yield make
     for world in worlds:
         await world.fleet.stop()
+        if world.running is not None:
+            await world.running
 
 
 class TestAccountsDirectory:
@@ -317,16 +320,24 @@ class TestOwnership:
 
 
 class ReadingTopics(FakeTopics):
-    """The restore's fake topics, remembering where each reading of a state topic started."""
+    """The restore's fake topics, remembering where each reading of a state topic started.
+
+    A reading of the state topics from the beginning waits for ``gate`` (open unless cleared).
+    """
 
     def __init__(self) -> None:
         super().__init__()
         self.starts: list[dict[Partition, int] | None] = []
+        self.gate = asyncio.Event()
+        self.gate.set()
 
     async def read(self, kafka: Any, topics: Iterable[str], visit: Any, **options: Any) -> None:
+        """Note where a state-topic reading starts; hold one from the beginning at the gate."""
         names = list(topics)
         if "st.alerting" in names:
             self.starts.append(options.get("positions"))
+            if options.get("positions") is None:
+                await self.gate.wait()
         await super().read(kafka, names, visit, **options)
 
 
@@ -356,6 +367,70 @@ class TestEarlyRestore:
         assert topics.starts[1:] == [{Partition("st.alerting", 0): 2}]
         await w.fleet.stop()
         await running
+
+
+class TestEarlyRestoreEdges:
+    """Stopping, reloading and changed accounts while the early reading runs."""
+
+    USERS = ("agent.a", "agent.b")
+
+    async def held_early(self, world: Any, **icws: Any) -> tuple[Any, ReadingTopics]:
+        """A grouped fleet running, its early reading started and held at the gate."""
+        topics = ReadingTopics()
+        topics.gate.clear()
+        for user in self.USERS:
+            published(topics, change("alerting", "1001", ALERT, 1), user, 1_000)
+        w = world(grouped=True, read=topics.read, **icws)
+        w.write(**dict.fromkeys(self.USERS, "p"))
+        w.running = asyncio.create_task(w.fleet.run())
+        await until(lambda: topics.starts == [None])
+        return w, topics
+
+    async def test_stop_during_the_early_reading_starts_no_account(self, world: Any) -> None:
+        """Assigned while the early reading is held, then stopped: it ends, nobody logs in."""
+        w, _topics = await self.held_early(world)
+        assigning = asyncio.create_task(w.fleet.assigned([0, 1], 2))
+        await until(lambda: not w.fleet.checks()["icws_sessions"].ok)  # taking them on
+        await w.fleet.stop()
+        await assigning
+        await w.running
+        assert w.fleet.held() == ()
+        assert w.sessions == []
+
+    async def test_no_second_early_reading_begins_while_an_assignment_waits(
+        self, world: Any
+    ) -> None:
+        """Accounts re-read several times while assigned() waits: still one early reading."""
+        w, topics = await self.held_early(world, accounts_reload_seconds=0.001)
+        reads = 0
+        source_read = w.fleet._source.read
+
+        async def counted() -> None:
+            nonlocal reads
+            reads += 1
+            await source_read()
+
+        w.fleet._source.read = counted
+        assigning = asyncio.create_task(w.fleet.assigned([0, 1], 2))
+        await until(lambda: reads >= 1)  # the accounts re-read while the assignment waits
+        topics.gate.set()
+        await assigning
+        await until(lambda: reads >= 3)  # and some more ticks after it
+        assert [start for start in topics.starts if start is None] == [None]  # one early reading
+        assert sorted(w.fleet.held()) == sorted(self.USERS)
+
+    async def test_an_account_added_after_the_early_reading_is_restored_afresh(
+        self, world: Any
+    ) -> None:
+        """agent.c appeared after the early reading: the assignment reads from the beginning."""
+        w, topics = await self.held_early(world)
+        topics.gate.set()
+        await until(lambda: len(topics.starts) == 1 and w.fleet._early is not None)
+        w.write(**{"agent.c": "p"})
+        await w.fleet._source.read()
+        await w.fleet.assigned([0, 1, 2], 3)
+        assert topics.starts[-1] is None  # a full reading, not a catch-up
+        assert sorted(w.fleet.held()) == ["agent.a", "agent.b", "agent.c"]
 
 
 class TestLoginSpreading:

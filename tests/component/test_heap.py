@@ -41,6 +41,7 @@ class FakeCollector:
         )
 
     def frozen_count(self) -> int:
+        """The frozen objects, counting that they were asked for (the count costs a walk)."""
         self.counted += 1
         return self.frozen
 

@@ -159,6 +159,7 @@ class GatedProducer(FakeProducer):
         self.gate = asyncio.Event()
 
     async def send_all(self, records: Sequence[Record]) -> list[BaseException | None]:
+        """The first send waits at the gate; every send is then the FakeProducer's."""
         if not self.calls and not self.sending.is_set():
             self.sending.set()
             await self.gate.wait()

@@ -163,6 +163,16 @@ class TestCrashGap:
         assert mine["alerting"].entities["x"].sequence == 2
         assert len(restored.repairs) == 2 * CHUNK
 
+    async def test_an_entity_that_ended_cleanly_needs_no_repair(self) -> None:
+        """Its ended event and tombstone were both written: nothing to re-write at start-up."""
+        topics = FakeTopics()
+        published(topics, change("alerting", "x", ALERT, 1), "a/b", 1_000)
+        published(topics, Change("alerting", "x", "removed", ALERT, (), 2, "delta"), "a/b", 2_000)
+        restored = await restore(
+            KafkaSettings(), CONTRACT, states_of({"a/b": new_states()}), read=topics.read
+        )
+        assert restored.repairs == []
+
 
 class TestRestoringInTwoSteps:
     """Checkpoints read early and again later, then narrowed: as one later restore would load."""

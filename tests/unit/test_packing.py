@@ -123,6 +123,9 @@ class TestCompactness:
         assert {key: (e.props, e.sequence) for key, e in cache.items()} == {
             str(i): (props, i) for i, props in enumerate(shapes)
         }
+        # The first two shapes got numbers; the next ones none, their entities held whole.
+        assert len(cache.shapes._numbered) == 2
+        assert [type(cache._held[key]) for key in "0123"] == [bytes, bytes] + [packing.Entity] * 2
 
 
 class TestMapping:
