@@ -146,10 +146,11 @@ class Entity:
             return unpack(packed)
         names, objects = shape
         values = orjson.loads(packed)
-        # As many values as names, by construction (zip's strict check costs a fifth).
+        # As many values as names, by construction. zip without keywords: ``strict=False``
+        # passed costs a third of this read (a keyword call), ``strict=True`` a fifth.
         for i, inner in objects:
-            values[i] = dict(zip(inner, values[i], strict=False))
-        return dict(zip(names, values, strict=False))
+            values[i] = dict(zip(inner, values[i]))  # noqa: B905
+        return dict(zip(names, values))  # noqa: B905
 
     def unpacked(self) -> tuple[dict[str, Any], bytes | None]:
         """The properties and their compact JSON (None when they are not JSON)."""
