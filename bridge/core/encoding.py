@@ -60,7 +60,7 @@ def orjson_compact(value: Any) -> bytes | None:
 
     orjson's bytes keep its 4 KB write buffer: copy what is kept for long.
     """
-    if _plain(value):
+    if plain(value):
         try:
             return orjson.dumps(value)
         except orjson.JSONEncodeError:
@@ -68,7 +68,7 @@ def orjson_compact(value: Any) -> bytes | None:
     return None
 
 
-def _plain(value: Any) -> bool:
+def plain(value: Any) -> bool:
     """True when ``value`` holds only str, int, bool, None, lists and dicts of them.
 
     Dict keys are not looked at: orjson refuses keys that are not str, and that falls back.
@@ -83,7 +83,7 @@ def _plain(value: Any) -> bool:
     # Leaves are checked here, not by a call each: a message or a state is mostly leaves.
     for item in items:
         kind = type(item)
-        if not (kind is str or kind is int or kind is bool or item is None or _plain(item)):
+        if not (kind is str or kind is int or kind is bool or item is None or plain(item)):
             return False
     return True
 
@@ -100,7 +100,7 @@ def read_json(text: str | bytes) -> Any:
         value = orjson.loads(text)
     except orjson.JSONDecodeError:
         return json.loads(text)
-    return value if _plain(value) else json.loads(text)
+    return value if plain(value) else json.loads(text)
 
 
 # The state cache keeps each live entity's properties packed in the very encoding of record

@@ -242,6 +242,17 @@ def changed_fields(old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[str,
     return tuple(sorted(name for name in old.keys() | new.keys() if old.get(name) != new.get(name)))
 
 
+def merged_fields(
+    old: Mapping[str, Any], new: Mapping[str, Any], merged: Mapping[str, Any]
+) -> tuple[str, ...]:
+    """``changed_fields(old, merged)`` where ``merged`` is ``merge(old, new, ...)``.
+
+    Only the properties ``new`` names can differ, so only they are compared (a delta names a few
+    of an entity's properties).
+    """
+    return tuple(sorted(name for name in new if old.get(name) != merged[name]))
+
+
 @dataclass
 class AggregateState:
     """The live entities of one aggregate and the rules that change them."""
@@ -312,12 +323,12 @@ class AggregateState:
             kept = keep(new, self.entities.shapes)
             if entity.holds(kept):
                 return None  # the same JSON is the same state (a snapshot's unchanged entry)
-            old = entity.props
+            diff = changed_fields(entity.props, new)
         else:
             old = entity.props
             new = merge(old, props, upsert.append)
+            diff = merged_fields(old, props, new)
             kept = None
-        diff = changed_fields(old, new)
         if not diff:
             return None
         if kept is None:
