@@ -378,9 +378,13 @@ def _summary(aggregate: Aggregate, changes: Iterable[Change], mentioned: int) ->
     )
 
 
+States = dict[Aggregate, AggregateState]
+"""One user's states, an :class:`AggregateState` per aggregate."""
+
+
 def new_states(
     max_history: int | None = None, shared: Mapping[Aggregate, AggregateState] | None = None
-) -> dict[Aggregate, AggregateState]:
+) -> States:
     """One user's states, empty, but those ``shared`` (the catalogue's, one for all accounts).
 
     Aggregates whose entities never end keep ``max_history``.

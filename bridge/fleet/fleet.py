@@ -26,8 +26,7 @@ from typing import Any
 from bridge import errors, retries
 from bridge.core.accounts import Account
 from bridge.core.events import timestamp
-from bridge.core.messages import Aggregate
-from bridge.core.state import AggregateState
+from bridge.core.state import States
 from bridge.events.restore import Restored, Restoring, restore, states_of
 from bridge.fleet import gauges
 from bridge.fleet.accounts import AccountSource
@@ -36,8 +35,6 @@ from bridge.fleet.readiness import fleet_checks
 from bridge.kafka import partition_for
 from bridge.logs import get_logger
 from bridge.readiness import Check
-
-States = dict[Aggregate, AggregateState]
 
 
 @dataclass(frozen=True, slots=True)

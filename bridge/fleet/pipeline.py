@@ -23,7 +23,7 @@ from bridge.core.accounts import Account
 from bridge.core.events import Contract
 from bridge.core.icws_api import Answer, Call
 from bridge.core.messages import Aggregate, Message
-from bridge.core.state import AggregateState, new_states
+from bridge.core.state import AggregateState, States, new_states
 from bridge.events.publisher import Publisher
 from bridge.events.pump import Pump
 from bridge.events.restore import Reader
@@ -67,7 +67,7 @@ class Parts:
     new_session: SessionFactory
     read: Reader = read_to_end  # how restore reads topics (the Kafka adapter's)
 
-    def new_states(self) -> dict[Aggregate, AggregateState]:
+    def new_states(self) -> States:
         """One account's states, empty."""
         return new_states(max_history=self.settings.pipeline.history_cache_entities)
 
@@ -140,7 +140,7 @@ class AccountPipeline:
         gate: LoginGate,
         *,
         catalogue: bool,
-        states: dict[Aggregate, AggregateState] | None = None,
+        states: States | None = None,
     ):
         self.account = account
         self.user = account.user_id
